@@ -1,0 +1,268 @@
+"""SiameseEmbedder: a supervised transformer trained with pair or triplet losses."""
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import StrOptions
+
+from ._base import _BaseSiamese
+from .losses import ContrastiveLoss, TripletLoss
+
+
+class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSiamese):
+    """Learn an embedding in which samples of the same class are close.
+
+    A shared-weight encoder is trained from per-sample class labels: every
+    epoch, fresh batches of ``P`` classes x ``K`` samples are drawn and the
+    loss uses every valid pair or triplet inside each batch (or the subset
+    chosen by ``mining``). Training runs through skorch.
+
+    Parameters
+    ----------
+    encoder : {"mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="mlp"
+        The network mapping a row of X to its embedding. A name selects a
+        built-in encoder with default settings; an
+        :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
+        ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
+        ``GridSearchCV`` as ``encoder__<name>``; a module is deep-copied at
+        fit (never mutated); a class or function is called with the
+        arguments it accepts among ``n_features`` and ``embedding_dim``.
+    embedding_dim : int, default=None
+        Size of the embedding. None means 32 for the built-in encoders and
+        the module's own output size for a user module; when both are given
+        they must agree.
+    loss : {"contrastive", "triplet"}, default="contrastive"
+        Contrastive loss (Hadsell et al. 2006) or triplet loss (Schroff et
+        al. 2015); see :mod:`sklearn_siamese.losses`.
+    margin : float, default=1.0
+        Margin of the loss, in units of ``distance``.
+    mining : {"all", "semihard", "hard", "random_pairs"}, default="all"
+        Which pairs or triplets of a batch are used; see
+        :mod:`sklearn_siamese.mining`. ``"random_pairs"`` trains on balanced
+        random pairs (triplets for the triplet loss), for comparison.
+    distance : {"euclidean", "cosine"}, default="euclidean"
+        Distance between embeddings, used by the loss, ``score`` and the
+        pair methods.
+    normalize : bool, default=True
+        Whether embeddings are scaled to unit L2 norm.
+    max_epochs : int, default=30
+        Number of epochs (one epoch draws about ``n_samples`` samples).
+    batch_size : int, default=64
+        Samples per batch.
+    samples_per_class : int, default=4
+        ``K``: samples of each class in a batch.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
+        Optimiser name or a ``torch.optim.Optimizer`` class.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimiser.
+    validation_fraction : float or None, default=0.2
+        Fraction of the classes held out (whole classes) to compute a
+        validation loss each epoch. Held out only when at least two classes
+        can be held out and two remain; None or 0 disables it.
+    early_stopping : bool, default=True
+        Stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs and restore the best epoch's weights.
+        Only active when validation data is held out.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    augmentation : callable, default=None
+        ``augmentation(X_batch)`` maps a batch tensor to an augmented batch
+        of the same shape, applied to training batches only.
+    device : str or torch.device, default="cpu"
+        Where to train and infer, e.g. ``"cuda"``.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (``EarlyStopping``, ``Checkpoint``,
+        ``LRScheduler``, ...), as instances or ``(name, callback)`` tuples.
+        They are copied at fit.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch sampling, validation split and
+        dropout. The same value gives identical embeddings on CPU.
+    verbose : int, default=0
+        0 is silent, 1 prints a table row per epoch, 2 also shows a
+        progress bar per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in fit.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen in fit, when X has string column names.
+    embedding_dim_ : int
+        Size of the embedding.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the encoder.
+    history_ : skorch.History
+        Per-epoch records, including ``train_loss`` and ``valid_loss``.
+    n_epochs_ : int
+        Number of epochs run.
+    validation_classes_ : ndarray
+        Classes held out for validation (empty when none were).
+
+    See Also
+    --------
+    SiameseVerifier : Classifier answering "same class?" for pairs.
+    sklearn.neighbors.NeighborhoodComponentsAnalysis : Linear metric learning.
+
+    References
+    ----------
+    .. [1] R. Hadsell, S. Chopra and Y. LeCun, "Dimensionality Reduction by
+       Learning an Invariant Mapping", CVPR 2006.
+    .. [2] F. Schroff, D. Kalenichenko and J. Philbin, "FaceNet: A Unified
+       Embedding for Face Recognition and Clustering", CVPR 2015.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_siamese import SiameseEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> emb = SiameseEmbedder(max_epochs=2, random_state=0).fit(X / 16, y)
+    >>> emb.transform(X[:3] / 16).shape
+    (3, 32)
+    """
+
+    _parameter_constraints = {
+        **_BaseSiamese._parameter_constraints,
+        "loss": [StrOptions({"contrastive", "triplet"})],
+    }
+
+    def __init__(
+        self,
+        encoder="mlp",
+        *,
+        embedding_dim=None,
+        loss="contrastive",
+        margin=1.0,
+        mining="all",
+        distance="euclidean",
+        normalize=True,
+        max_epochs=30,
+        batch_size=64,
+        samples_per_class=4,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        validation_fraction=0.2,
+        early_stopping=True,
+        n_iter_no_change=5,
+        augmentation=None,
+        device="cpu",
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.encoder = encoder
+        self.embedding_dim = embedding_dim
+        self.loss = loss
+        self.margin = margin
+        self.mining = mining
+        self.distance = distance
+        self.normalize = normalize
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.samples_per_class = samples_per_class
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.augmentation = augmentation
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_criterion(self, embedding_dim):
+        loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
+        return loss(margin=self.margin, distance=self.distance, mining=self.mining)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the encoder on pairs or triplets drawn from ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples.
+        y : array-like of shape (n_samples,)
+            Class label of each sample (ints or strings).
+
+        Returns
+        -------
+        self : SiameseEmbedder
+            The fitted embedder.
+        """
+        self._fit(X, y)
+        return self
+
+    def transform(self, X):
+        """Embed X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to embed.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, embedding_dim_)
+            Embeddings, float32.
+        """
+        return self._embed(X)
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
+
+    def score(self, X, y):
+        """Leave-one-out 1-nearest-neighbour accuracy of the embeddings (precision@1).
+
+        Each sample of X is classified by its nearest other sample of X in
+        the embedding space; higher is better, so ``GridSearchCV`` can tune
+        the embedder without a pipeline.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, at least 2.
+        y : array-like of shape (n_samples,)
+            Their class labels.
+
+        Returns
+        -------
+        score : float
+            Fraction of samples whose nearest neighbour shares their label.
+        """
+        E = self.transform(X)
+        y = np.asarray(y)
+        if len(E) < 2:
+            raise ValueError("score needs at least 2 samples for leave-one-out nearest neighbours.")
+        nn = NearestNeighbors(n_neighbors=1, metric=self.distance).fit(E)
+        neighbour = nn.kneighbors(return_distance=False)[:, 0]
+        return float(np.mean(y[neighbour] == y))
+
+    def pair_score(self, pairs):
+        """Similarity of each pair: the opposite of :meth:`pair_distance`.
+
+        Higher means more similar, as ``pair_score`` in metric-learn.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            The pairs.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pairs,)
+            ``-pair_distance(pairs)``.
+        """
+        return -self.pair_distance(pairs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

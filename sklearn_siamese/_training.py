@@ -1,0 +1,111 @@
+"""Glue between the estimators and skorch: datasets and batch iterators.
+
+skorch runs the training loop (epochs, optimiser steps, callbacks,
+history, progress display). We plug into its documented hooks: the data is
+passed as a :class:`TensorDataset` and ``iterator_train``/``iterator_valid``
+are :class:`BatchIterator`, which index whole batches of a tensor at once
+(no per-sample ``__getitem__`` and collate) from a label-aware sampler.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """Features and integer labels held as tensors, indexed a batch at a time."""
+
+    def __init__(self, X, y):
+        self.X = X
+        self.y = y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        return self.X[index], self.y[index]
+
+
+class BatchIterator:
+    """skorch iterator: each ``iter()`` is one epoch of sampler batches.
+
+    Parameters
+    ----------
+    dataset : TensorDataset
+        Data to index.
+    batch_size : int
+        Passed by skorch; the sampler already decides the batch layout.
+    sampler : iterable of index arrays
+        One epoch of batches per ``iter()``.
+    device : str or torch.device
+        Batches are moved there before augmentation.
+    augment : callable or None
+        ``augment(X_batch)`` returns an augmented batch (training only).
+    """
+
+    def __init__(self, dataset, batch_size=None, sampler=None, device="cpu", augment=None):
+        self.dataset = dataset
+        self.sampler = sampler
+        self.device = device
+        self.augment = augment
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        for idx in self.sampler:
+            idx = torch.as_tensor(idx)
+            Xb = X[idx].to(self.device, non_blocking=True)
+            if self.augment is not None:
+                Xb = self.augment(Xb)
+            yield Xb, y[idx].to(self.device, non_blocking=True)
+
+
+class SubsetSampler:
+    """Map a sampler's batches over a subset of rows back to dataset rows."""
+
+    def __init__(self, sampler, rows):
+        self.sampler = sampler
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for idx in self.sampler:
+            yield self.rows[idx]
+
+
+class FixedBatches:
+    """The same batches every epoch, so validation losses compare across epochs."""
+
+    def __init__(self, sampler, rows):
+        self.batches = list(SubsetSampler(sampler, rows))
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+class NonFiniteLossGuard(Callback):
+    """Stop training with a clear error when a batch loss is NaN or infinite."""
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if loss is not None and not torch.isfinite(loss).all():
+            epoch = len(net.history)
+            raise FloatingPointError(
+                f"The training loss became {loss.item()} in epoch {epoch}. "
+                f"The learning rate (lr={net.lr}) is probably too high; try a lower lr."
+            )
+
+
+def as_tensor(X):
+    """Share a numpy array's memory as a tensor (read-only arrays too: we never write)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(X))

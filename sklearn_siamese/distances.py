@@ -1,0 +1,41 @@
+"""Distances between embeddings, shared by the losses, mining and inference."""
+
+import torch
+import torch.nn.functional as F
+
+DISTANCES = ("euclidean", "cosine")
+
+# Floor under squared distances before the square root: keeps the gradient
+# finite for identical embeddings.
+_EPS = 1e-12
+
+
+def pairwise_distance(embeddings, distance="euclidean", squared=False):
+    """All distances between the rows of ``embeddings``, shape ``(B, B)``.
+
+    ``"euclidean"`` is the L2 distance; ``"cosine"`` is ``1 - cos(a, b)``,
+    in ``[0, 2]``. With ``squared=True`` the euclidean distance is returned
+    squared (exact zeros on the diagonal, no square root).
+    """
+    if distance == "cosine":
+        unit = F.normalize(embeddings, dim=1)
+        dist = (1.0 - unit @ unit.T).clamp_min(0.0)
+        return dist * dist if squared else dist
+    sq_norms = (embeddings * embeddings).sum(dim=1)
+    sq = (sq_norms[:, None] + sq_norms[None, :] - 2.0 * embeddings @ embeddings.T).clamp_min(0.0)
+    sq = sq * (1.0 - torch.eye(len(embeddings), device=embeddings.device, dtype=embeddings.dtype))
+    return sq if squared else sq.clamp_min(_EPS).sqrt()
+
+
+def paired_distance(a, b, distance="euclidean"):
+    """Distances between matching rows of ``a`` and ``b``, shape ``(n,)``."""
+    if distance == "cosine":
+        return (1.0 - F.cosine_similarity(a, b, dim=1)).clamp_min(0.0)
+    return ((a - b) ** 2).sum(dim=1).clamp_min(_EPS).sqrt()
+
+
+def cross_distance(a, b, distance="euclidean"):
+    """Distances between every row of ``a`` and every row of ``b``, ``(n_a, n_b)``."""
+    if distance == "cosine":
+        return (1.0 - F.normalize(a, dim=1) @ F.normalize(b, dim=1).T).clamp_min(0.0)
+    return torch.cdist(a, b)

@@ -1,0 +1,231 @@
+"""Encoder specifications: small estimator-like objects that build a module.
+
+An estimator's ``encoder`` parameter takes one of these (or a name, a
+``torch.nn.Module``, or a callable that returns one). Specs have
+``get_params``/``set_params``, so their hyperparameters are searchable with
+nested names such as ``encoder__hidden_sizes`` in ``GridSearchCV``; the
+module itself is only built at ``fit``, from the number of input features
+and ``embedding_dim``.
+
+Rows of ``X`` stay flat ``(n_samples, n_features)`` so scalers and
+pipelines work; image encoders reshape them with ``input_shape``.
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from torch import nn
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
+
+
+class EncoderSpec(BaseEstimator):
+    """Base class of encoder specifications.
+
+    Subclasses implement :meth:`_build` and declare
+    ``_parameter_constraints``.
+    """
+
+    _parameter_constraints: dict = {}
+
+    def build(self, n_features, embedding_dim):
+        """Validate the parameters and return a freshly initialised module.
+
+        Parameters
+        ----------
+        n_features : int
+            Length of each input row.
+        embedding_dim : int
+            Size of the embedding the module must output.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            Maps a float tensor ``(batch, n_features)`` to
+            ``(batch, embedding_dim)``.
+        """
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
+        )
+        return self._build(n_features, embedding_dim)
+
+    def _build(self, n_features, embedding_dim):
+        raise NotImplementedError
+
+
+class _Reshape(nn.Module):
+    """Turn flat rows into ``(batch, *shape)`` images."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(len(x), *self.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
+
+
+def _check_input_shape(spec, n_features):
+    shape = tuple(int(s) for s in spec.input_shape)
+    if len(shape) == 2:
+        shape = (1,) + shape
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            f"{type(spec).__name__}: input_shape must be (height, width) or "
+            f"(channels, height, width) of positive sizes, got {spec.input_shape!r}."
+        )
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"{type(spec).__name__}: input_shape={spec.input_shape!r} holds "
+            f"{math.prod(shape)} values but X has {n_features} features per "
+            "sample. Set encoder__input_shape to the image shape of each row."
+        )
+    return shape
+
+
+def _flat_size(features, shape):
+    with torch.no_grad():
+        return int(np.prod(features(torch.zeros(1, *shape)).shape[1:]))
+
+
+class MLPEncoder(EncoderSpec):
+    """Fully connected encoder, the classic siamese MLP.
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(128, 128)
+        Width of each hidden layer; the output layer has ``embedding_dim``
+        units.
+    activation : {"relu", "tanh", "sigmoid", "gelu"}, default="relu"
+        Non-linearity after each hidden layer.
+    dropout : float, default=0.0
+        Dropout probability after each hidden layer.
+    batch_norm : bool, default=False
+        Whether to add batch normalisation after each hidden linear layer.
+
+    Examples
+    --------
+    >>> from sklearn_siamese.encoders import MLPEncoder
+    >>> module = MLPEncoder(hidden_sizes=(16,)).build(n_features=8, embedding_dim=2)
+    >>> module[0]
+    Linear(in_features=8, out_features=16, bias=True)
+    """
+
+    _parameter_constraints = {
+        "hidden_sizes": ["array-like"],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+    }
+
+    def __init__(self, hidden_sizes=(128, 128), activation="relu", dropout=0.0, batch_norm=False):
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+
+    def _build(self, n_features, embedding_dim):
+        layers, width = [], n_features
+        for size in self.hidden_sizes:
+            if not isinstance(size, Integral) or size < 1:
+                raise ValueError(f"MLPEncoder: hidden_sizes must be positive integers, got {self.hidden_sizes!r}.")
+            layers.append(nn.Linear(width, int(size)))
+            if self.batch_norm:
+                layers.append(nn.BatchNorm1d(int(size)))
+            layers.append(_ACTIVATIONS[self.activation]())
+            if self.dropout:
+                layers.append(nn.Dropout(self.dropout))
+            width = int(size)
+        layers.append(nn.Linear(width, embedding_dim))
+        return nn.Sequential(*layers)
+
+
+class ConvEncoder(EncoderSpec):
+    """Small convolutional encoder for small grayscale images (e.g. 28x28).
+
+    Each block is a 3x3 convolution (padding 1), batch normalisation, ReLU
+    and 2x2 max pooling; a linear layer maps the flattened features to the
+    embedding.
+
+    Parameters
+    ----------
+    input_shape : tuple of int, default=(28, 28)
+        ``(height, width)`` or ``(channels, height, width)`` of each row of X.
+    channels : tuple of int, default=(32, 64)
+        Output channels of each convolutional block.
+    dropout : float, default=0.0
+        Dropout before the final linear layer.
+    """
+
+    _parameter_constraints = {
+        "input_shape": ["array-like"],
+        "channels": ["array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, input_shape=(28, 28), channels=(32, 64), dropout=0.0):
+        self.input_shape = input_shape
+        self.channels = channels
+        self.dropout = dropout
+
+    def _build(self, n_features, embedding_dim):
+        shape = _check_input_shape(self, n_features)
+        blocks, in_ch, (h, w) = [], shape[0], shape[1:]
+        for out_ch in self.channels:
+            blocks += [nn.Conv2d(in_ch, int(out_ch), 3, padding=1), nn.BatchNorm2d(int(out_ch)), nn.ReLU()]
+            if min(h, w) >= 2:
+                blocks.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            in_ch = int(out_ch)
+        features = nn.Sequential(*blocks)
+        head = [nn.Flatten()]
+        if self.dropout:
+            head.append(nn.Dropout(self.dropout))
+        head.append(nn.Linear(_flat_size(features, shape), embedding_dim))
+        return nn.Sequential(_Reshape(shape), features, *head)
+
+
+class KochEncoder(EncoderSpec):
+    """Convolutional encoder of Koch, Zemel and Salakhutdinov (2015).
+
+    Four convolutions (64@10x10, 128@7x7, 128@4x4, 256@4x4) with ReLU, the
+    first three followed by 2x2 max pooling, then a sigmoid-activated
+    fully connected layer of ``embedding_dim`` units (4096 in the paper).
+    Designed for 105x105 Omniglot characters.
+
+    Parameters
+    ----------
+    input_shape : tuple of int, default=(105, 105)
+        ``(height, width)`` or ``(channels, height, width)`` of each row of X.
+    """
+
+    _parameter_constraints = {"input_shape": ["array-like"]}
+
+    def __init__(self, input_shape=(105, 105)):
+        self.input_shape = input_shape
+
+    def _build(self, n_features, embedding_dim):
+        shape = _check_input_shape(self, n_features)
+        features = nn.Sequential(
+            nn.Conv2d(shape[0], 64, 10), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 7), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(128, 128, 4), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(128, 256, 4), nn.ReLU(),
+        )  # fmt: skip
+        try:
+            flat = _flat_size(features, shape)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"KochEncoder: input_shape={self.input_shape!r} is too small for its "
+                "four convolutions; it needs images of about 105x105."
+            ) from exc
+        return nn.Sequential(_Reshape(shape), features, nn.Flatten(), nn.Linear(flat, embedding_dim), nn.Sigmoid())
+
+
+ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "koch": KochEncoder}

@@ -1,0 +1,118 @@
+"""Losses over a batch of embeddings and their class labels.
+
+Each loss is a ``torch.nn.Module`` called as ``loss(embeddings, labels)``:
+it mines pairs or triplets inside the batch (:mod:`sklearn_siamese.mining`)
+and returns a scalar.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .distances import pairwise_distance
+from .mining import mine_pairs, mine_triplets
+
+
+def _balanced_mean(values, same):
+    """Mean over same-class pairs plus mean over different-class pairs.
+
+    In-batch pairs are mostly negatives (``(P - 1) / P`` of them); averaging
+    each group on its own keeps positives from being swamped, as balanced
+    pair sampling does.
+    """
+    total = values.new_zeros(())
+    for group in (same, ~same):
+        if group.any():
+            total = total + values[group].mean()
+    return total
+
+
+class ContrastiveLoss(nn.Module):
+    """Contrastive loss of Hadsell, Chopra and LeCun (2006).
+
+    For a pair at distance ``d``: ``d**2 / 2`` when both samples share a
+    class, ``max(0, margin - d)**2 / 2`` otherwise. The mean over same-class
+    pairs and the mean over different-class pairs are added.
+
+    Parameters
+    ----------
+    margin : float
+        Distance beyond which different-class pairs cost nothing.
+    distance : {"euclidean", "cosine"}
+        Distance between embeddings.
+    mining : {"all", "semihard", "hard", "random_pairs"}
+        Which in-batch pairs to use, see :mod:`sklearn_siamese.mining`.
+    """
+
+    def __init__(self, margin=1.0, distance="euclidean", mining="all"):
+        super().__init__()
+        self.margin = margin
+        self.distance = distance
+        self.mining = mining
+
+    def forward(self, embeddings, labels):
+        dist = pairwise_distance(embeddings, self.distance)
+        i, j, same = mine_pairs(dist.detach(), labels, self.mining)
+        d = dist[i, j]
+        per_pair = torch.where(same, d * d, F.relu(self.margin - d) ** 2) / 2
+        return _balanced_mean(per_pair, same)
+
+
+class TripletLoss(nn.Module):
+    """Triplet loss ``max(0, d(a, p) - d(a, n) + margin)`` (Schroff et al. 2015).
+
+    With ``mining="all"`` the mean is taken over the triplets with a
+    positive loss ("batch all", Hermans et al. 2017), since easy triplets
+    would otherwise dilute the gradient as training progresses; with the
+    other strategies over every mined triplet.
+    """
+
+    def __init__(self, margin=1.0, distance="euclidean", mining="semihard"):
+        super().__init__()
+        self.margin = margin
+        self.distance = distance
+        self.mining = mining
+
+    def forward(self, embeddings, labels):
+        dist = pairwise_distance(embeddings, self.distance)
+        a, p, n = mine_triplets(dist.detach(), labels, self.mining)
+        per_triplet = F.relu(dist[a, p] - dist[a, n] + self.margin)
+        if self.mining == "all":
+            per_triplet = per_triplet[per_triplet > 0]
+        if per_triplet.numel() == 0:
+            return dist.sum() * 0.0
+        return per_triplet.mean()
+
+
+class L1SimilarityHead(nn.Module):
+    """Koch et al. (2015) head: ``logit = w . |e1 - e2| + b``."""
+
+    def __init__(self, embedding_dim):
+        super().__init__()
+        self.linear = nn.Linear(embedding_dim, 1)
+
+    def forward(self, e1, e2):
+        return self.linear(torch.abs(e1 - e2)).squeeze(-1)
+
+
+class KochBCELoss(nn.Module):
+    """Binary cross-entropy on the "same class" logits of an L1 head.
+
+    The head (:class:`L1SimilarityHead`) is part of the loss module, so its
+    weights are trained with the encoder (skorch optimises the criterion's
+    parameters too) and are kept in the fitted net.
+    """
+
+    def __init__(self, embedding_dim, distance="euclidean", mining="all"):
+        super().__init__()
+        self.head = L1SimilarityHead(embedding_dim)
+        self.distance = distance
+        self.mining = mining
+
+    def forward(self, embeddings, labels):
+        with torch.no_grad():
+            dist = pairwise_distance(embeddings, self.distance)
+        i, j, same = mine_pairs(dist, labels, self.mining)
+        logits = self.head(embeddings[i], embeddings[j])
+        per_pair = F.binary_cross_entropy_with_logits(logits, same.to(logits.dtype), reduction="none")
+        return _balanced_mean(per_pair, same)

@@ -1,0 +1,23 @@
+"""scikit-learn's estimator checks on every estimator of the package."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_siamese import MLPEncoder, SiameseEmbedder
+
+# Fast constructor settings: the checks fit many times on tiny data.
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=3, batch_size=16, random_state=0)
+
+ESTIMATORS = [SiameseEmbedder(**FAST)]
+
+# Checks expected to fail, per estimator name, each with its reason.
+EXPECTED_FAILED_CHECKS = {
+    "SiameseEmbedder": {},
+}
+
+
+@parametrize_with_checks(
+    ESTIMATORS,
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
