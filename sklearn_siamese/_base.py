@@ -313,6 +313,14 @@ class _BaseSiamese(BaseEstimator):
         """Distances between two sets of embeddings, as a numpy array."""
         return cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy()
 
+    def _similarity_from_embeddings(self, A, B):
+        """Similarity (higher = more alike) of every row of A to every row of B.
+
+        The hook that one-shot evaluation and reference-based prediction use;
+        the embedder's similarity is the negated distance.
+        """
+        return -self._pairwise_distance(A, B)
+
     def pair_distance(self, pairs):
         """Distance between the two samples of each pair, in the embedding space.
 
