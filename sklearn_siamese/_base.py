@@ -79,6 +79,16 @@ def _call_builder(builder, n_features, embedding_dim):
     return builder(**kwargs)
 
 
+def _accelerated_net_class():
+    """skorch's ``AccelerateMixin`` over ``NeuralNet`` (Hugging Face Accelerate)."""
+    from skorch.hf import AccelerateMixin
+
+    class AcceleratedNet(AccelerateMixin, NeuralNet):
+        pass
+
+    return AcceleratedNet
+
+
 class _BaseSiamese(BaseEstimator):
     """Shared parameters and training loop; not for direct use."""
 
@@ -100,6 +110,7 @@ class _BaseSiamese(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "augmentation": [callable, None],
         "device": [str, torch.device],
+        "accelerator": [None, object],
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -247,7 +258,12 @@ class _BaseSiamese(BaseEstimator):
             valid_rng = np.random.default_rng(rng.integers(2**31))
             valid_sampler = FixedBatches(self._make_sampler(y_codes[valid_idx], valid_rng), valid_idx)
             train_split = predefined_split(dataset)
-        return NeuralNet(
+        net_kwargs = {}
+        net_class = NeuralNet
+        if self.accelerator is not None:
+            net_class = _accelerated_net_class()
+            net_kwargs["accelerator"] = self.accelerator
+        return net_class(
             module,
             criterion=criterion,
             optimizer=optimizer,
@@ -266,6 +282,7 @@ class _BaseSiamese(BaseEstimator):
             callbacks=self._make_callbacks(has_validation),
             device=device,
             verbose=int(bool(self.verbose)),
+            **net_kwargs,
         )
 
     # ------------------------------------------------------------ inference

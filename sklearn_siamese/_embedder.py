@@ -72,6 +72,10 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         of the same shape, applied to training batches only.
     device : str or torch.device, default="cpu"
         Where to train and infer, e.g. ``"cuda"``.
+    accelerator : accelerate.Accelerator, default=None
+        If given, training runs through skorch's ``AccelerateMixin`` with this
+        Hugging Face ``Accelerator`` (data-parallel across processes when
+        launched with ``accelerate launch`` or ``torchrun``).
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (``EarlyStopping``, ``Checkpoint``,
         ``LRScheduler``, ...), as instances or ``(name, callback)`` tuples.
@@ -150,6 +154,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         n_iter_no_change=5,
         augmentation=None,
         device="cpu",
+        accelerator=None,
         callbacks=None,
         random_state=None,
         verbose=0,
@@ -172,6 +177,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.n_iter_no_change = n_iter_no_change
         self.augmentation = augmentation
         self.device = device
+        self.accelerator = accelerator
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
