@@ -79,16 +79,6 @@ def _call_builder(builder, n_features, embedding_dim):
     return builder(**kwargs)
 
 
-def _accelerated_net_class():
-    """skorch's ``AccelerateMixin`` over ``NeuralNet`` (Hugging Face Accelerate)."""
-    from skorch.hf import AccelerateMixin
-
-    class AcceleratedNet(AccelerateMixin, NeuralNet):
-        pass
-
-    return AcceleratedNet
-
-
 class _BaseSiamese(BaseEstimator):
     """Shared parameters and training loop; not for direct use."""
 
@@ -261,7 +251,7 @@ class _BaseSiamese(BaseEstimator):
         net_kwargs = {}
         net_class = NeuralNet
         if self.accelerator is not None:
-            net_class = _accelerated_net_class()
+            from ._accelerate import AcceleratedNet as net_class
             net_kwargs["accelerator"] = self.accelerator
         return net_class(
             module,
