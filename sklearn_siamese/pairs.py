@@ -1,0 +1,151 @@
+"""Labelled pairs for verification: drawing them, checking them, thresholds.
+
+Pairs have shape ``(n_pairs, 2, n_features)``; pair labels are ``1`` for
+"same class" and ``0`` for "different class".
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_consistent_length
+
+from .sampling import RandomPairSampler
+
+THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
+
+
+def make_pairs(X, y, *, n_pairs=1000, random_state=None):
+    """Draw balanced same-class / different-class pairs from labelled samples.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Samples.
+    y : array-like of shape (n_samples,)
+        Class labels; at least 2 classes, one of them with 2+ samples.
+    n_pairs : int, default=1000
+        Number of pairs; half (rounded up) are same-class pairs.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw.
+
+    Returns
+    -------
+    pairs : ndarray of shape (n_pairs, 2, n_features)
+        The pairs.
+    y_pairs : ndarray of shape (n_pairs,)
+        1 for a same-class pair, 0 otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pairs, same = make_pairs(np.eye(4), [0, 0, 1, 1], n_pairs=6, random_state=0)
+    >>> pairs.shape, int(same.sum())
+    ((6, 2, 4), 3)
+    """
+    X = check_array(X)
+    y = np.asarray(y)
+    check_consistent_length(X, y)
+    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if len(counts) < 2 or counts.max() < 2:
+        raise ValueError("make_pairs needs at least 2 classes and one class with 2 or more samples.")
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    sampler = RandomPairSampler(codes, batch_size=2 * n_pairs, rng=np.random.default_rng(seed), n_batches=1)
+    idx = sampler._groups(n_pairs)
+    return X[idx], (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
+
+
+def check_pair_labels(y_pairs, n_pairs=None):
+    """Validate pair labels: a 1-D array of 0 (different) and 1 (same)."""
+    y_pairs = np.asarray(y_pairs)
+    if y_pairs.ndim != 1:
+        raise ValueError(f"y_pairs must be 1-D with one label per pair, got shape {y_pairs.shape}.")
+    if n_pairs is not None and len(y_pairs) != n_pairs:
+        raise ValueError(f"y_pairs has {len(y_pairs)} labels but there are {n_pairs} pairs.")
+    bad = ~np.isin(y_pairs, [0, 1]) if y_pairs.dtype.kind in "biuf" else np.ones(len(y_pairs), bool)
+    if bad.any():
+        raise ValueError(
+            "y_pairs must contain only 1 (same class) and 0 (different class); "
+            f"got {np.unique(y_pairs[bad])[:5].tolist()}."
+        )
+    return y_pairs.astype(int)
+
+
+def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0):
+    """Threshold on pair scores (higher = more similar) chosen on labelled pairs.
+
+    A pair is predicted "same" when ``score >= threshold``. Every distinct
+    score is a candidate (plus one above the maximum, predicting all
+    "different"), and the best one for the strategy is returned:
+
+    * ``"accuracy"``: highest accuracy.
+    * ``"f_beta"``: highest F-beta score of the "same" class.
+    * ``"max_tpr"``: highest true positive rate with true negative rate at
+      least ``min_rate``.
+    * ``"max_tnr"``: highest true negative rate with true positive rate at
+      least ``min_rate``.
+
+    Ties are broken by the middle of the tied interval of scores, so the
+    threshold generalises instead of hugging one sample.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_pairs,)
+        Pair scores.
+    y_pairs : array-like of shape (n_pairs,)
+        1 same, 0 different.
+    strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr"}, default="accuracy"
+        What to maximise.
+    min_rate : float in [0, 1], default=None
+        Required rate of the other class for ``"max_tpr"``/``"max_tnr"``.
+    beta : float, default=1.0
+        Beta of the F-beta score.
+
+    Returns
+    -------
+    threshold : float
+        The chosen threshold.
+
+    Examples
+    --------
+    >>> best_threshold([0.1, 0.4, 0.6, 0.9], [0, 0, 1, 1])
+    0.5
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    y_pairs = check_pair_labels(y_pairs, len(scores))
+    if strategy not in THRESHOLD_STRATEGIES:
+        raise ValueError(f"strategy must be one of {THRESHOLD_STRATEGIES}, got {strategy!r}.")
+    if strategy in ("max_tpr", "max_tnr"):
+        if min_rate is None or not 0 <= min_rate <= 1:
+            raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1], got {min_rate!r}.")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must be finite.")
+    order = np.argsort(-scores, kind="stable")
+    s, t = scores[order], y_pairs[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    # Candidate k: the top (k+1) samples are predicted "same".
+    tp = np.cumsum(t)[distinct]
+    fp = np.cumsum(1 - t)[distinct]
+    P, N = t.sum(), len(t) - t.sum()
+    tp, fp = np.r_[0, tp], np.r_[0, fp]  # first candidate: nothing predicted "same"
+    tpr = tp / max(P, 1)
+    tnr = (N - fp) / max(N, 1)
+    if strategy == "accuracy":
+        value = (tp + N - fp) / len(t)
+    elif strategy == "f_beta":
+        b2 = beta**2
+        value = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * (P - tp) + fp, 1e-12)
+    elif strategy == "max_tpr":
+        value = np.where(tnr >= min_rate, tpr, -np.inf)
+    else:
+        value = np.where(tpr >= min_rate, tnr, -np.inf)
+    if not np.isfinite(value.max()):
+        raise ValueError(f"No threshold reaches min_rate={min_rate} for strategy={strategy!r}.")
+    best = int(np.argmax(value))
+    # Thresholds between consecutive distinct scores.
+    upper = np.r_[np.inf, s[distinct]]  # lowest score predicted "same" at each candidate
+    lower = np.r_[s[distinct], -np.inf]  # highest score predicted "different"
+    hi, lo = upper[best], lower[best]
+    if np.isinf(hi):
+        return float(lo + 1.0) if np.isfinite(lo) else 0.0
+    if np.isinf(lo):
+        return float(hi)
+    return float((hi + lo) / 2)
