@@ -1,0 +1,332 @@
+"""SiameseEmbedder: behaviour, scikit-learn integration, encoders."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback, LRScheduler
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from sklearn_siamese import ConvEncoder, KochEncoder, MLPEncoder, SiameseEmbedder
+from sklearn_siamese.metrics import one_shot_accuracy
+
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=4, batch_size=32, random_state=0)
+SEEN = [2, 3, 4, 5, 6, 7]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def seen_unseen(digits):
+    X, y = digits
+    seen = np.isin(y, SEEN)
+    return X[seen], y[seen], X[~seen], y[~seen]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return SiameseEmbedder(**FAST).fit(X[:600], y[:600])
+
+
+def test_transform_shape_dtype_and_fit_transform(digits, fitted):
+    X, y = digits
+    E = fitted.transform(X[:50])
+    assert E.shape == (50, 32) and E.dtype == np.float32
+    assert np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)  # normalize=True
+    E2 = clone(fitted).fit_transform(X[:600], y[:600])
+    np.testing.assert_array_equal(E2[:50], E)
+
+
+def test_same_random_state_identical_different_state_differs(digits):
+    X, y = digits
+    a = SiameseEmbedder(**FAST).fit(X[:300], y[:300]).transform(X[:20])
+    b = SiameseEmbedder(**FAST).fit(X[:300], y[:300]).transform(X[:20])
+    c = SiameseEmbedder(**{**FAST, "random_state": 1}).fit(X[:300], y[:300]).transform(X[:20])
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_does_not_touch_global_rng(digits):
+    X, y = digits
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    SiameseEmbedder(**FAST).fit(X[:200], y[:200])
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_training_reduces_loss_and_records_history(digits):
+    X, y = digits
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 6, "validation_fraction": 0.3, "early_stopping": False}).fit(X, y)
+    train = emb.history_[:, "train_loss"]
+    valid = emb.history_[:, "valid_loss"]
+    assert len(train) == len(valid) == emb.n_epochs_ == 6
+    assert train[-1] < train[0]
+    assert len(emb.validation_classes_) == 3
+    assert emb.n_features_in_ == 64 and list(emb.classes_) == list(range(10))
+
+
+def test_validation_holds_out_whole_classes(digits):
+    X, y = digits
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 1, "validation_fraction": 0.2}).fit(X, y)
+    held = set(emb.validation_classes_)
+    assert len(held) == 2
+    valid_rows = emb.net_.get_params()["iterator_valid__sampler"].batches
+    assert set(np.unique(y[np.concatenate(valid_rows)])) == held
+    trained_rows = np.concatenate(list(emb.net_.get_params()["iterator_train__sampler"]))
+    assert held.isdisjoint(np.unique(y[trained_rows]))
+
+
+def test_early_stopping_restores_best_epoch(digits):
+    X, y = digits
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 40, "n_iter_no_change": 2, "lr": 0.05}).fit(X, y)
+    valid = emb.history_[:, "valid_loss"]
+    assert emb.n_epochs_ < 40
+    assert np.argmin(valid) == len(valid) - 3  # patience 2 after the best epoch
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "triplet"])
+@pytest.mark.parametrize("mining", ["all", "semihard", "hard", "random_pairs"])
+def test_every_loss_and_mining_trains(digits, loss, mining):
+    X, y = digits
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 2, "validation_fraction": None}, loss=loss, mining=mining)
+    E = emb.fit(X[:400], y[:400]).transform(X[:400])
+    assert np.isfinite(E).all()
+    assert emb.score(X[400:700], y[400:700]) > 0.5
+
+
+def test_cosine_distance(digits):
+    X, y = digits
+    emb = SiameseEmbedder(**FAST, distance="cosine", normalize=False).fit(X[:400], y[:400])
+    pairs = np.stack([X[:5], X[5:10]], axis=1)
+    Ea, Eb = emb.transform(X[:5]), emb.transform(X[5:10])
+    cos = (Ea * Eb).sum(1) / np.linalg.norm(Ea, axis=1) / np.linalg.norm(Eb, axis=1)
+    np.testing.assert_allclose(emb.pair_distance(pairs), 1 - cos, atol=1e-5)
+
+
+def test_string_labels_and_singleton_class(digits):
+    X, y = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y[:300]]
+    X_fit = np.vstack([X[:300], X[300:301]])
+    y_fit = np.append(names, "lonely")  # a class with one sample serves as a negative
+    emb = SiameseEmbedder(**FAST).fit(X_fit, y_fit)
+    assert "lonely" in emb.classes_ and emb.classes_.dtype.kind == "U"
+
+
+def test_label_errors(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        SiameseEmbedder(**FAST).fit(X[:10], np.zeros(10))
+    with pytest.raises(ValueError, match="2 or more samples"):
+        SiameseEmbedder(**FAST).fit(X[:5], np.arange(5))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        SiameseEmbedder(**FAST).fit(X[:10], np.linspace(0, 1, 10))
+
+
+def test_score_is_leave_one_out_1nn_accuracy(digits, fitted):
+    X, y = digits
+    Xs, ys = X[600:800], y[600:800]
+    E = fitted.transform(Xs)
+    d = ((E[:, None] - E[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert fitted.score(Xs, ys) == pytest.approx(np.mean(ys[d.argmin(1)] == ys))
+
+
+def test_pair_distance_and_score(digits, fitted):
+    X, _ = digits
+    pairs = np.stack([X[:7], X[7:14]], axis=1)
+    expected = np.linalg.norm(fitted.transform(X[:7]) - fitted.transform(X[7:14]), axis=1)
+    np.testing.assert_allclose(fitted.pair_distance(pairs), expected, atol=1e-5)
+    np.testing.assert_allclose(fitted.pair_score(pairs), -expected, atol=1e-5)
+    with pytest.raises(ValueError, match="pairs must have shape"):
+        fitted.pair_distance(X[:7])
+    with pytest.raises(ValueError, match="features"):
+        fitted.pair_distance(pairs[:, :, :10])
+
+
+def test_pickle_round_trip(digits, fitted):
+    X, _ = digits
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(X[:30]), fitted.transform(X[:30]))
+
+
+def test_clone_and_nested_encoder_params():
+    emb = SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(8,)), margin=0.5)
+    params = emb.get_params()
+    assert params["encoder__hidden_sizes"] == (8,) and params["margin"] == 0.5
+    emb.set_params(encoder__hidden_sizes=(16, 4), margin=2.0)
+    assert emb.encoder.hidden_sizes == (16, 4)
+    cloned = clone(emb)
+    assert cloned.encoder is not emb.encoder and cloned.encoder.hidden_sizes == (16, 4)
+
+
+def test_set_output_pandas_and_feature_names(digits, fitted):
+    X, _ = digits
+    names = fitted.get_feature_names_out()
+    assert list(names[:2]) == ["siameseembedder0", "siameseembedder1"] and len(names) == 32
+    df = clone(fitted).set_output(transform="pandas").fit(X[:600], fitted.classes_[np.arange(600) % 10]).transform(X[:5])
+    assert list(df.columns) == list(names)
+
+
+def test_pipeline_cross_val_score(digits):
+    X, y = digits
+    pipe = Pipeline(
+        [("scale", StandardScaler()), ("embed", SiameseEmbedder(**FAST)), ("knn", KNeighborsClassifier(1))]
+    )
+    scores = cross_val_score(pipe, X[:600], y[:600], cv=3)
+    assert scores.mean() > 0.6  # chance is 0.1
+
+
+def test_grid_search_over_margin_on_pipeline_and_alone(digits):
+    X, y = digits
+    pipe = make_pipeline(SiameseEmbedder(**{**FAST, "max_epochs": 2}), KNeighborsClassifier(1))
+    search = GridSearchCV(pipe, {"siameseembedder__margin": [0.5, 1.5]}, cv=2).fit(X[:400], y[:400])
+    assert search.best_params_["siameseembedder__margin"] in (0.5, 1.5)
+    alone = GridSearchCV(SiameseEmbedder(**{**FAST, "max_epochs": 2}), {"margin": [0.5, 1.5]}, cv=2)
+    alone.fit(X[:400], y[:400])
+    assert np.isfinite(alone.cv_results_["mean_test_score"]).all()
+    assert alone.best_score_ > 0.5
+
+
+def test_grid_search_over_encoder_hyperparameters(digits):
+    X, y = digits
+    est = SiameseEmbedder(**{**FAST, "max_epochs": 1})
+    search = GridSearchCV(est, {"encoder__hidden_sizes": [(8,), (16,)]}, cv=2).fit(X[:300], y[:300])
+    assert search.best_estimator_.net_.module_.encoder[0].out_features == search.best_params_["encoder__hidden_sizes"][0]
+
+
+def test_one_shot_unseen_classes_with_frozen_embedder(seen_unseen):
+    X_seen, y_seen, X_unseen, y_unseen = seen_unseen
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 10}).fit(X_seen, y_seen)
+    frozen = FrozenEstimator(emb)
+    rng = np.random.RandomState(0)
+    support = np.array([rng.choice(np.flatnonzero(y_unseen == c)) for c in np.unique(y_unseen)])
+    clf = make_pipeline(frozen, KNeighborsClassifier(1)).fit(X_unseen[support], y_unseen[support])
+    query = np.setdiff1d(np.arange(len(y_unseen)), support)
+    acc = clf.score(X_unseen[query], y_unseen[query])
+    assert acc > 0.25 + 0.15  # chance with 4 unseen classes is 0.25
+    np.testing.assert_array_equal(frozen.transform(X_unseen[:5]), emb.transform(X_unseen[:5]))
+    assert one_shot_accuracy(emb, X_unseen, y_unseen, n_way=4, n_episodes=50, random_state=0) > 0.4
+
+
+def test_user_module_is_copied_not_mutated(digits):
+    X, y = digits
+    module = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
+    before = [p.detach().clone() for p in module.parameters()]
+    emb = SiameseEmbedder(module, max_epochs=2, random_state=0).fit(X[:300], y[:300])
+    assert emb.embedding_dim_ == 8
+    for p, q in zip(before, module.parameters()):
+        assert torch.equal(p, q)
+    assert emb.net_.module_.encoder is not module
+
+
+def test_encoder_builder_callables(digits):
+    X, y = digits
+
+    def build(n_features, embedding_dim):
+        return nn.Linear(n_features, embedding_dim)
+
+    emb = SiameseEmbedder(build, embedding_dim=5, max_epochs=1, random_state=0).fit(X[:200], y[:200])
+    assert emb.transform(X[:3]).shape == (3, 5)
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(64, 6)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    assert SiameseEmbedder(Tiny, max_epochs=1, random_state=0).fit(X[:200], y[:200]).embedding_dim_ == 6
+
+
+def test_encoder_errors(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="outputs 8 features but embedding_dim=4"):
+        SiameseEmbedder(nn.Linear(64, 8), embedding_dim=4).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="2-D tensor"):
+        SiameseEmbedder(nn.Flatten(0), max_epochs=1).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match=r"encoder Linear failed on a batch of shape \(2, 64\)"):
+        SiameseEmbedder(nn.Linear(10, 4)).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="input_shape"):
+        SiameseEmbedder(ConvEncoder(input_shape=(28, 28))).fit(X[:50], y[:50])
+
+
+def test_conv_encoder_on_8x8_digits(digits):
+    X, y = digits
+    emb = SiameseEmbedder(ConvEncoder(input_shape=(8, 8), channels=(8,)), max_epochs=2, random_state=0)
+    assert emb.fit(X[:300], y[:300]).transform(X[:4]).shape == (4, 32)
+
+
+def test_koch_encoder_shapes():
+    module = KochEncoder().build(105 * 105, 16)
+    with torch.no_grad():
+        assert module(torch.rand(2, 105 * 105)).shape == (2, 16)
+    with pytest.raises(ValueError, match="too small"):
+        KochEncoder(input_shape=(20, 20)).build(400, 16)
+
+
+def test_callbacks_are_used_and_not_mutated(digits):
+    X, y = digits
+
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.epochs = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs += 1
+
+    counter = CountEpochs()
+    sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 3}, callbacks=[counter, ("sched", sched)]).fit(X[:200], y[:200])
+    assert not hasattr(counter, "epochs")  # the user's instance was copied
+    used = dict(emb.net_.callbacks_)
+    assert used["user_0_CountEpochs"].epochs == 3
+    assert emb.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(FAST.get("lr", 1e-3) * 0.5**3)
+
+
+def test_verbose_prints_progress(digits, capsys):
+    X, y = digits
+    SiameseEmbedder(**{**FAST, "max_epochs": 2}, verbose=1).fit(X[:200], y[:200])
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "epoch" in out
+
+
+def test_parameter_validation_messages(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="'margin' parameter"):
+        SiameseEmbedder(margin=-1).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="'mining' parameter.*'semihard'"):
+        SiameseEmbedder(mining="bogus").fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="'loss' parameter"):
+        SiameseEmbedder(loss="bce").fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="must hold at least 2 classes"):
+        SiameseEmbedder(batch_size=6, samples_per_class=4).fit(X[:50], y[:50])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_cuda_unavailable_is_a_clear_error(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        SiameseEmbedder(device="cuda").fit(X[:50], y[:50])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_fit_and_transform(digits):
+    X, y = digits
+    emb = SiameseEmbedder(**FAST, device="cuda").fit(X[:300], y[:300])
+    assert emb.transform(X[:5]).shape == (5, 32)

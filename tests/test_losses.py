@@ -1,0 +1,112 @@
+"""Losses and mining against hand-computed values."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_siamese.distances import pairwise_distance
+from sklearn_siamese.losses import ContrastiveLoss, KochBCELoss, L1SimilarityHead, TripletLoss
+from sklearn_siamese.mining import mine_pairs, mine_triplets
+
+# Four points on a line: class 0 at 0 and 1, class 1 at 3 and 3.5.
+POINTS = torch.tensor([[0.0], [1.0], [3.0], [3.5]])
+LABELS = torch.tensor([0, 0, 1, 1])
+
+
+def test_pairwise_distance_euclidean_and_cosine():
+    d = pairwise_distance(POINTS)
+    assert torch.allclose(d[0, 2], torch.tensor(3.0))
+    assert torch.allclose(d[2, 3], torch.tensor(0.5))
+    assert d[1, 1] < 1e-5
+    v = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    c = pairwise_distance(v, "cosine")
+    assert torch.allclose(c, torch.tensor([[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]), atol=1e-6)
+
+
+def test_contrastive_loss_all_pairs_by_hand():
+    margin = 2.0
+    # Positive pairs: (0,1) d=1, (2,3) d=0.5 -> d^2/2 = 0.5, 0.125 -> mean 0.3125
+    # Negative pairs: (0,2) d=3, (0,3) 3.5, (1,2) 2, (1,3) 2.5 -> all beyond margin 2 -> 0
+    loss = ContrastiveLoss(margin=margin)(POINTS, LABELS)
+    assert loss.item() == pytest.approx(0.3125, abs=1e-5)
+    # With margin 3: negatives (1,2) -> (3-2)^2/2=0.5, (1,3) -> 0.125, others 0 -> mean 0.15625
+    loss = ContrastiveLoss(margin=3.0)(POINTS, LABELS)
+    assert loss.item() == pytest.approx(0.3125 + 0.15625, abs=1e-5)
+
+
+def test_triplet_loss_all_by_hand():
+    margin = 1.0
+    # Triplets (a, p, n) with loss max(0, d(a,p) - d(a,n) + 1):
+    # a=0,p=1: n=2 -> 1-3+1<0, n=3 -> <0
+    # a=1,p=0: n=2 -> 1-2+1=0, n=3 -> 1-2.5+1<0
+    # a=2,p=3: n=0 -> .5-3+1<0, n=1 -> .5-2+1<0 ; a=3,p=2: n=1 -> .5-2.5+1<0
+    assert TripletLoss(margin=margin, mining="all")(POINTS, LABELS).item() == pytest.approx(0.0, abs=1e-5)
+    # margin 2: a=1,p=0,n=2 -> 1; a=1,p=0,n=3 -> .5; a=2,p=3,n=1 -> .5; a=3,p=2,n=1 -> 0
+    # a=0,p=1,n=2 -> 0; others 0 -> mean over positive ones: (1 + .5 + .5) / 3
+    loss = TripletLoss(margin=2.0, mining="all")(POINTS, LABELS)
+    assert loss.item() == pytest.approx(2.0 / 3, abs=1e-5)
+
+
+def test_batch_hard_and_semihard_triplets():
+    d = pairwise_distance(POINTS)
+    a, p, n = mine_triplets(d, LABELS, "hard")
+    # Every anchor: its only positive; the closest negative.
+    assert a.tolist() == [0, 1, 2, 3]
+    assert p.tolist() == [1, 0, 3, 2]
+    assert n.tolist() == [2, 2, 1, 1]
+    a, p, n = mine_triplets(d, LABELS, "semihard")
+    # Semi-hard: closest negative farther than the positive.
+    for ai, pi, ni in zip(a.tolist(), p.tolist(), n.tolist()):
+        negs = [j for j in range(4) if LABELS[j] != LABELS[ai]]
+        farther = [j for j in negs if d[ai, j] > d[ai, pi]]
+        assert ni == min(farther, key=lambda j: d[ai, j])
+
+
+def test_semihard_falls_back_to_farthest_negative():
+    points = torch.tensor([[0.0], [5.0], [1.0], [2.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    a, p, n = mine_triplets(pairwise_distance(points), labels, "semihard")
+    first = [(ai, ni) for ai, pi, ni in zip(a.tolist(), p.tolist(), n.tolist()) if (ai, pi) == (0, 1)]
+    # No negative is farther from 0 than 5: the farthest one (index 3) is used.
+    assert first == [(0, 3)]
+
+
+def test_random_pairs_mining_uses_consecutive_pairs():
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    i, j, same = mine_pairs(torch.zeros(6, 6), labels, "random_pairs")
+    assert i.tolist() == [0, 2, 4] and j.tolist() == [1, 3, 5]
+    assert same.tolist() == [True, False, True]
+
+
+def test_all_pairs_mining_counts():
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    i, j, same = mine_pairs(torch.zeros(5, 5), labels, "all")
+    assert len(i) == 10 and int(same.sum()) == 2
+
+
+def test_koch_head_and_bce_by_hand():
+    head = L1SimilarityHead(2)
+    with torch.no_grad():
+        head.linear.weight.copy_(torch.tensor([[-1.0, 2.0]]))
+        head.linear.bias.fill_(0.5)
+    e1, e2 = torch.tensor([[1.0, 1.0]]), torch.tensor([[3.0, 1.5]])
+    # |e1 - e2| = (2, 0.5) -> -2 + 1 + 0.5 = -0.5
+    assert head(e1, e2).item() == pytest.approx(-0.5)
+
+    loss = KochBCELoss(embedding_dim=2)
+    loss.head.load_state_dict(head.state_dict())
+    emb = torch.tensor([[1.0, 1.0], [3.0, 1.5], [1.0, 1.0]])
+    labels = torch.tensor([0, 1, 0])
+    # Pairs: (0,1) diff logit -0.5; (0,2) same logit 0.5; (1,2) diff logit -0.5
+    bce = lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 - 1 / (1 + np.exp(-z))))  # noqa: E731
+    expected = bce(0.5, 1) + bce(-0.5, 0)
+    assert loss(emb, labels).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_losses_have_gradients():
+    emb = torch.randn(8, 3, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    for loss in (ContrastiveLoss(), TripletLoss(mining="semihard"), TripletLoss(mining="hard"), KochBCELoss(3)):
+        emb.grad = None
+        loss(emb, labels).backward()
+        assert torch.isfinite(emb.grad).all() and emb.grad.abs().sum() > 0
