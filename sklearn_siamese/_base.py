@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from .distances import DISTANCES, cross_distance, paired_distance
+from .augmentation import RandomAffine
 from .encoders import ENCODERS, EncoderSpec
 from .mining import MINING
 from .sampling import PKSampler, RandomPairSampler, RandomTripletSampler
@@ -98,7 +99,7 @@ class _BaseSiamese(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "augmentation": [callable, None],
+        "augmentation": [StrOptions({"affine"}), callable, None],
         "device": [str, torch.device],
         "accelerator": [None, object],
         "callbacks": [list, None],
@@ -130,6 +131,7 @@ class _BaseSiamese(BaseEstimator):
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             module = self._build_module(X, device)
+            self.augment_ = self._make_augment(X[:2], device)
             criterion = self._make_criterion(self.embedding_dim_)
             dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
             net = self._make_net(module, criterion, device, dataset, train_idx, valid_idx, rng)
@@ -190,6 +192,32 @@ class _BaseSiamese(BaseEstimator):
         module = module.to(device)
         self.embedding_dim_ = self._probe_encoder(module, X[:2], device, embedding_dim)
         return _EmbeddingModule(module, self.normalize)
+
+    def _make_augment(self, X_probe, device):
+        """The training-batch augmentation, checked once on a probe batch."""
+        augment = self.augmentation
+        if augment is None:
+            return None
+        if isinstance(augment, str):
+            augment = RandomAffine()
+        elif isinstance(augment, RandomAffine):
+            augment = clone(augment)  # never mutate the parameter
+        if isinstance(augment, RandomAffine) and augment.image_shape is None:
+            encoder = ENCODERS[self.encoder]() if isinstance(self.encoder, str) else self.encoder
+            image_shape = getattr(encoder, "input_shape", None)
+            if image_shape is not None:
+                augment.set_params(image_shape=image_shape)
+        probe = torch.from_numpy(np.ascontiguousarray(X_probe)).to(device)
+        try:
+            out = augment(probe)
+        except Exception as exc:
+            raise ValueError(f"augmentation={self.augmentation!r} failed on a batch of shape {tuple(probe.shape)}: {exc}") from exc
+        if not isinstance(out, torch.Tensor) or out.shape != probe.shape:
+            raise ValueError(
+                f"augmentation={self.augmentation!r} must return a tensor of the batch's shape "
+                f"{tuple(probe.shape)}, got {getattr(out, 'shape', type(out).__name__)}."
+            )
+        return augment
 
     def _probe_encoder(self, module, X_probe, device, embedding_dim):
         """Run the encoder once so a bad encoder fails here, clearly."""
@@ -264,7 +292,7 @@ class _BaseSiamese(BaseEstimator):
             iterator_train=BatchIterator,
             iterator_train__sampler=SubsetSampler(self._make_sampler(y_codes[train_idx], rng), train_idx),
             iterator_train__device=device,
-            iterator_train__augment=self.augmentation,
+            iterator_train__augment=self.augment_,
             iterator_valid=BatchIterator,
             iterator_valid__sampler=valid_sampler,
             iterator_valid__device=device,

@@ -67,9 +67,13 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         Only active when validation data is held out.
     n_iter_no_change : int, default=5
         Patience of early stopping, in epochs.
-    augmentation : callable, default=None
-        ``augmentation(X_batch)`` maps a batch tensor to an augmented batch
-        of the same shape, applied to training batches only.
+    augmentation : "affine", RandomAffine, callable or None, default=None
+        Augmentation of training batches. ``"affine"`` applies the random
+        affine distortions of Koch et al. 2015
+        (:class:`~sklearn_siamese.augmentation.RandomAffine`, image shape
+        taken from the encoder's ``input_shape`` or a square row); any
+        callable ``augmentation(X_batch)`` returning a tensor of the same
+        shape works. Seeded by ``random_state``.
     device : str or torch.device, default="cpu"
         Where to train and infer, e.g. ``"cuda"``.
     accelerator : accelerate.Accelerator, default=None
