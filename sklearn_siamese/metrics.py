@@ -225,9 +225,10 @@ def _resolve_threshold(estimator, threshold):
     final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     if hasattr(final, "threshold_"):
         return float(final.threshold_)
+    what = "raw features (estimator=None)" if final is None else type(final).__name__
     raise ValueError(
         "threshold=None needs an estimator with a calibrated threshold_ (a SiameseVerifier); "
-        f"for {type(final).__name__} pass a threshold on the pair score (higher = more alike; "
+        f"for {what} pass a threshold on the pair score (higher = more alike; "
         "for an embedder or raw features that is the negated distance, e.g. threshold=-0.5 "
         "means 'same when the distance is at most 0.5'), or calibrate one with "
         "sklearn_siamese.pairs.best_threshold."
