@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 from .pairs import THRESHOLD_STRATEGIES, best_threshold, check_pair_labels, make_pairs
 
 # Query rows per similarity block in the retrieval metrics (bounds memory).
-_QUERY_CHUNK = 1024
+_QUERY_CHUNK = 256
 
 
 def _split_pipeline(estimator, X):

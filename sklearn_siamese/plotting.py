@@ -12,6 +12,7 @@ adjusted, saved or embedded like any matplotlib plot.
 from math import isqrt
 
 import numpy as np
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_array
 
@@ -292,7 +293,8 @@ def plot_pairs(
     if n_cols < 1:
         raise ValueError(f"n_cols must be a positive int, got {n_cols!r}.")
     final, _ = _split_pipeline(estimator, pairs[:1, 0])
-    is_probability = hasattr(final, "pair_score") and not hasattr(final, "pair_distance")
+    # A verifier (a classifier) scores pairs with a probability; everything else by distance.
+    is_probability = hasattr(final, "pair_score") and isinstance(final, BaseEstimator) and is_classifier(final)
     if threshold is None and is_probability and hasattr(final, "threshold_"):
         threshold = _resolve_threshold(final, None)
     shape = _image_shape(pairs.shape[2], image_shape)

@@ -1,12 +1,12 @@
 """A stand-in with SiameseVerifier's hooks, for testing evaluation and plotting without training."""
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from sklearn_siamese.metrics import _negative_euclidean
 
 
-class ToyVerifier(BaseEstimator):
+class ToyVerifier(ClassifierMixin, BaseEstimator):
     """The verifier's hooks, with probability of "same" = exp(-euclidean distance)."""
 
     def fit(self, X, y=None):
