@@ -184,10 +184,10 @@ def _strip_wrappers(entries):
     Stops before the class level: a shared folder is dropped only while the
     images still sit at least two levels below what remains.
     """
-    while entries and all(len(parts) > 2 for parts, _, _ in entries):
-        if len({parts[0] for parts, _, _ in entries}) != 1:
+    while entries and all(len(entry[0]) > 2 for entry in entries):
+        if len({entry[0][0] for entry in entries}) != 1:
             break
-        entries = [(parts[1:], name, opener) for parts, name, opener in entries]
+        entries = [(entry[0][1:], *entry[1:]) for entry in entries]
     return entries
 
 
@@ -200,7 +200,7 @@ def load_image_folder(
     extensions=IMAGE_EXTENSIONS,
     return_X_y=False,
 ):
-    """Load images stored one sub-folder per class, from a folder or a zip.
+    """Load images stored one sub-folder per class, from folders or zips.
 
     Two layouts are recognised, in a folder or in a ``.zip`` archive of
     one (read in place, no unzipping):
@@ -217,13 +217,19 @@ def load_image_folder(
     Leading folders shared by every image (such as the top folder of
     Omniglot's ``images_background.zip``) are skipped, so a folder holding
     a single group reads as the one-level layout. Hidden files and
-    ``__MACOSX`` folders are ignored. Files are read in sorted order, so the
-    result is the same on every machine.
+    ``__MACOSX`` folders are ignored. Samples are sorted by class, then
+    file name, so the result is the same on every machine.
+
+    Several folders or zips given as a list are merged into one data set
+    (e.g. Omniglot's ``images_background_small1.zip`` and
+    ``images_background_small2.zip``); an image at the same place in two of
+    them (same group, class and file name) is read once, from the first.
 
     Parameters
     ----------
-    path : str or path-like
-        A folder, or a ``.zip`` file, in one of the layouts above.
+    path : str, path-like, or list of them
+        A folder, or a ``.zip`` file, in one of the layouts above; or a list
+        of them to merge.
     image_size : int or tuple (height, width), default=None
         Resize every image to this size. None keeps the files' size, which
         must then be the same for all images.
@@ -256,7 +262,8 @@ def load_image_folder(
         target_names : ndarray
             The distinct classes, sorted.
         filenames : ndarray of str
-            Path of each image, relative to ``path``.
+            Path of each image, relative to ``path`` (when ``path`` is a
+            list: the folder or zip followed by that relative path).
     (X, y) : tuple
         When ``return_X_y=True``.
 
@@ -287,28 +294,38 @@ def load_image_folder(
     if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
         raise ValueError(f"image_size must be a positive int or a (height, width) tuple, got {image_size!r}.")
     extensions = tuple(e.lower() for e in extensions)
-    path = _existing(path, "path")
+    single = isinstance(path, (str, os.PathLike))
+    paths = [path] if single else list(path)
+    if not paths:
+        raise ValueError("path is an empty list; give a folder or a .zip file.")
+    paths = [_existing(p, "path") for p in paths]
+    where = repr(str(paths[0])) if single else str([str(p) for p in paths])
     Image = _import_pil()
 
-    entries, archive = _list_images(path, extensions)
+    archives, entries, taken = [], [], set()
     try:
-        if not entries:
-            raise ValueError(
-                f"No image files ({', '.join(extensions)}) found in {str(path)!r}; expected one "
-                "sub-folder of images per class."
-            )
-        entries = _strip_wrappers(entries)
+        for source in paths:
+            found, archive = _list_images(source, extensions)
+            if archive is not None:
+                archives.append(archive)
+            if not found:
+                raise ValueError(
+                    f"No image files ({', '.join(extensions)}) found in {str(source)!r}; expected one "
+                    "sub-folder of images per class."
+                )
+            for parts, name, opener in _strip_wrappers(found):
+                if parts not in taken:  # the same image in an earlier folder or zip
+                    taken.add(parts)
+                    entries.append((parts, name if single else f"{source}/{name}", opener))
+        entries.sort(key=lambda entry: entry[0])
         depths = {len(parts) for parts, _, _ in entries}
         if 1 in depths:
             loose = next(name for parts, name, _ in entries if len(parts) == 1)
-            raise ValueError(
-                f"Images must sit in one sub-folder per class, but {loose!r} is directly in "
-                f"{str(path)!r}."
-            )
+            raise ValueError(f"Images must sit in one sub-folder per class, but {loose!r} is directly in {where}.")
         if len(depths) > 1 or max(depths) > 3:
             raise ValueError(
                 "Images must all sit in CLASS/ folders or all in GROUP/CLASS/ folders; found "
-                f"images at depths {sorted(depths)} below {str(path)!r}."
+                f"images at depths {sorted(depths)} below {where}."
             )
         nested = depths == {3}
         pixels, names = [], []
@@ -320,7 +337,7 @@ def load_image_folder(
                         img = img.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
                     array = np.asarray(img)
             except (OSError, ValueError, SyntaxError) as exc:
-                raise ValueError(f"Cannot read {name!r} in {str(path)!r} as an image: {exc}") from exc
+                raise ValueError(f"Cannot read {name!r} in {where} as an image: {exc}") from exc
             if pixels and array.shape != pixels[0].shape:
                 raise ValueError(
                     f"Images differ in size: {names[0]!r} is {pixels[0].shape[:2]} (height, width) but "
@@ -329,7 +346,7 @@ def load_image_folder(
             pixels.append(array)
             names.append(name)
     finally:
-        if archive is not None:
+        for archive in archives:
             archive.close()
 
     images = np.stack(pixels).astype(np.float32) / 255.0

@@ -200,3 +200,25 @@ def test_image_folder_errors(tmp_path, faces):
     with pytest.raises(ValueError, match=r"is \(6, 4\) .* 's2/big.png' is \(7, 4\); pass image_size"):
         load_image_folder(root)
     assert load_image_folder(root, image_size=(6, 4)).data.shape == (7, 24)
+
+
+def test_merging_several_folders_and_zips(tmp_path):
+    make_omniglot_like(tmp_path / "one" / "small1")  # Greek, Latin
+    save_gray(tmp_path / "two" / "small2" / "Latin" / "character01" / "0.png", np.zeros((5, 5)))  # a duplicate
+    save_gray(tmp_path / "two" / "small2" / "Tagalog" / "character01" / "0.png", np.zeros((5, 5)))
+    save_gray(tmp_path / "two" / "small2" / "Tagalog" / "character01" / "1.png", np.zeros((5, 5)))
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted((tmp_path / "two").rglob("*.png")):
+            zf.write(f, f.relative_to(tmp_path / "two").as_posix())
+    merged = load_image_folder([tmp_path / "one", archive])
+    alone = load_image_folder(tmp_path / "one")
+    assert len(merged.target) == len(alone.target) + 2
+    assert sorted(set(merged.groups)) == ["Greek", "Latin", "Tagalog"]
+    # The duplicate Latin image comes from the first folder (white, not the zip's black one).
+    first = merged.filenames.tolist().index(f"{tmp_path / 'one'}/small1/Latin/character01/0.png")
+    assert merged.data[first].mean() > 0.9
+    assert merged.filenames[-1] == f"{archive}/small2/Tagalog/character01/1.png"
+    assert merged.target[-1] == "Tagalog/character01"
+    with pytest.raises(ValueError, match="empty list"):
+        load_image_folder([])
