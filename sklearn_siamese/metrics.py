@@ -37,7 +37,7 @@ def _split_pipeline(estimator, X):
         if len(estimator) > 1:
             X = estimator[:-1].transform(X)
         estimator = estimator[-1]
-        if estimator == "passthrough":
+        if isinstance(estimator, str):  # "passthrough"
             estimator = None
     return estimator, X
 
