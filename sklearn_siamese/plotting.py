@@ -1,0 +1,323 @@
+"""Pictures of what a siamese model learned (needs matplotlib: the ``plot`` extra).
+
+* :func:`plot_embedding`: samples in the embedding space, coloured by class,
+  optionally with image thumbnails.
+* :func:`plot_history`: training and validation loss per epoch.
+* :func:`plot_pairs`: a grid of image pairs with their score or distance.
+
+Each function draws on an Axes or Figure it returns, so the picture can be
+adjusted, saved or embedded like any matplotlib plot.
+"""
+
+from math import isqrt
+
+import numpy as np
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.decomposition import PCA
+from sklearn.utils.validation import check_array
+
+from .metrics import _embed_with, _resolve_threshold, _split_pipeline, pair_scores
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "sklearn_siamese.plotting needs matplotlib: pip install sklearn-siamese[plot]"
+        ) from exc
+    return plt
+
+
+def _new_axes(ax, figsize):
+    if ax is not None:
+        return ax
+    _, ax = _pyplot().subplots(figsize=figsize)
+    return ax
+
+
+def _image_shape(n_features, image_shape):
+    if image_shape is not None:
+        image_shape = tuple(int(s) for s in image_shape)
+        if int(np.prod(image_shape)) != n_features:
+            raise ValueError(f"image_shape={image_shape} does not hold the {n_features} features of a sample.")
+        return image_shape
+    side = isqrt(n_features)
+    if side * side != n_features:
+        raise ValueError(
+            f"Samples have {n_features} features, not a square image; pass image_shape=(height, width)."
+        )
+    return side, side
+
+
+def _class_colors(n_classes):
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20" if n_classes <= 20 else "turbo")
+    if n_classes <= 20:
+        return [cmap(i) for i in range(n_classes)]
+    return [cmap(v) for v in np.linspace(0, 1, n_classes)]
+
+
+def plot_embedding(
+    estimator,
+    X=None,
+    y=None,
+    *,
+    thumbnails=False,
+    image_shape=None,
+    max_thumbnails=60,
+    thumbnail_zoom=1.0,
+    cmap="gray_r",
+    ax=None,
+    random_state=0,
+):
+    """Scatter the samples in the embedding space, one colour per class.
+
+    Embeddings with more than two dimensions are projected on their first
+    two principal components (PCA); the axis labels say which.
+
+    Parameters
+    ----------
+    estimator : fitted model, None, or array-like of shape (n_samples, n_dims)
+        A fitted SiameseEmbedder, SiameseVerifier, Pipeline ending in one,
+        or transformer (its embedding of ``X`` is drawn); None draws the raw
+        features of ``X``; an array is taken as the embeddings themselves,
+        and ``X`` is then only needed for thumbnails.
+    X : array-like of shape (n_samples, n_features), default=None
+        Samples to embed; their pixels make the thumbnails.
+    y : array-like of shape (n_samples,), default=None
+        Class labels for the colours and the legend (shown up to 20
+        classes).
+    thumbnails : bool, default=False
+        Draw small images of some samples at their positions, chosen so
+        they do not overlap much.
+    image_shape : tuple, default=None
+        Shape of an image, e.g. ``(8, 8)``; None assumes square images.
+    max_thumbnails : int, default=60
+        Most thumbnails drawn.
+    thumbnail_zoom : float, default=1.0
+        Size of a thumbnail, in screen pixels per image pixel.
+    cmap : str, default="gray_r"
+        Colour map of the thumbnails.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+    random_state : int, default=0
+        Seeds the PCA solver.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One scatter collection per class (``ax.collections``) and one
+        ``AnnotationBbox`` per thumbnail (``ax.artists``).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> ax = plot_embedding(None, X[:200], y[:200], thumbnails=True)
+    >>> len(ax.collections)
+    10
+    """
+    if isinstance(estimator, (np.ndarray, list)):
+        E = check_array(estimator, dtype=np.float64)
+        if X is not None:
+            X = check_array(X, dtype=np.float64)
+            if len(X) != len(E):
+                raise ValueError(f"X has {len(X)} samples but the embeddings have {len(E)}.")
+    else:
+        if X is None:
+            raise ValueError("X is required unless the embeddings are passed in place of the estimator.")
+        X = check_array(X, dtype=np.float32)
+        E = np.asarray(_embed_with(estimator, X)[0], dtype=np.float64)
+    if thumbnails and X is None:
+        raise ValueError("thumbnails=True needs the images X.")
+    labels = np.zeros(len(E), dtype=int) if y is None else np.asarray(y)
+    if len(labels) != len(E):
+        raise ValueError(f"y has {len(labels)} labels but there are {len(E)} samples.")
+
+    if E.shape[1] > 2:
+        pca = PCA(n_components=2, random_state=random_state).fit(E)
+        points = pca.transform(E)
+        explained = pca.explained_variance_ratio_
+        axis_names = [f"PC {i + 1} ({100 * r:.0f}% of variance)" for i, r in enumerate(explained)]
+    elif E.shape[1] == 2:
+        points, axis_names = E, ["dimension 1", "dimension 2"]
+    else:
+        points, axis_names = np.column_stack([E[:, 0], np.zeros(len(E))]), ["dimension 1", ""]
+
+    ax = _new_axes(ax, (7, 6))
+    classes = np.unique(labels)
+    for label, color in zip(classes, _class_colors(len(classes))):
+        mask = labels == label
+        ax.scatter(points[mask, 0], points[mask, 1], s=12, color=color, alpha=0.7, label=str(label))
+    if y is not None and len(classes) <= 20:
+        ax.legend(title="class", fontsize="small", markerscale=1.5, loc="best")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+
+    if thumbnails:
+        from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+        shape = _image_shape(X.shape[1], image_shape)
+        span = np.ptp(points, axis=0)
+        scaled = (points - points.min(axis=0)) / np.where(span > 0, span, 1)
+        shown = np.empty((0, 2))
+        for i in range(len(points)):
+            if len(shown) >= max_thumbnails:
+                break
+            if len(shown) and np.min(np.sum((shown - scaled[i]) ** 2, axis=1)) < 0.08**2:
+                continue
+            shown = np.vstack([shown, scaled[i]])
+            image = OffsetImage(X[i].reshape(shape), cmap=cmap, zoom=thumbnail_zoom)
+            ax.add_artist(AnnotationBbox(image, points[i], frameon=False, pad=0.0))
+    return ax
+
+
+def plot_history(estimator, *, ax=None, log_scale=False):
+    """Training and validation loss per epoch.
+
+    Parameters
+    ----------
+    estimator : fitted SiameseEmbedder or SiameseVerifier, or skorch History
+        The model (its ``history_``) or a history itself.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+    log_scale : bool, default=False
+        Logarithmic loss axis.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        A line for ``train_loss``, one for ``valid_loss`` when validation
+        classes were held out, and a dotted vertical line at the epoch with
+        the best validation loss (the weights early stopping restores).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> history = [{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.5}]
+    >>> len(plot_history(history).lines)
+    1
+    """
+    history = getattr(estimator, "history_", estimator)
+    if history is None or not hasattr(history, "__len__") or len(history) == 0:
+        raise ValueError("plot_history needs a fitted estimator (with history_) or a non-empty skorch History.")
+    rows = list(history)
+    if any("train_loss" not in row for row in rows):
+        raise ValueError("Every epoch of the history must record 'train_loss'.")
+    epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)])
+    ax = _new_axes(ax, (6, 4))
+    ax.plot(epochs, [row["train_loss"] for row in rows], marker="o", ms=3, label="training loss")
+    if all("valid_loss" in row for row in rows):
+        valid = np.array([row["valid_loss"] for row in rows])
+        ax.plot(epochs, valid, marker="o", ms=3, label="validation loss (held-out classes)")
+        best = int(np.argmin(valid))
+        ax.axvline(epochs[best], color="gray", linestyle=":", label=f"best validation epoch ({epochs[best]})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.legend()
+    return ax
+
+
+def plot_pairs(
+    estimator,
+    pairs,
+    y_pairs=None,
+    *,
+    threshold=None,
+    image_shape=None,
+    n_cols=4,
+    cmap="gray_r",
+    figsize=None,
+):
+    """A grid of image pairs, each titled with its distance or score.
+
+    A verifier's pairs show ``p(same)``, its probability that the two are
+    the same class; an embedder's, a transformer's or raw images
+    (``estimator=None``) show the distance ``d`` between the two. With
+    ``y_pairs`` each title says the truth ("same"/"diff"); with a threshold
+    (given, or a verifier's ``threshold_``) it is green when the model
+    decides right and red when wrong.
+
+    Parameters
+    ----------
+    estimator : fitted model or None
+        SiameseEmbedder, SiameseVerifier, Pipeline, transformer, or None.
+    pairs : array-like of shape (n_pairs, 2, n_features)
+        The pairs, flattened images.
+    y_pairs : array-like of shape (n_pairs,), default=None
+        1 same, 0 different.
+    threshold : float, default=None
+        Threshold on the pair score (higher = more alike; an embedder's
+        score is the negated distance) used to colour the titles.
+    image_shape : tuple, default=None
+        Shape of an image; None assumes square images.
+    n_cols : int, default=4
+        Pairs per row.
+    cmap : str, default="gray_r"
+        Colour map of the images.
+    figsize : tuple, default=None
+        Figure size; by default 2.4 x 1.5 inches per pair.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One Axes per pair, each with one image (the two samples side by
+        side); unused cells of the grid are hidden.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_siamese.pairs import make_pairs
+    >>> X, y = load_digits(return_X_y=True)
+    >>> pairs, same = make_pairs(X, y, n_pairs=6, random_state=0)
+    >>> fig = plot_pairs(None, pairs, same, threshold=-40.0, n_cols=3)
+    >>> sum(len(ax.images) for ax in fig.axes)
+    6
+    """
+    plt = _pyplot()
+    pairs = np.asarray(pairs, dtype=np.float64)
+    scores = pair_scores(estimator, pairs)
+    n_pairs = len(pairs)
+    if y_pairs is not None:
+        from .pairs import check_pair_labels
+
+        y_pairs = check_pair_labels(y_pairs, n_pairs)
+    if n_cols < 1:
+        raise ValueError(f"n_cols must be a positive int, got {n_cols!r}.")
+    final, _ = _split_pipeline(estimator, pairs[:1, 0])
+    # A verifier (a classifier) scores pairs with a probability; everything else by distance.
+    is_probability = hasattr(final, "pair_score") and isinstance(final, BaseEstimator) and is_classifier(final)
+    if threshold is None and is_probability and hasattr(final, "threshold_"):
+        threshold = _resolve_threshold(final, None)
+    shape = _image_shape(pairs.shape[2], image_shape)
+
+    n_cols = min(n_cols, n_pairs)
+    n_rows = -(-n_pairs // n_cols)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=figsize or (2.4 * n_cols, 1.5 * n_rows + 0.3), squeeze=False
+    )
+    gap_shape = (shape[0], max(1, shape[1] // 8)) + tuple(shape[2:])
+    for k, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if k >= n_pairs:
+            continue
+        left, right = pairs[k, 0].reshape(shape), pairs[k, 1].reshape(shape)
+        gap = np.full(gap_shape, np.nan)
+        ax.imshow(np.concatenate([left, gap, right], axis=1), cmap=cmap, interpolation="nearest")
+        value = f"p(same)={scores[k]:.2f}" if is_probability else f"d={-scores[k]:.2f}"
+        color = "black"
+        if y_pairs is not None:
+            value = f"{'same' if y_pairs[k] else 'diff'}  {value}"
+            if threshold is not None:
+                color = "tab:green" if (scores[k] >= threshold) == y_pairs[k] else "tab:red"
+        ax.set_title(value, fontsize=9, color=color)
+    fig.tight_layout()
+    return fig

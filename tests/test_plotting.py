@@ -1,0 +1,155 @@
+"""Pictures: rendered with Agg to PNG, checked for content and artists."""
+
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+
+from sklearn_siamese import MLPEncoder, SiameseEmbedder  # noqa: E402
+from sklearn_siamese.pairs import make_pairs  # noqa: E402
+from sklearn_siamese.plotting import plot_embedding, plot_history, plot_pairs  # noqa: E402
+
+from _toy_verifier import ToyVerifier  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X[:400] / 16).astype(np.float32), y[:400]
+
+
+@pytest.fixture(scope="module")
+def embedder(digits):
+    X, y = digits
+    return SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), max_epochs=3, random_state=0).fit(X, y)
+
+
+def render(fig, path):
+    """Save as PNG and check it is a real, non-blank image."""
+    fig.savefig(path, dpi=60)
+    image = mpimg.imread(path)
+    assert path.stat().st_size > 1000
+    assert image.ndim == 3 and min(image.shape[:2]) > 50
+    assert image[..., :3].std() > 0.02  # not a blank canvas
+    return image
+
+
+def test_plot_embedding_of_an_embedder(tmp_path, digits, embedder):
+    X, y = digits
+    ax = plot_embedding(embedder, X, y, thumbnails=True, image_shape=(8, 8), max_thumbnails=15)
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(scatters) == 10
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(c) for c in range(10)]
+    # The points are the PCA projection of the embeddings, class by class.
+    expected = PCA(2, random_state=0).fit_transform(embedder.transform(X).astype(np.float64))
+    np.testing.assert_allclose(scatters[3].get_offsets(), expected[y == 3], rtol=1e-4, atol=1e-5)
+    thumbs = [a for a in ax.artists if isinstance(a, AnnotationBbox)]
+    assert 5 <= len(thumbs) <= 15
+    assert ax.get_xlabel().startswith("PC 1")
+    render(ax.figure, tmp_path / "embedding.png")
+
+
+def test_plot_embedding_of_given_embeddings(digits):
+    X, y = digits
+    E = np.random.RandomState(0).normal(size=(len(X), 2))
+    ax = plot_embedding(E, y=y)
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), E[y == 0])
+    assert ax.get_xlabel() == "dimension 1"
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plot_embedding(None, X, ax=right) is right
+    assert len(right.collections) == 1 and right.get_legend() is None and not left.collections
+    many = np.arange(len(X)) % 30
+    assert plot_embedding(E, y=many).get_legend() is None  # no legend for 30 classes
+
+
+def test_plot_embedding_errors(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="X is required"):
+        plot_embedding(None)
+    with pytest.raises(ValueError, match="thumbnails=True needs the images X"):
+        plot_embedding(np.zeros((3, 2)), thumbnails=True)
+    with pytest.raises(ValueError, match="not a square image; pass image_shape"):
+        plot_embedding(None, X[:, :10], thumbnails=True)
+    with pytest.raises(ValueError, match="y has 3 labels"):
+        plot_embedding(None, X, y[:3])
+
+
+def test_plot_history(tmp_path, embedder):
+    ax = plot_history(embedder)
+    train, valid, best = ax.lines
+    np.testing.assert_allclose(train.get_ydata(), embedder.history_[:, "train_loss"])
+    np.testing.assert_allclose(valid.get_ydata(), embedder.history_[:, "valid_loss"])
+    best_epoch = embedder.history_[:, "epoch"][int(np.argmin(embedder.history_[:, "valid_loss"]))]
+    assert best.get_xdata()[0] == best_epoch
+    assert len(ax.get_legend().get_texts()) == 3
+    render(ax.figure, tmp_path / "history.png")
+
+
+def test_plot_history_without_validation_and_errors():
+    rows = [{"epoch": i, "train_loss": 1.0 / i} for i in range(1, 5)]
+    ax = plot_history(rows, log_scale=True)
+    assert len(ax.lines) == 1 and ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="fitted estimator"):
+        plot_history(SiameseEmbedder())
+    with pytest.raises(ValueError, match="train_loss"):
+        plot_history([{"epoch": 1}])
+
+
+def test_plot_pairs_shows_distances(tmp_path, digits, embedder):
+    X, y = digits
+    pairs, same = make_pairs(X, y, n_pairs=7, random_state=0)
+    threshold = -0.8
+    fig = plot_pairs(embedder, pairs, same, threshold=threshold, n_cols=3)
+    assert len(fig.axes) == 9  # 3 x 3 grid, two cells hidden
+    used = [ax for ax in fig.axes if ax.images]
+    assert len(used) == 7 and all(len(ax.images) == 1 for ax in used)
+    assert used[0].images[0].get_array().shape == (8, 8 + 1 + 8)  # the two digits and a gap
+    distances = embedder.pair_distance(pairs)
+    for ax, d, s in zip(used, distances, same):
+        title = ax.title
+        assert title.get_text() == f"{'same' if s else 'diff'}  d={d:.2f}"
+        right = (-d >= threshold) == s
+        assert title.get_color() == ("tab:green" if right else "tab:red")
+    render(fig, tmp_path / "pairs.png")
+
+
+def test_plot_pairs_of_a_verifier_and_of_raw_pixels(digits):
+    X, y = digits
+    pairs, same = make_pairs(X, y, n_pairs=4, random_state=1)
+    verifier = ToyVerifier().fit(None)
+    fig = plot_pairs(verifier, pairs, same)
+    titles = [ax.title for ax in fig.axes]
+    assert all("p(same)=" in t.get_text() for t in titles)
+    # The verifier's own threshold_ colours the titles.
+    assert {t.get_color() for t in titles} <= {"tab:green", "tab:red"}
+    fig = plot_pairs(None, pairs)
+    assert [ax.title.get_color() for ax in fig.axes] == ["black"] * 4
+    with pytest.raises(ValueError, match="n_cols must be"):
+        plot_pairs(None, pairs, n_cols=0)
+    with pytest.raises(ValueError, match="does not hold the 64 features"):
+        plot_pairs(None, pairs, image_shape=(4, 4))
+
+
+def test_clear_error_without_matplotlib(monkeypatch, embedder):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install sklearn-siamese\[plot\]"):
+        plot_history(embedder)
+    with pytest.raises(ImportError, match=r"pip install sklearn-siamese\[plot\]"):
+        plot_embedding(np.zeros((3, 2)))
