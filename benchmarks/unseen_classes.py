@@ -25,8 +25,8 @@ from sklearn.neighbors import NeighborhoodComponentsAnalysis
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from sklearn_siamese import SiameseEmbedder  # noqa: E402
-from sklearn_siamese.metrics import one_shot_accuracy  # noqa: E402
-from sklearn_siamese.pairs import best_threshold, make_pairs  # noqa: E402
+from sklearn_siamese.metrics import one_shot_accuracy, seen_unseen_verification  # noqa: E402
+from sklearn_siamese.pairs import make_pairs  # noqa: E402
 
 SEEN = [2, 3, 4, 5, 6, 7]
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
@@ -75,36 +75,20 @@ def split(X, y, random_state=0):
     )
 
 
-def pair_scores(model, pairs):
-    """Similarity of each pair (higher = more alike) for any method in the table."""
-    if hasattr(model, "pair_score"):
-        return model.pair_score(pairs)
-    a, b = pairs[:, 0], pairs[:, 1]
-    if model is not None:
-        a, b = model.transform(a), model.transform(b)
-    return -np.linalg.norm(a - b, axis=1)
-
-
 def evaluate(model, parts, n_pairs, n_episodes, random_state=0):
     """Fit ``model`` (None = raw pixels) and return one table row of metrics."""
     start = time.perf_counter()
     if model is not None:
         model.fit(*parts["train"])
     fit_s = time.perf_counter() - start
-
-    calib_pairs, calib_same = make_pairs(*parts["valid"], n_pairs=n_pairs, random_state=random_state)
-    threshold = best_threshold(pair_scores(model, calib_pairs), calib_same)
-
-    def verification(X, y):
-        pairs, same = make_pairs(X, y, n_pairs=n_pairs, random_state=random_state + 1)
-        return float(np.mean((pair_scores(model, pairs) >= threshold) == same))
-
-    X_mixed = np.vstack([parts["test"][0], parts["unseen"][0]])
-    y_mixed = np.concatenate([parts["test"][1], parts["unseen"][1]])
+    calibration = make_pairs(*parts["valid"], n_pairs=n_pairs, random_state=random_state)
+    verif = seen_unseen_verification(
+        model, *parts["test"], *parts["unseen"], calibration=calibration, n_pairs=n_pairs, random_state=random_state
+    )
     return {
-        "seen": verification(*parts["test"]),
-        "unseen": verification(*parts["unseen"]),
-        "mixed": verification(X_mixed, y_mixed),
+        "seen": verif["seen_accuracy"],
+        "unseen": verif["unseen_accuracy"],
+        "mixed": verif["mixed_accuracy"],
         "one_shot": one_shot_accuracy(
             model, *parts["unseen"], n_way=4, k_shot=1, n_episodes=n_episodes, random_state=random_state
         ),
