@@ -22,8 +22,8 @@ from sklearn_siamese import MLPEncoder, SiameseEmbedder
 def main():
     X, y = load_digits(return_X_y=True)
     X = (X / 16).astype(np.float32)
-    est = SiameseEmbedder(MLPEncoder(hidden_sizes=(128, 128)), max_epochs=5, validation_fraction=None, random_state=0)
-    grid = {"margin": [0.25, 0.5, 1.0, 2.0]}
+    est = SiameseEmbedder(MLPEncoder(hidden_sizes=(64, 64)), max_epochs=3, validation_fraction=None, random_state=0)
+    grid = {"margin": [0.5, 1.0]}
     n_cores = joblib.cpu_count()
     runs = [
         ("n_jobs=1", 1, None),

@@ -3,6 +3,7 @@
 The commands here are the ones in README.md, "Scaling out".
 """
 
+import math
 import os
 import socket
 import subprocess
@@ -183,7 +184,8 @@ def test_data_parallel_mining_is_per_process(data_parallel_run):
     for run in (rank0, rank1):
         assert set(run["rows"]) == {batch_size}  # not 2 x batch_size
         epochs = len(run["train_loss"])
-        per_epoch = -(-int(-(-int(run["n_train"]) // batch_size)) // 2)
+        # Half of a one-process epoch (ceil(n_train / batch_size) batches) each.
+        per_epoch = math.ceil(math.ceil(int(run["n_train"]) / batch_size) / 2)
         assert len(run["rows"]) == epochs * per_epoch
     # Different batches in the two processes (their own random streams).
     assert not np.array_equal(rank0["labels"], rank1["labels"])
