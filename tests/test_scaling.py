@@ -92,9 +92,21 @@ def test_grid_search_dask_matches_serial(digits, serial_search):
     assert search.best_params_ == serial_search.best_params_
 
 
-def test_accelerator_single_process_matches_plain_fit(digits, capsys):
-    """One process: an Accelerator changes nothing in the result, places the model, stays quiet."""
+@pytest.fixture
+def accelerate():
+    """The accelerate module, with its process-wide state reset around the test.
+
+    ``Accelerator`` keeps a singleton state: without the reset, an
+    ``Accelerator()`` made after ``Accelerator(cpu=True)`` would stay on CPU.
+    """
     accelerate = pytest.importorskip("accelerate")
+    accelerate.state.AcceleratorState._reset_state(reset_partial_state=True)
+    yield accelerate
+    accelerate.state.AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_accelerator_single_process_matches_plain_fit(digits, capsys, accelerate):
+    """One process: an Accelerator changes nothing in the result, places the model, stays quiet."""
     X, y = digits
     plain = SiameseEmbedder(**{**TINY, "validation_fraction": 0.2}).fit(X, y)
     accelerated = SiameseEmbedder(
@@ -204,8 +216,7 @@ def test_cuda_fit_and_transform(digits):
 
 
 @needs_gpu
-def test_cuda_accelerator_places_the_model(digits):
-    accelerate = pytest.importorskip("accelerate")
+def test_cuda_accelerator_places_the_model(digits, accelerate):
     X, y = digits
     emb = SiameseEmbedder(**TINY, accelerator=accelerate.Accelerator()).fit(X, y)
     assert emb.net_.device is None
@@ -214,7 +225,7 @@ def test_cuda_accelerator_places_the_model(digits):
 
 
 @needs_gpu
-def test_cuda_grid_search(digits, serial_search):
+def test_cuda_grid_search(digits):
     """A GPU search in one process (n_jobs=1: the GPU is the parallel resource)."""
     search = GridSearchCV(SiameseEmbedder(**TINY, device="cuda"), GRID, cv=2).fit(*digits)
     assert search.best_estimator_.score(*digits) > 0.5
