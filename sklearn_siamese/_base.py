@@ -28,7 +28,7 @@ from .augmentation import RandomAffine
 from .encoders import ENCODERS, EncoderSpec
 from .mining import MINING
 from .sampling import PKSampler, RandomPairSampler, RandomTripletSampler
-from ._training import BatchIterator, FixedBatches, NonFiniteLossGuard, SubsetSampler, TensorDataset, as_tensor
+from ._training import BatchIterator, FirstBatches, FixedBatches, NonFiniteLossGuard, SubsetSampler, TensorDataset, as_tensor
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -120,7 +120,7 @@ class _BaseSiamese(BaseEstimator):
                 f"samples_per_class={self.samples_per_class} samples, i.e. be "
                 f">= {2 * self.samples_per_class}."
             )
-        device = _resolve_device(self.device)
+        device = self._training_device()
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         rng = np.random.default_rng(seed)
@@ -140,6 +140,31 @@ class _BaseSiamese(BaseEstimator):
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
         return X, y_codes, train_idx, valid_idx
+
+    def _training_device(self):
+        """The device to train on: the accelerator's when one is given."""
+        if self.accelerator is not None and getattr(self.accelerator, "device_placement", False):
+            return torch.device(self.accelerator.device)
+        return _resolve_device(self.device)
+
+    def _make_train_sampler(self, y_codes, rng):
+        """This process's sampler of training batches.
+
+        Under data parallelism (an accelerator with ``num_processes > 1``)
+        every process runs ``fit`` on the same data with the same seed, so
+        all start from the same weights and validation split. Each process
+        then draws its own training batches, from a random stream seeded by
+        the shared seed and its rank, and ``1/num_processes`` of an epoch's
+        batches, so an epoch is still about one pass over the data. With one
+        process this is ``_make_sampler(y_codes, rng)``.
+        """
+        n_processes = getattr(self.accelerator, "num_processes", 1)
+        if n_processes <= 1:
+            return self._make_sampler(y_codes, rng)
+        rank = self.accelerator.process_index
+        process_rng = np.random.default_rng([int(rng.integers(2**31)), rank])
+        sampler = self._make_sampler(y_codes, process_rng)
+        return FirstBatches(sampler, -(-len(sampler) // n_processes))
 
     def _check_labels(self, y_codes):
         name = type(self).__name__
@@ -276,11 +301,16 @@ class _BaseSiamese(BaseEstimator):
             valid_rng = np.random.default_rng(rng.integers(2**31))
             valid_sampler = FixedBatches(self._make_sampler(y_codes[valid_idx], valid_rng), valid_idx)
             train_split = predefined_split(dataset)
+        train_sampler = self._make_train_sampler(y_codes[train_idx], rng)
         net_kwargs = {}
         net_class = NeuralNet
+        net_device = device
         if self.accelerator is not None:
             from ._accelerate import AcceleratedNet as net_class
+
             net_kwargs["accelerator"] = self.accelerator
+            if getattr(self.accelerator, "device_placement", False):
+                net_device = None  # the accelerator places the module
         return net_class(
             module,
             criterion=criterion,
@@ -290,7 +320,7 @@ class _BaseSiamese(BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train=BatchIterator,
-            iterator_train__sampler=SubsetSampler(self._make_sampler(y_codes[train_idx], rng), train_idx),
+            iterator_train__sampler=SubsetSampler(train_sampler, train_idx),
             iterator_train__device=device,
             iterator_train__augment=self.augment_,
             iterator_valid=BatchIterator,
@@ -298,7 +328,7 @@ class _BaseSiamese(BaseEstimator):
             iterator_valid__device=device,
             train_split=train_split,
             callbacks=self._make_callbacks(has_validation),
-            device=device,
+            device=net_device,
             verbose=int(bool(self.verbose)),
             **net_kwargs,
         )
@@ -310,7 +340,8 @@ class _BaseSiamese(BaseEstimator):
         if validate:
             X = validate_data(self, X, dtype=np.float32, reset=False)
         module = self.net_.module_
-        device = self.net_.device
+        # The module's own device: net_.device is None when an accelerator placed it.
+        device = next(module.parameters(), torch.empty(0)).device
         was_training = module.training
         module.eval()
         out = np.empty((len(X), self.embedding_dim_), dtype=np.float32)

@@ -79,7 +79,10 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
-        launched with ``accelerate launch`` or ``torchrun``).
+        launched with ``accelerate launch`` or ``torchrun``). The accelerator
+        places the model (``device`` is then ignored); each process draws
+        its own batches and forms pairs within them. See README, "Scaling
+        out".
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (``EarlyStopping``, ``Checkpoint``,
         ``LRScheduler``, ...), as instances or ``(name, callback)`` tuples.

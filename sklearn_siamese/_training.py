@@ -92,6 +92,25 @@ class FixedBatches:
         return iter(self.batches)
 
 
+class FirstBatches:
+    """Only the first ``n_batches`` batches of each of the sampler's epochs.
+
+    Used under data parallelism: each of ``N`` processes draws ``1/N`` of an
+    epoch's batches, so an epoch is still about one pass over the data.
+    """
+
+    def __init__(self, sampler, n_batches):
+        self.sampler = sampler
+        self.n_batches = n_batches
+
+    def __len__(self):
+        return min(self.n_batches, len(self.sampler))
+
+    def __iter__(self):
+        for _, idx in zip(range(self.n_batches), self.sampler):
+            yield idx
+
+
 class NonFiniteLossGuard(Callback):
     """Stop training with a clear error when a batch loss is NaN or infinite."""
 
