@@ -13,6 +13,8 @@ import torch
 from skorch import NeuralNet
 from skorch.hf import AccelerateMixin
 
+from ._training import SiameseNet
+
 
 def _has_trainable_parameters(module):
     return any(p.requires_grad for p in module.parameters())
@@ -22,8 +24,8 @@ def _silent(*args, **kwargs):
     """A print sink that prints nothing."""
 
 
-class AcceleratedNet(AccelerateMixin, NeuralNet):
-    """``NeuralNet`` with skorch's ``AccelerateMixin``; module-level so it pickles.
+class AcceleratedNet(AccelerateMixin, SiameseNet):
+    """``SiameseNet`` with skorch's ``AccelerateMixin``; module-level so it pickles.
 
     Two changes to the mixin, both for data-parallel runs:
 

@@ -13,7 +13,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from sklearn.base import BaseEstimator, clone
@@ -28,7 +27,16 @@ from .augmentation import RandomAffine
 from .encoders import ENCODERS, EncoderSpec
 from .mining import MINING
 from .sampling import PKSampler, RandomPairSampler, RandomTripletSampler
-from ._training import BatchIterator, FirstBatches, FixedBatches, NonFiniteLossGuard, SubsetSampler, TensorDataset, as_tensor
+from ._training import (
+    BatchIterator,
+    FirstBatches,
+    FixedBatches,
+    NonFiniteLossGuard,
+    SiameseNet,
+    SubsetSampler,
+    TensorDataset,
+    as_tensor,
+)
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -100,6 +108,7 @@ class _BaseSiamese(BaseEstimator):
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "augmentation": [StrOptions({"affine"}), callable, None],
+        "instance_weight": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
         "accelerator": [None, object],
         "callbacks": [list, None],
@@ -303,7 +312,7 @@ class _BaseSiamese(BaseEstimator):
             train_split = predefined_split(dataset)
         train_sampler = self._make_train_sampler(y_codes[train_idx], rng)
         net_kwargs = {}
-        net_class = NeuralNet
+        net_class = SiameseNet
         net_device = device
         if self.accelerator is not None:
             from ._accelerate import AcceleratedNet as net_class
@@ -323,6 +332,8 @@ class _BaseSiamese(BaseEstimator):
             iterator_train__sampler=SubsetSampler(train_sampler, train_idx),
             iterator_train__device=device,
             iterator_train__augment=self.augment_,
+            iterator_train__views=2 if self.instance_weight else 1,
+            instance_weight=self.instance_weight,
             iterator_valid=BatchIterator,
             iterator_valid__sampler=valid_sampler,
             iterator_valid__device=device,

@@ -74,6 +74,13 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         taken from the encoder's ``input_shape`` or a square row); any
         callable ``augmentation(X_batch)`` returning a tensor of the same
         shape works. Seeded by ``random_state``.
+    instance_weight : float, default=0.0
+        Weight of an instance-discrimination term (NT-Xent between two
+        views of each training sample, Chen et al. 2020) added to the loss.
+        The views differ by ``augmentation`` and dropout. It keeps the
+        embedding informative about individual samples rather than only
+        the training classes, which helps on classes unseen in training;
+        it doubles the encoder passes per batch.
     device : str or torch.device, default="cpu"
         Where to train and infer, e.g. ``"cuda"``.
     accelerator : accelerate.Accelerator, default=None
@@ -160,6 +167,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         early_stopping=True,
         n_iter_no_change=5,
         augmentation=None,
+        instance_weight=0.0,
         device="cpu",
         accelerator=None,
         callbacks=None,
@@ -183,6 +191,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.augmentation = augmentation
+        self.instance_weight = instance_weight
         self.device = device
         self.accelerator = accelerator
         self.callbacks = callbacks

@@ -11,7 +11,10 @@ import warnings
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import Callback
+
+from .losses import nt_xent
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -43,13 +46,18 @@ class BatchIterator:
         Batches are moved there before augmentation.
     augment : callable or None
         ``augment(X_batch)`` returns an augmented batch (training only).
+    views : {1, 2}
+        With 2, each batch is two independently augmented copies of the
+        sampled rows stacked (``[view1; view2]``), for the instance term of
+        :class:`SiameseNet`.
     """
 
-    def __init__(self, dataset, batch_size=None, sampler=None, device="cpu", augment=None):
+    def __init__(self, dataset, batch_size=None, sampler=None, device="cpu", augment=None, views=1):
         self.dataset = dataset
         self.sampler = sampler
         self.device = device
         self.augment = augment
+        self.views = views
 
     def __len__(self):
         return len(self.sampler)
@@ -59,9 +67,36 @@ class BatchIterator:
         for idx in self.sampler:
             idx = torch.as_tensor(idx)
             Xb = X[idx].to(self.device, non_blocking=True)
+            yb = y[idx].to(self.device, non_blocking=True)
+            if self.views > 1:
+                Xb, yb = Xb.repeat(self.views, 1), yb.repeat(self.views)
             if self.augment is not None:
                 Xb = self.augment(Xb)
-            yield Xb, y[idx].to(self.device, non_blocking=True)
+            yield Xb, yb
+
+
+class SiameseNet(NeuralNet):
+    """skorch ``NeuralNet`` whose loss can add an instance-discrimination term.
+
+    With ``instance_weight > 0`` the training iterator yields two views of
+    every sampled row (``[view1; view2]``); the criterion sees the first
+    view with its class labels, and ``instance_weight`` times
+    :func:`~sklearn_siamese.losses.nt_xent` ties each row's two views
+    together against every other row. Validation batches hold one view and
+    get the criterion alone, so validation losses compare across settings.
+    """
+
+    def __init__(self, *args, instance_weight=0.0, instance_temperature=0.2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance_weight = instance_weight
+        self.instance_temperature = instance_temperature
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not (training and self.instance_weight):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        first, second = y_pred.chunk(2)
+        loss = super().get_loss(first, y_true[: len(first)], X=X, training=training)
+        return loss + self.instance_weight * nt_xent(first, second, self.instance_temperature)
 
 
 class SubsetSampler:

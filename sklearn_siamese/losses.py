@@ -116,3 +116,20 @@ class KochBCELoss(nn.Module):
         logits = self.head(embeddings[i], embeddings[j])
         per_pair = F.binary_cross_entropy_with_logits(logits, same.to(logits.dtype), reduction="none")
         return _balanced_mean(per_pair, same)
+
+
+def nt_xent(first, second, temperature=0.2):
+    """Normalised-temperature cross-entropy between two views (SimCLR, Chen et al. 2020).
+
+    Row ``i`` of ``first`` and row ``i`` of ``second`` are two views of one
+    sample; each view must pick its partner out of the other ``2B - 2``
+    views by cosine similarity. Adding this term keeps embeddings
+    informative about individual samples, not only about the training
+    classes, which is what transfers to classes never seen in training.
+    """
+    z = F.normalize(torch.cat([first, second]), dim=1)
+    n = len(first)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, partner)
