@@ -225,6 +225,11 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         "max_references_per_class": [Interval(Integral, 1, None, closed="left"), None],
     }
 
+    # Scores sum many embedding differences, so float32 rounding that depends
+    # on how many rows share a forward pass would make a query's prediction
+    # depend on the other rows of X; float64 inference keeps it negligible.
+    _inference_dtype = np.float64
+
     def __init__(
         self,
         encoder="mlp",

@@ -87,7 +87,7 @@ def test_trained_head_is_optimised_and_scores_pairs(fitted, small):
     assert head.nonpositive and (head.weight <= 0).all()
     a, b = fitted._embed(X[:5]), fitted._embed(X[5:10])
     with torch.no_grad():
-        expected = torch.sigmoid(head(torch.from_numpy(a), torch.from_numpy(b))).numpy()
+        expected = torch.sigmoid(head(torch.from_numpy(a).float(), torch.from_numpy(b).float())).numpy()
     pairs = np.stack([X[:5], X[5:10]], axis=1)
     np.testing.assert_allclose(fitted.pair_score(pairs), expected, rtol=1e-5)
 
