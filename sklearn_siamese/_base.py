@@ -345,18 +345,24 @@ class _BaseSiamese(BaseEstimator):
         )
 
     # ------------------------------------------------------------ inference
+    # Float type of the embeddings at inference; the verifier uses float64.
+    _inference_dtype = np.float32
+
     def _embed(self, X, validate=True):
-        """Embeddings of X as a float32 array ``(n_samples, embedding_dim_)``."""
+        """Embeddings of X as an array ``(n_samples, embedding_dim_)`` of ``_inference_dtype``."""
         check_is_fitted(self)
         if validate:
             X = validate_data(self, X, dtype=np.float32, reset=False)
         module = self.net_.module_
         # The module's own device: net_.device is None when an accelerator placed it.
         device = next(module.parameters(), torch.empty(0)).device
+        dtype = self._inference_dtype
+        if dtype != np.float32:
+            module = copy.deepcopy(module).to(torch.from_numpy(np.zeros(0, dtype)).dtype)
         was_training = module.training
         module.eval()
-        out = np.empty((len(X), self.embedding_dim_), dtype=np.float32)
-        X_t = as_tensor(X)
+        out = np.empty((len(X), self.embedding_dim_), dtype=dtype)
+        X_t = as_tensor(np.asarray(X, dtype=dtype))
         try:
             with torch.no_grad():
                 for start in range(0, len(X), _INFERENCE_CHUNK):

@@ -85,14 +85,32 @@ class TripletLoss(nn.Module):
 
 
 class L1SimilarityHead(nn.Module):
-    """Koch et al. (2015) head: ``logit = w . |e1 - e2| + b``."""
+    """Koch et al. (2015) head: ``logit = w . |e1 - e2| + b``.
 
-    def __init__(self, embedding_dim):
+    With ``nonpositive=True`` the weights are kept at or below zero
+    (``w = -softplus(v)`` for the trained ``v = linear.weight``), so the
+    logit is ``b`` minus a weighted L1 distance: it can only fall as two
+    embeddings move apart. Free weights can instead reward differences in
+    some dimensions, which fits the training classes but transfers poorly
+    to new ones.
+    """
+
+    def __init__(self, embedding_dim, nonpositive=False):
         super().__init__()
         self.linear = nn.Linear(embedding_dim, 1)
+        self.nonpositive = nonpositive
+
+    @property
+    def weight(self):
+        """The effective weights ``w``, shape ``(embedding_dim,)``."""
+        w = self.linear.weight.squeeze(0)
+        return -F.softplus(w) if self.nonpositive else w
 
     def forward(self, e1, e2):
-        return self.linear(torch.abs(e1 - e2)).squeeze(-1)
+        abs_diff = torch.abs(e1 - e2)
+        if self.nonpositive:
+            return abs_diff @ self.weight + self.linear.bias
+        return self.linear(abs_diff).squeeze(-1)
 
 
 class KochBCELoss(nn.Module):
@@ -101,11 +119,12 @@ class KochBCELoss(nn.Module):
     The head (:class:`L1SimilarityHead`) is part of the loss module, so its
     weights are trained with the encoder (skorch optimises the criterion's
     parameters too) and are kept in the fitted net.
+    ``nonpositive_weights`` is passed to the head as ``nonpositive``.
     """
 
-    def __init__(self, embedding_dim, distance="euclidean", mining="all"):
+    def __init__(self, embedding_dim, distance="euclidean", mining="all", nonpositive_weights=False):
         super().__init__()
-        self.head = L1SimilarityHead(embedding_dim)
+        self.head = L1SimilarityHead(embedding_dim, nonpositive=nonpositive_weights)
         self.distance = distance
         self.mining = mining
 

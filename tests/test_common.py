@@ -2,16 +2,17 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_siamese import MLPEncoder, SiameseEmbedder
+from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 
 # Fast constructor settings: the checks fit many times on tiny data.
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=3, batch_size=16, random_state=0)
 
-ESTIMATORS = [SiameseEmbedder(**FAST)]
+ESTIMATORS = [SiameseEmbedder(**FAST), SiameseVerifier(**FAST)]
 
 # Checks expected to fail, per estimator name, each with its reason.
 EXPECTED_FAILED_CHECKS = {
     "SiameseEmbedder": {},
+    "SiameseVerifier": {},
 }
 
 

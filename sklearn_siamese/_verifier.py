@@ -1,0 +1,552 @@
+"""SiameseVerifier: a Koch-style "same class?" classifier with reference-based prediction."""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+
+from ._base import _BaseSiamese
+from .distances import paired_distance
+from .losses import ContrastiveLoss, KochBCELoss
+from .pairs import best_threshold, check_pair_labels, make_pairs
+
+# Elements of the (queries x references x embedding_dim) difference tensor
+# built at once when scoring every query against every reference.
+_SCORE_CHUNK_ELEMENTS = 2**22
+
+# Pairs drawn from held-out data to calibrate ``threshold_`` at fit.
+_N_CALIBRATION_PAIRS = 1000
+
+# Fraction of each class held out for calibration when no validation
+# classes were held out and ``validation_fraction`` is None or 0.
+_DEFAULT_CALIBRATION_FRACTION = 0.2
+
+# Threshold used when the held-out data cannot form both kinds of pair:
+# probability 0.5, i.e. logit 0.
+_UNCALIBRATED_THRESHOLD = 0.5
+
+# Slope of the contrastive distance-to-logit map, see ``SiameseVerifier``.
+_CONTRASTIVE_LOGIT_SCALE = 4.0
+
+
+def _stratified_holdout(y_codes, fraction, rng):
+    """Split rows into (kept, held out), holding out ``fraction`` of each class.
+
+    Every class keeps at least ``min(count, 2)`` rows so that the rows kept
+    for training still contain all classes and same-class pairs.
+    """
+    kept, held = [], []
+    for c in np.unique(y_codes):
+        members = rng.permutation(np.flatnonzero(y_codes == c))
+        n_held = int(min(round(fraction * len(members)), max(len(members) - 2, 0)))
+        held.append(members[:n_held])
+        kept.append(members[n_held:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def _can_form_pairs(y_codes):
+    """Whether labels give both a same-class and a different-class pair."""
+    counts = np.bincount(y_codes)
+    return np.count_nonzero(counts) >= 2 and counts.max() >= 2
+
+
+class SiameseVerifier(ClassifierMixin, _BaseSiamese):
+    """Verify whether two samples share a class; classify by similarity to references.
+
+    The one-shot procedure of Koch, Zemel and Salakhutdinov (2015): a
+    shared-weight encoder and a "same class?" scorer are trained from
+    per-sample class labels (fresh in-batch pairs each epoch, exactly as
+    :class:`SiameseEmbedder`), then a sample is classified by the class of
+    the reference example it most probably matches.
+
+    With ``loss="bce"`` the scorer is Koch's head: the logit of "same" is
+    ``w . |e1 - e2| + b`` on the two embeddings, trained with binary
+    cross-entropy (:class:`~sklearn_siamese.losses.KochBCELoss`). Unlike
+    Koch et al., the weights ``w`` are kept at or below zero, so the score
+    falls as the embeddings move apart and a sample matches itself best; on
+    digits, this roughly doubled the margin over chance of one-shot accuracy
+    on classes unseen in training. With
+    ``loss="contrastive"`` the encoder is trained with the contrastive loss
+    and the embedding distance ``d`` is mapped to a fixed logit
+    ``4 * (1 - 2 * d / margin)``: 0 at ``d = margin / 2`` (half way between
+    the distance 0 that same-class pairs are pulled to and the ``margin``
+    different-class pairs are pushed beyond), +4 at ``d = 0`` and -4 at
+    ``d = margin``. The probability of "same" is the sigmoid of the logit.
+
+    Parameters
+    ----------
+    encoder : {"mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="mlp"
+        The network mapping a row of X to its embedding. A name selects a
+        built-in encoder with default settings; an
+        :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
+        ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
+        ``GridSearchCV`` as ``encoder__<name>``; a module is deep-copied at
+        fit (never mutated); a class or function is called with the
+        arguments it accepts among ``n_features`` and ``embedding_dim``.
+    embedding_dim : int, default=None
+        Size of the embedding. None means 32 for the built-in encoders and
+        the module's own output size for a user module; when both are given
+        they must agree.
+    loss : {"bce", "contrastive"}, default="bce"
+        ``"bce"``: Koch's weighted-L1 head with binary cross-entropy.
+        ``"contrastive"``: contrastive loss (Hadsell et al. 2006) and the
+        fixed distance-to-logit map described above.
+    margin : float, default=1.0
+        Margin of the contrastive loss, in units of ``distance``; it also
+        sets the centre of the distance-to-logit map. Unused by ``"bce"``.
+    mining : {"all", "semihard", "hard", "random_pairs"}, default="all"
+        Which pairs of a batch are used; see :mod:`sklearn_siamese.mining`.
+        ``"random_pairs"`` trains on balanced random pairs, as Koch et al.
+    distance : {"euclidean", "cosine"}, default="euclidean"
+        Distance between embeddings, used by mining and, for
+        ``"contrastive"``, by the loss and the pair scores.
+    normalize : bool, default=True
+        Whether embeddings are scaled to unit L2 norm.
+    max_epochs : int, default=30
+        Number of epochs (one epoch draws about ``n_samples`` samples).
+    batch_size : int, default=64
+        Samples per batch.
+    samples_per_class : int, default=4
+        ``K``: samples of each class in a batch.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
+        Optimiser name or a ``torch.optim.Optimizer`` class.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimiser.
+    validation_fraction : float or None, default=0.2
+        Fraction of the classes held out (whole classes) to compute a
+        validation loss each epoch. Held out only when at least two classes
+        can be held out and two remain; None or 0 disables it. The
+        held-out data also calibrates ``threshold_`` (see Notes).
+    early_stopping : bool, default=True
+        Stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs and restore the best epoch's weights.
+        Only active when validation classes are held out.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    augmentation : "affine", RandomAffine, callable or None, default=None
+        Augmentation of training batches. ``"affine"`` applies the random
+        affine distortions of Koch et al. 2015
+        (:class:`~sklearn_siamese.augmentation.RandomAffine`, image shape
+        taken from the encoder's ``input_shape`` or a square row); any
+        callable ``augmentation(X_batch)`` returning a tensor of the same
+        shape works. Seeded by ``random_state``.
+    instance_weight : float, default=0.0
+        Weight of an instance-discrimination term (NT-Xent between two
+        views of each training sample, Chen et al. 2020) added to the loss.
+        The views differ by ``augmentation`` and dropout. It keeps the
+        embedding informative about individual samples rather than only
+        the training classes, which helps on classes unseen in training;
+        it doubles the encoder passes per batch.
+    device : str or torch.device, default="cpu"
+        Where to train and infer, e.g. ``"cuda"``.
+    accelerator : accelerate.Accelerator, default=None
+        If given, training runs through skorch's ``AccelerateMixin`` with this
+        Hugging Face ``Accelerator`` (data-parallel across processes when
+        launched with ``accelerate launch`` or ``torchrun``).
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (``EarlyStopping``, ``Checkpoint``,
+        ``LRScheduler``, ...), as instances or ``(name, callback)`` tuples.
+        They are copied at fit.
+    max_references_per_class : int or None, default=50
+        At most this many samples of each class passed to ``fit`` are kept
+        as references (drawn with ``random_state``), which bounds the cost
+        of ``predict`` on large training sets. None keeps them all.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch sampling, validation split,
+        calibration pairs, the choice of references and dropout. The same
+        value gives identical predictions on CPU.
+    verbose : int, default=0
+        0 is silent, 1 prints a table row per epoch, 2 also shows a
+        progress bar per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels of the references (those seen in fit, or given to
+        :meth:`fit_references`).
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen in fit, when X has string column names.
+    embedding_dim_ : int
+        Size of the embedding.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the encoder and, for
+        ``loss="bce"``, ``net_.criterion_.head`` the trained Koch head.
+    history_ : skorch.History
+        Per-epoch records, including ``train_loss`` and ``valid_loss``.
+    n_epochs_ : int
+        Number of epochs run.
+    validation_classes_ : ndarray
+        Classes held out for validation (empty when none were).
+    reference_embeddings_ : ndarray of shape (n_references, embedding_dim_)
+        Embeddings of the reference samples, grouped by class.
+    reference_labels_ : ndarray of shape (n_references,)
+        Class label of each reference.
+    threshold_ : float
+        Probability of "same" at or above which :meth:`predict_pairs`
+        answers 1; calibrated at fit for accuracy on held-out pairs, or
+        set by :meth:`calibrate_threshold`.
+
+    See Also
+    --------
+    SiameseEmbedder : Transformer learning the embedding alone.
+    sklearn.neighbors.KNeighborsClassifier : Classifies by stored references too.
+
+    Notes
+    -----
+    ``threshold_`` is calibrated at fit on pairs of held-out samples, never
+    on training pairs: the validation classes when some were held out
+    (pairs of unseen classes, the verification use case); otherwise a
+    stratified ``validation_fraction`` (0.2 when None or 0) of each class's
+    samples is held out from training for it. When the held-out samples
+    cannot form both same- and different-class pairs, ``threshold_`` is
+    0.5. The references, in contrast, are drawn from all samples passed to
+    ``fit``, so every class of ``classes_`` can be predicted.
+
+    References
+    ----------
+    .. [1] G. Koch, R. Zemel and R. Salakhutdinov, "Siamese Neural Networks
+       for One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
+    .. [2] R. Hadsell, S. Chopra and Y. LeCun, "Dimensionality Reduction by
+       Learning an Invariant Mapping", CVPR 2006.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_siamese import SiameseVerifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> ver = SiameseVerifier(max_epochs=2, random_state=0).fit(X / 16, y)
+    >>> ver.predict(X[:3] / 16).shape
+    (3,)
+    >>> ver.pair_score([[X[0] / 16, X[10] / 16]]).shape
+    (1,)
+    """
+
+    _parameter_constraints = {
+        **_BaseSiamese._parameter_constraints,
+        "loss": [StrOptions({"bce", "contrastive"})],
+        "max_references_per_class": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    # Scores sum many embedding differences, so float32 rounding that depends
+    # on how many rows share a forward pass would make a query's prediction
+    # depend on the other rows of X; float64 inference keeps it negligible.
+    _inference_dtype = np.float64
+
+    def __init__(
+        self,
+        encoder="mlp",
+        *,
+        embedding_dim=None,
+        loss="bce",
+        margin=1.0,
+        mining="all",
+        distance="euclidean",
+        normalize=True,
+        max_epochs=30,
+        batch_size=64,
+        samples_per_class=4,
+        lr=1e-3,
+        optimizer="adam",
+        weight_decay=0.0,
+        validation_fraction=0.2,
+        early_stopping=True,
+        n_iter_no_change=5,
+        augmentation=None,
+        instance_weight=0.0,
+        device="cpu",
+        accelerator=None,
+        callbacks=None,
+        max_references_per_class=50,
+        random_state=None,
+        verbose=0,
+    ):
+        self.encoder = encoder
+        self.embedding_dim = embedding_dim
+        self.loss = loss
+        self.margin = margin
+        self.mining = mining
+        self.distance = distance
+        self.normalize = normalize
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.samples_per_class = samples_per_class
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.augmentation = augmentation
+        self.instance_weight = instance_weight
+        self.device = device
+        self.accelerator = accelerator
+        self.callbacks = callbacks
+        self.max_references_per_class = max_references_per_class
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _make_criterion(self, embedding_dim):
+        if self.loss == "bce":
+            return KochBCELoss(embedding_dim, distance=self.distance, mining=self.mining, nonpositive_weights=True)
+        return ContrastiveLoss(margin=self.margin, distance=self.distance, mining=self.mining)
+
+    def _split_validation(self, y_codes, rng):
+        """Validation classes as in the embedder; else hold out samples for calibration."""
+        train_idx, valid_idx = super()._split_validation(y_codes, rng)
+        if len(valid_idx) == 0:
+            fraction = self.validation_fraction or _DEFAULT_CALIBRATION_FRACTION
+            train_idx, _ = _stratified_holdout(y_codes, fraction, rng)
+        return train_idx, valid_idx
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the encoder (and Koch head) on pairs drawn from ``(X, y)``.
+
+        Then keep up to ``max_references_per_class`` samples of each class
+        as references and calibrate ``threshold_`` on held-out pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples.
+        y : array-like of shape (n_samples,)
+            Class label of each sample (ints or strings).
+
+        Returns
+        -------
+        self : SiameseVerifier
+            The fitted verifier.
+        """
+        X, y_codes, train_idx, valid_idx = self._fit(X, y)
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(np.iinfo(np.int32).max)
+
+        held_out = valid_idx if len(valid_idx) else np.setdiff1d(np.arange(len(X)), train_idx)
+        self.threshold_ = _UNCALIBRATED_THRESHOLD
+        if _can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
+            pairs, same = make_pairs(
+                X[held_out], y_codes[held_out], n_pairs=_N_CALIBRATION_PAIRS, random_state=seed
+            )
+            self.threshold_ = best_threshold(self._pair_scores(pairs), same, "accuracy")
+
+        refs = self._choose_references(y_codes, np.random.default_rng(seed))
+        self._set_references(X[refs], self.classes_[y_codes[refs]])
+        return self
+
+    def _choose_references(self, y_codes, rng):
+        cap = self.max_references_per_class
+        chosen = []
+        for c in np.unique(y_codes):
+            members = np.flatnonzero(y_codes == c)
+            if cap is not None and len(members) > cap:
+                members = np.sort(rng.choice(members, size=cap, replace=False))
+            chosen.append(members)
+        return np.concatenate(chosen)
+
+    def _set_references(self, X_ref, labels):
+        """Store reference embeddings grouped by class, and ``classes_``."""
+        self.classes_, codes = np.unique(labels, return_inverse=True)
+        order = np.argsort(codes, kind="stable")
+        self.reference_embeddings_ = self._embed(X_ref[order], validate=False)
+        self.reference_labels_ = self.classes_[codes[order]]
+        self._reference_starts = np.searchsorted(codes[order], np.arange(len(self.classes_)))
+
+    def fit_references(self, X, y):
+        """Replace the reference set, keeping the trained network.
+
+        This is how a fitted verifier does one-shot classification of new
+        classes: pass one (or a few) labelled examples of each new class,
+        then ``predict`` assigns queries to them. It is named and behaves
+        like :meth:`sklearn.neighbors.KNeighborsClassifier.fit`, which also
+        only stores labelled references; ``fit`` is kept for training, as
+        scikit-learn requires ``fit`` to learn from scratch. Every sample
+        given is kept (``max_references_per_class`` applies to ``fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_references, n_features)
+            Reference samples.
+        y : array-like of shape (n_references,)
+            Their class labels; at least 2 classes. They become ``classes_``.
+
+        Returns
+        -------
+        self : SiameseVerifier
+            The verifier, predicting among the classes of ``y``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
+        check_classification_targets(y)
+        if len(np.unique(y)) < 2:
+            raise ValueError("fit_references needs references of at least 2 classes.")
+        self._set_references(X, y)
+        return self
+
+    # ------------------------------------------------------------- scoring
+    def _koch_logits(self, abs_diff):
+        """Koch head ``w . |e1 - e2| + b`` on rows of ``|e1 - e2|``, in float64."""
+        head = self.net_.criterion_.head
+        w = head.weight.detach().cpu().numpy().astype(np.float64)
+        flat = abs_diff.reshape(-1, abs_diff.shape[-1]).astype(np.float64)
+        return (flat @ w + float(head.linear.bias.detach().cpu())).reshape(abs_diff.shape[:-1])
+
+    def _distance_to_logit(self, d):
+        return _CONTRASTIVE_LOGIT_SCALE * (1.0 - 2.0 * np.asarray(d, dtype=np.float64) / self.margin)
+
+    def _pair_logits(self, A, B):
+        """Logit of "same" for matching rows of embeddings A and B."""
+        if self.loss == "bce":
+            return self._koch_logits(np.abs(A - B))
+        return self._distance_to_logit(paired_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy())
+
+    def _cross_logits(self, A, B):
+        """Logit of "same" for every row of A against every row of B, ``(n_a, n_b)``."""
+        if self.loss == "contrastive":
+            return self._distance_to_logit(self._pairwise_distance(A, B))
+        out = np.empty((len(A), len(B)), dtype=np.float64)
+        rows = max(1, _SCORE_CHUNK_ELEMENTS // max(1, len(B) * A.shape[1]))
+        for start in range(0, len(A), rows):
+            out[start : start + rows] = self._koch_logits(np.abs(A[start : start + rows, None, :] - B[None]))
+        return out
+
+    def _similarity_from_embeddings(self, A, B):
+        """Probability of "same" for every row of A against every row of B."""
+        return expit(self._cross_logits(A, B))
+
+    def _pair_scores(self, pairs):
+        a, b = self._pair_embeddings(pairs)
+        return expit(self._pair_logits(a, b))
+
+    def _class_logits(self, X):
+        """Per class, the highest "same" logit over that class's references."""
+        check_is_fitted(self)
+        logits = self._cross_logits(self._embed(X), self.reference_embeddings_)
+        return np.maximum.reduceat(logits, self._reference_starts, axis=1)
+
+    def decision_function(self, X):
+        """Highest logit of "same" against each class's references.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Queries.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            Column ``k``: the largest "same" logit of the query with a
+            reference of ``classes_[k]``. With two classes, the logit of
+            ``classes_[1]`` minus that of ``classes_[0]``.
+        """
+        logits = self._class_logits(X)
+        return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax of the per-class "same" logits.
+
+        Rows sum to 1 and rank classes as :meth:`decision_function` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Queries.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in ``classes_`` order.
+        """
+        return softmax(self._class_logits(X), axis=1)
+
+    def predict(self, X):
+        """Class of the reference each query most probably matches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Queries.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels, from ``classes_``.
+        """
+        best = np.argmax(self._class_logits(X), axis=1)
+        return self.classes_[best]
+
+    # ------------------------------------------------------------ pair API
+    def pair_score(self, pairs):
+        """Probability that the two samples of each pair share a class.
+
+        Higher means more similar, as ``pair_score`` in metric-learn.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            The pairs; ``pairs[:, 0]`` and ``pairs[:, 1]`` are the two sides.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pairs,)
+            Probability of "same", in [0, 1].
+        """
+        return self._pair_scores(pairs)
+
+    def predict_pairs(self, pairs):
+        """Predict 1 (same class) or 0 (different) for each pair.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            The pairs.
+
+        Returns
+        -------
+        y_pairs : ndarray of shape (n_pairs,)
+            1 where ``pair_score(pairs) >= threshold_``, else 0.
+        """
+        return (self._pair_scores(pairs) >= self.threshold_).astype(int)
+
+    def calibrate_threshold(self, pairs, y_pairs, strategy="accuracy", min_rate=None, beta=1.0):
+        """Set ``threshold_`` to the best one on labelled pairs.
+
+        Use pairs the network was not trained on.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            The pairs.
+        y_pairs : array-like of shape (n_pairs,)
+            1 for a same-class pair, 0 for a different-class pair.
+        strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr"}, default="accuracy"
+            What the threshold maximises: accuracy, the F-beta score of
+            "same", the true positive rate with a true negative rate of at
+            least ``min_rate``, or the true negative rate with a true
+            positive rate of at least ``min_rate``.
+        min_rate : float in [0, 1], default=None
+            Required for ``"max_tpr"`` and ``"max_tnr"``.
+        beta : float, default=1.0
+            Beta of the F-beta score.
+
+        Returns
+        -------
+        self : SiameseVerifier
+            The verifier with the new ``threshold_``.
+        """
+        scores = self._pair_scores(pairs)
+        y_pairs = check_pair_labels(y_pairs, len(scores))
+        self.threshold_ = best_threshold(scores, y_pairs, strategy, min_rate=min_rate, beta=beta)
+        return self

@@ -1,0 +1,236 @@
+"""Tests of SiameseVerifier: Koch head, thresholds, one-shot, sklearn integration."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import load_digits
+from sklearn.metrics import accuracy_score, fbeta_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from sklearn_siamese import MLPEncoder, SiameseVerifier
+from sklearn_siamese.losses import KochBCELoss, L1SimilarityHead
+from sklearn_siamese.pairs import make_pairs
+
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), embedding_dim=16, max_epochs=3, batch_size=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def small(digits):
+    """300 samples of 5 digit classes."""
+    X, y = digits
+    keep = np.flatnonzero(y < 5)[:300]
+    return X[keep], y[keep]
+
+
+@pytest.fixture(scope="module")
+def fitted(small):
+    X, y = small
+    return SiameseVerifier(**FAST).fit(X, y)
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+# ------------------------------------------------------------- Koch head
+def test_koch_head_output_by_hand():
+    head = L1SimilarityHead(2)
+    with torch.no_grad():
+        head.linear.weight.copy_(torch.tensor([[1.0, -2.0]]))
+        head.linear.bias.fill_(0.5)
+    e1 = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    e2 = torch.tensor([[0.0, 4.0], [3.0, -1.0]])
+    # |e1 - e2| = [1, 2] and [3, 1]: 1*1 - 2*2 + 0.5 and 1*3 - 2*1 + 0.5
+    np.testing.assert_allclose(head(e1, e2).detach().numpy(), [-2.5, 1.5])
+
+
+def test_nonpositive_head_output_by_hand():
+    head = L1SimilarityHead(2, nonpositive=True)
+    with torch.no_grad():
+        head.linear.weight.copy_(torch.tensor([[0.0, np.log(np.e - 1)]]))  # softplus -> [log 2, 1]
+        head.linear.bias.fill_(0.5)
+    e1 = torch.tensor([[1.0, 2.0]])
+    e2 = torch.tensor([[0.0, 4.0]])
+    np.testing.assert_allclose(head(e1, e2).detach().numpy(), [0.5 - np.log(2) - 2], rtol=1e-6)
+
+
+def test_koch_bce_loss_by_hand():
+    loss = KochBCELoss(embedding_dim=2, mining="all")
+    with torch.no_grad():
+        loss.head.linear.weight.copy_(torch.tensor([[1.0, -2.0]]))
+        loss.head.linear.bias.fill_(0.5)
+    emb = torch.tensor([[1.0, 2.0], [0.0, 4.0], [3.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    # Pairs: (0, 1) same, logit -2.5; (0, 2) different, |diff| = [2, 1], logit 0.5;
+    # (1, 2) different, |diff| = [3, 3], logit -2.5.
+    same_term = -np.log(_sigmoid(-2.5))
+    diff_term = np.mean([-np.log(1 - _sigmoid(0.5)), -np.log(1 - _sigmoid(-2.5))])
+    assert loss(emb, labels).item() == pytest.approx(same_term + diff_term, rel=1e-6)
+
+
+def test_trained_head_is_optimised_and_scores_pairs(fitted, small):
+    X, _ = small
+    head = fitted.net_.criterion_.head
+    optimised = {id(p) for group in fitted.net_.optimizer_.param_groups for p in group["params"]}
+    assert id(head.linear.weight) in optimised and id(head.linear.bias) in optimised
+    assert head.nonpositive and (head.weight <= 0).all()
+    a, b = fitted._embed(X[:5]), fitted._embed(X[5:10])
+    with torch.no_grad():
+        expected = torch.sigmoid(head(torch.from_numpy(a).float(), torch.from_numpy(b).float())).numpy()
+    pairs = np.stack([X[:5], X[5:10]], axis=1)
+    np.testing.assert_allclose(fitted.pair_score(pairs), expected, rtol=1e-5)
+
+
+# ------------------------------------------------------------ thresholds
+def _metric(strategy, y_true, y_pred, min_rate):
+    tpr = np.mean(y_pred[y_true == 1]) if (y_true == 1).any() else 0.0
+    tnr = np.mean(1 - y_pred[y_true == 0]) if (y_true == 0).any() else 0.0
+    if strategy == "accuracy":
+        return accuracy_score(y_true, y_pred)
+    if strategy == "f_beta":
+        return fbeta_score(y_true, y_pred, beta=2.0, zero_division=0)
+    if strategy == "max_tpr":
+        return tpr if tnr >= min_rate else -np.inf
+    return tnr if tpr >= min_rate else -np.inf
+
+
+@pytest.mark.parametrize("strategy", ["accuracy", "f_beta", "max_tpr", "max_tnr"])
+def test_calibrated_threshold_is_best_of_full_sweep(fitted, digits, strategy):
+    X, y = digits
+    unseen = y >= 5
+    pairs, y_pairs = make_pairs(X[unseen], y[unseen], n_pairs=300, random_state=1)
+    scores = fitted.pair_score(pairs)
+    fitted_copy = pickle.loads(pickle.dumps(fitted))
+    fitted_copy.calibrate_threshold(pairs, y_pairs, strategy=strategy, min_rate=0.8, beta=2.0)
+    best_possible = max(
+        _metric(strategy, y_pairs, (scores >= t).astype(int), 0.8) for t in np.r_[np.unique(scores), np.inf]
+    )
+    chosen = _metric(strategy, y_pairs, fitted_copy.predict_pairs(pairs), 0.8)
+    assert chosen == best_possible
+    np.testing.assert_array_equal(fitted_copy.predict_pairs(pairs), scores >= fitted_copy.threshold_)
+
+
+def test_threshold_calibrated_at_fit(fitted):
+    assert 0 < fitted.threshold_ < 1
+
+
+# --------------------------------------------------------------- one-shot
+def test_one_shot_on_unseen_digit_classes_beats_chance(digits):
+    """Train on digits 2-7; classify 0, 1, 8, 9 from one reference each."""
+    X, y = digits
+    seen = np.isin(y, [2, 3, 4, 5, 6, 7])
+    ver = SiameseVerifier(max_epochs=15, random_state=0)
+    ver.fit(X[seen], y[seen])
+    X_new, y_new = X[~seen], y[~seen]
+    rng = np.random.default_rng(0)
+    new_classes = np.unique(y_new)
+    accuracies = []
+    for _ in range(30):
+        ref = np.array([rng.choice(np.flatnonzero(y_new == c)) for c in new_classes])
+        query = np.setdiff1d(np.arange(len(y_new)), ref)
+        ver.fit_references(X_new[ref], y_new[ref])
+        accuracies.append(ver.score(X_new[query], y_new[query]))
+    np.testing.assert_array_equal(ver.classes_, new_classes)
+    chance = 1 / len(new_classes)
+    assert np.mean(accuracies) > chance + 0.15
+
+
+def test_fit_references_keeps_network_and_validates(fitted, small):
+    X, y = small
+    ver = pickle.loads(pickle.dumps(fitted))
+    before = [p.detach().clone() for p in ver.net_.module_.parameters()]
+    ver.fit_references(X[:20], np.where(y[:20] % 2 == 0, "even", "odd"))
+    assert list(ver.classes_) == ["even", "odd"]
+    assert ver.decision_function(X[:4]).shape == (4,)
+    assert all(torch.equal(a, b) for a, b in zip(before, ver.net_.module_.parameters()))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ver.fit_references(X[:3], [1, 1, 1])
+    with pytest.raises(ValueError, match="features"):
+        ver.fit_references(X[:4, :10], [0, 1, 0, 1])
+
+
+# ------------------------------------------------ classifier consistency
+def test_predict_decision_proba_agree(fitted, small):
+    X, y = small
+    dec = fitted.decision_function(X)
+    proba = fitted.predict_proba(X)
+    assert dec.shape == proba.shape == (len(X), len(fitted.classes_))
+    np.testing.assert_allclose(proba.sum(1), 1)
+    np.testing.assert_array_equal(fitted.predict(X), fitted.classes_[dec.argmax(1)])
+    np.testing.assert_array_equal(proba.argmax(1), dec.argmax(1))
+    assert fitted.score(X, y) == pytest.approx(np.mean(fitted.predict(X) == y))
+    counts = np.unique(fitted.reference_labels_, return_counts=True)[1]
+    assert counts.max() <= fitted.max_references_per_class
+
+
+def test_contrastive_logit_map(small):
+    X, y = small
+    ver = SiameseVerifier(**{**FAST, "loss": "contrastive", "margin": 2.0}).fit(X, y)
+    pairs = np.stack([X[:10], X[10:20]], axis=1)
+    d = ver.pair_distance(pairs)
+    np.testing.assert_allclose(ver.pair_score(pairs), _sigmoid(4 * (1 - d)), rtol=1e-5)
+
+
+# ----------------------------------------------------- sklearn ecosystem
+def test_pipeline_cross_val_and_grid_search(small):
+    X, y = small
+    pipe = make_pipeline(MinMaxScaler(), SiameseVerifier(**FAST))
+    scores = cross_val_score(pipe, X, y, cv=2)
+    assert scores.shape == (2,) and np.all(scores > 1 / 5)
+    grid = GridSearchCV(SiameseVerifier(**{**FAST, "loss": "contrastive"}), {"margin": [0.5, 1.0]}, cv=2)
+    grid.fit(X, y)
+    assert grid.best_params_["margin"] in (0.5, 1.0)
+    grid = GridSearchCV(SiameseVerifier(**FAST), {"loss": ["bce", "contrastive"]}, cv=2).fit(X, y)
+    assert set(grid.cv_results_["param_loss"]) == {"bce", "contrastive"}
+
+
+def test_calibrated_classifier_cv(small):
+    X, y = small
+    cal = CalibratedClassifierCV(SiameseVerifier(**FAST), cv=2).fit(X, y)
+    proba = cal.predict_proba(X)
+    assert proba.shape == (len(X), 5)
+    np.testing.assert_allclose(proba.sum(1), 1)
+
+
+def test_pickle_and_determinism(fitted, small):
+    X, y = small
+    again = SiameseVerifier(**FAST).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), fitted.predict_proba(X))
+    assert again.threshold_ == fitted.threshold_
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+
+
+# ----------------------------------------------------------- pair errors
+@pytest.mark.parametrize("bad", [[1, 2, 0, 1], [0.5, 1, 0, 1], [-1, 1, 0, 1], ["a", "b", "a", "b"]])
+def test_pair_labels_other_than_0_1_raise(fitted, small, bad):
+    X, _ = small
+    pairs = np.stack([X[:4], X[4:8]], axis=1)
+    with pytest.raises(ValueError, match="only 1 .same class. and 0"):
+        fitted.calibrate_threshold(pairs, bad)
+
+
+def test_pair_label_count_and_shape_errors(fitted, small):
+    X, _ = small
+    pairs = np.stack([X[:4], X[4:8]], axis=1)
+    with pytest.raises(ValueError, match="4 pairs"):
+        fitted.calibrate_threshold(pairs, [0, 1, 1])
+    with pytest.raises(ValueError, match=r"shape \(n_pairs, 2, n_features\)"):
+        fitted.pair_score(X[:4])
+    with pytest.raises(ValueError, match=r"shape \(n_pairs, 2, n_features\)"):
+        fitted.predict_pairs(np.stack([X[:4]] * 3, axis=1))
+    with pytest.raises(ValueError, match="features"):
+        fitted.pair_score(pairs[:, :, :10])
+    with pytest.raises(ValueError, match="strategy"):
+        fitted.calibrate_threshold(pairs, [0, 1, 1, 0], strategy="recall")
