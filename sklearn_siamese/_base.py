@@ -8,6 +8,7 @@ loss (``_make_criterion``) and add what they need after training.
 
 import copy
 import inspect
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -27,7 +28,17 @@ from .distances import DISTANCES, cross_distance, paired_distance
 from .encoders import ENCODERS, EncoderSpec
 from .mining import MINING
 from .sampling import PKSampler, RandomPairSampler, RandomTripletSampler
-from ._training import BatchIterator, FixedBatches, NonFiniteLossGuard, SubsetSampler, TensorDataset, as_tensor
+from ._training import (
+    BatchIterator,
+    EpochSnapshot,
+    FixedBatches,
+    NonFiniteLossGuard,
+    SubsetSampler,
+    TensorDataset,
+    as_tensor,
+    finished_epochs,
+    set_torch_rng_state,
+)
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -37,6 +48,9 @@ _OPTIMIZERS = {
 }
 
 _DEFAULT_EMBEDDING_DIM = 32
+
+# Messages of numpy/Python conversion errors that check_array lets through.
+_CONVERSION_ERRORS = ("could not convert", "argument must be", "inhomogeneous", "setting an array element")
 
 # Rows per forward pass at inference.
 _INFERENCE_CHUNK = 4096
@@ -104,13 +118,49 @@ class _BaseSiamese(BaseEstimator):
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
+
+    # ----------------------------------------------------------- validation
+    def _validate_input(self, X, y="no_validation", *, name="X", **kwargs):
+        """``validate_data`` to float32, with messages that name the argument.
+
+        Complex and non-numeric input get our own message instead of
+        numpy's conversion error; sparse input keeps scikit-learn's
+        ``TypeError`` telling to densify with ``.toarray()``.
+        """
+        cls = type(self).__name__
+        try:
+            is_complex = np.iscomplexobj(X)
+        except (ValueError, TypeError):  # ragged input: check_array reports it below
+            is_complex = False
+        if is_complex:
+            raise ValueError(
+                f"Complex data not supported: {name} has complex values; {cls} needs real numbers. Pass "
+                f"{name}.real, np.abs({name}), or the real and imaginary parts as separate features."
+            )
+        try:
+            return validate_data(self, X, y, dtype=np.float32, **kwargs)
+        except (ValueError, TypeError) as exc:
+            msg = str(exc)
+            if any(s in msg for s in _CONVERSION_ERRORS):
+                raise type(exc)(
+                    f"{name} must hold numbers only; {cls} could not convert it to float32: {msg}"
+                ) from exc
+            if name != "X" and ("Input X" in msg or "X has " in msg):
+                raise type(exc)(msg.replace("Input X", f"Input {name}").replace("X has ", f"{name} has ")) from exc
+            raise
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y):
         """Validate, then train the encoder. Returns the integer label codes."""
-        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
-        check_classification_targets(y)
+        if getattr(self, "warm_start", False) and hasattr(self, "net_"):
+            return self._continue_fit(X, y)
+        X, y = self._validate_input(X, y, y_numeric=False)
+        with warnings.catch_warnings():
+            # Many classes with few samples each is the normal case here, not a regression target.
+            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+            check_classification_targets(y)
         self.classes_, y_codes = np.unique(y, return_inverse=True)
         self._check_labels(y_codes)
         if self.batch_size < 2 * self.samples_per_class:
@@ -133,11 +183,80 @@ class _BaseSiamese(BaseEstimator):
             criterion = self._make_criterion(self.embedding_dim_)
             dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
             net = self._make_net(module, criterion, device, dataset, train_idx, valid_idx, rng)
-            net.fit(dataset, y=None)
+            # Set before training so that an EstimatorCheckpoint can save the estimator.
+            self.net_ = net
+            self._fit_y_codes = y_codes
+            self._fit_split = (train_idx, valid_idx)
+            try:
+                net.fit(dataset, y=None)
+            except BaseException:
+                # Never leave a half-trained estimator that looks fitted.
+                del self.net_
+                raise
+        self._record_training(net, done=True)
+        return X, y_codes, train_idx, valid_idx
+
+    def _record_training(self, net, done=False):
+        """Set the fitted attributes that describe training; ``done`` drops data references."""
         self.net_ = net
         self.history_ = net.history
-        self.n_epochs_ = len(net.history)
-        return X, y_codes, train_idx, valid_idx
+        self.n_epochs_ = finished_epochs(net.history)
+        snapshot = dict(net.callbacks_).get("epoch_snapshot")
+        self.interrupted_ = bool(snapshot is not None and snapshot.interrupted_)
+        if done:
+            # The validation split keeps the training data alive; a fitted
+            # estimator does not need it (warm_start rebuilds it) and should
+            # not carry the data into its pickle.
+            net.train_split = None
+
+    def _continue_fit(self, X, y):
+        """``warm_start=True``: train on from the last finished epoch up to ``max_epochs`` epochs."""
+        X, y = self._validate_input(X, y, y_numeric=False, reset=False)
+        classes = np.unique(y)
+        if not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                "With warm_start=True, fit continues training on the data of the first fit, "
+                f"but y has classes {classes[:10].tolist()} and the estimator was fitted on "
+                f"{self.classes_[:10].tolist()}. Set warm_start=False to train afresh."
+            )
+        y_codes = np.searchsorted(self.classes_, y)
+        if not np.array_equal(y_codes, self._fit_y_codes):
+            raise ValueError(
+                "With warm_start=True, fit continues training on the data of the first fit: "
+                f"X and y must be the same {len(self._fit_y_codes)} samples in the same order "
+                f"(got {len(y_codes)}). Set warm_start=False to train afresh."
+            )
+        net = self.net_
+        while len(net.history) and net.history[-1].get("interrupted", False):
+            net.history.pop()
+        done = finished_epochs(net.history)
+        if self.max_epochs < done:
+            raise ValueError(
+                f"max_epochs={self.max_epochs} must be >= the {done} epochs already run "
+                "when warm_start=True (max_epochs counts all epochs, as n_estimators "
+                "does in GradientBoostingClassifier)."
+            )
+        dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
+        if net.iterator_valid__sampler is not None:
+            net.train_split = predefined_split(dataset)
+        snapshot = dict(net.callbacks_)["epoch_snapshot"]
+        for _, cb in net.callbacks_:
+            if hasattr(cb, "_bind_estimator"):
+                cb._bind_estimator(self)
+        device = torch.device(net.device)
+        fork_devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            set_torch_rng_state(snapshot.state_["torch_rng"])
+            try:
+                net.partial_fit(dataset, y=None, epochs=self.max_epochs - done)
+            except BaseException:
+                # Keep the model of the last finished epoch, as an interruption does.
+                snapshot.in_epoch_ = True
+                snapshot.on_train_end(net)
+                self._record_training(net, done=True)
+                raise
+        self._record_training(net, done=True)
+        return (X, y_codes, *self._fit_split)
 
     def _check_labels(self, y_codes):
         name = type(self).__name__
@@ -212,6 +331,11 @@ class _BaseSiamese(BaseEstimator):
                 f"The encoder {name} must return a 2-D tensor (n_samples, embedding_dim); "
                 f"for input of shape {tuple(X_probe.shape)} it returned {shape}."
             )
+        if not torch.isfinite(out).all():
+            raise ValueError(
+                f"The encoder {name} returned NaN or infinite values for the first rows of X "
+                f"(absolute values up to {float(np.abs(X_probe).max()):.3g}); scale X, e.g. with StandardScaler."
+            )
         if embedding_dim is not None and out.shape[1] != embedding_dim:
             raise ValueError(
                 f"The encoder {name} outputs {out.shape[1]} features but "
@@ -227,7 +351,9 @@ class _BaseSiamese(BaseEstimator):
         return PKSampler(y_codes, self.batch_size, self.samples_per_class, rng)
 
     def _make_callbacks(self, has_validation):
-        callbacks = [("nonfinite_loss", NonFiniteLossGuard())]
+        # The snapshot comes first: an epoch counts as finished before any later
+        # on_epoch_end (early stopping, a user callback) may stop training.
+        callbacks = [("epoch_snapshot", EpochSnapshot()), ("nonfinite_loss", NonFiniteLossGuard())]
         if has_validation and self.early_stopping:
             callbacks.append(
                 ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True))
@@ -235,6 +361,8 @@ class _BaseSiamese(BaseEstimator):
         if self.verbose and self.verbose > 1:
             callbacks.append(("progress_bar", ProgressBar()))
         for i, cb in enumerate(copy.deepcopy(self.callbacks or [])):
+            if hasattr(cb[1] if isinstance(cb, tuple) else cb, "_bind_estimator"):
+                (cb[1] if isinstance(cb, tuple) else cb)._bind_estimator(self)
             callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
         return callbacks
 
@@ -280,7 +408,7 @@ class _BaseSiamese(BaseEstimator):
         """Embeddings of X as a float32 array ``(n_samples, embedding_dim_)``."""
         check_is_fitted(self)
         if validate:
-            X = validate_data(self, X, dtype=np.float32, reset=False)
+            X = self._validate_input(X, reset=False)
         module = self.net_.module_
         device = self.net_.device
         was_training = module.training
@@ -294,12 +422,22 @@ class _BaseSiamese(BaseEstimator):
                     out[start : start + len(chunk)] = module(chunk).cpu().numpy()
         finally:
             module.train(was_training)
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"The encoder returned NaN or infinite embeddings for {int(bad.sum())} of {len(X)} "
+                f"rows (first: row {int(np.flatnonzero(bad)[0])}); their values are probably far "
+                "larger than in the training data. Scale the input as X was scaled for fit."
+            )
         return out
 
     def _check_pairs(self, pairs):
         """Validate ``pairs`` of shape ``(n_pairs, 2, n_features)``; return the two sides."""
         check_is_fitted(self)
-        pairs = np.asarray(pairs)
+        try:
+            pairs = np.asarray(pairs)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"pairs must be an array-like of shape (n_pairs, 2, n_features): {exc}") from exc
         if pairs.ndim != 3 or pairs.shape[1] != 2:
             raise ValueError(
                 "pairs must have shape (n_pairs, 2, n_features), got shape "
@@ -308,7 +446,7 @@ class _BaseSiamese(BaseEstimator):
         if pairs.shape[0] == 0:
             raise ValueError("pairs is empty: at least one pair is required.")
         n_pairs, _, n_features = pairs.shape
-        flat = validate_data(self, pairs.reshape(2 * n_pairs, n_features), dtype=np.float32, reset=False)
+        flat = self._validate_input(pairs.reshape(2 * n_pairs, n_features), name="pairs", reset=False)
         flat = flat.reshape(n_pairs, 2, n_features)
         return flat[:, 0], flat[:, 1]
 

@@ -86,6 +86,14 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch, 2 also shows a
         progress bar per epoch.
+    warm_start : bool, default=False
+        When True and the estimator is already fitted, ``fit`` continues the
+        previous training on the same ``X, y`` from the last finished epoch
+        (weights, optimiser state and random states) until ``max_epochs``
+        epochs in total have run, as ``n_estimators`` does in
+        ``GradientBoostingClassifier``: resuming an interrupted fit or a
+        checkpoint gives the same model as an uninterrupted run. Other
+        parameters keep the values of the first fit.
 
     Attributes
     ----------
@@ -102,7 +110,11 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     history_ : skorch.History
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
-        Number of epochs run.
+        Number of epochs run to the end.
+    interrupted_ : bool
+        Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
+        the middle of an epoch; the weights are then those of the last
+        finished epoch and that epoch's history row has ``interrupted=True``.
     validation_classes_ : ndarray
         Classes held out for validation (empty when none were).
 
@@ -158,6 +170,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         callbacks=None,
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.encoder = encoder
         self.embedding_dim = embedding_dim
@@ -181,6 +194,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     def _make_criterion(self, embedding_dim):
         loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
