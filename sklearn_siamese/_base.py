@@ -68,6 +68,20 @@ class _EmbeddingModule(nn.Module):
         z = self.encoder(x)
         return F.normalize(z, dim=1) if self.normalize else z
 
+    def embed_checked(self, x):
+        """``forward(x)`` and a mask of the rows whose embedding is trustworthy.
+
+        A row is not when the encoder output is NaN/inf or, with
+        normalisation, its norm overflows (``F.normalize`` then silently
+        returns zeros).
+        """
+        z = self.encoder(x)
+        ok = torch.isfinite(z).all(dim=1)
+        if self.normalize:
+            ok &= torch.isfinite(torch.linalg.vector_norm(z, dim=1))
+            z = F.normalize(z, dim=1)
+        return z, ok
+
 
 def _resolve_device(device):
     try:
@@ -140,7 +154,9 @@ class _BaseSiamese(BaseEstimator):
                 f"{name}.real, np.abs({name}), or the real and imaginary parts as separate features."
             )
         try:
-            return validate_data(self, X, y, dtype=np.float32, **kwargs)
+            # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
+            with np.errstate(over="ignore"):
+                return validate_data(self, X, y, dtype=np.float32, **kwargs)
         except (ValueError, TypeError) as exc:
             msg = str(exc)
             if any(s in msg for s in _CONVERSION_ERRORS):
@@ -156,6 +172,20 @@ class _BaseSiamese(BaseEstimator):
         """Validate, then train the encoder. Returns the integer label codes."""
         if getattr(self, "warm_start", False) and hasattr(self, "net_"):
             return self._continue_fit(X, y)
+        self._clear_fitted()
+        try:
+            return self._fit_fresh(X, y)
+        except BaseException:
+            # Never leave a half-trained estimator that looks fitted.
+            self._clear_fitted()
+            raise
+
+    def _clear_fitted(self):
+        for key in list(vars(self)):
+            if (key.endswith("_") and not key.startswith("__")) or key.startswith("_fit_"):
+                delattr(self, key)
+
+    def _fit_fresh(self, X, y):
         X, y = self._validate_input(X, y, y_numeric=False)
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
@@ -187,12 +217,7 @@ class _BaseSiamese(BaseEstimator):
             self.net_ = net
             self._fit_y_codes = y_codes
             self._fit_split = (train_idx, valid_idx)
-            try:
-                net.fit(dataset, y=None)
-            except BaseException:
-                # Never leave a half-trained estimator that looks fitted.
-                del self.net_
-                raise
+            net.fit(dataset, y=None)
         self._record_training(net, done=True)
         return X, y_codes, train_idx, valid_idx
 
@@ -414,15 +439,21 @@ class _BaseSiamese(BaseEstimator):
         was_training = module.training
         module.eval()
         out = np.empty((len(X), self.embedding_dim_), dtype=np.float32)
+        good = np.ones(len(X), dtype=bool)
         X_t = as_tensor(X)
         try:
             with torch.no_grad():
                 for start in range(0, len(X), _INFERENCE_CHUNK):
                     chunk = X_t[start : start + _INFERENCE_CHUNK].to(device)
-                    out[start : start + len(chunk)] = module(chunk).cpu().numpy()
+                    if hasattr(module, "embed_checked"):
+                        z, ok = module.embed_checked(chunk)
+                        good[start : start + len(chunk)] = ok.cpu().numpy()
+                    else:
+                        z = module(chunk)
+                    out[start : start + len(chunk)] = z.cpu().numpy()
         finally:
             module.train(was_training)
-        bad = ~np.isfinite(out).all(axis=1)
+        bad = ~(good & np.isfinite(out).all(axis=1))
         if bad.any():
             raise ValueError(
                 f"The encoder returned NaN or infinite embeddings for {int(bad.sum())} of {len(X)} "
