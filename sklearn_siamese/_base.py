@@ -155,7 +155,9 @@ class _BaseSiamese(BaseEstimator):
             )
         try:
             # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore"), warnings.catch_warnings():
+                if name == "pairs":  # a 3-D pairs array cannot carry column names
+                    warnings.filterwarnings("ignore", message="X does not have valid feature names")
                 return validate_data(self, X, y, dtype=np.float32, **kwargs)
         except (ValueError, TypeError) as exc:
             msg = str(exc)
