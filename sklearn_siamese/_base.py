@@ -235,6 +235,8 @@ class _BaseSiamese(BaseEstimator):
             # estimator does not need it (warm_start rebuilds it) and should
             # not carry the data into its pickle.
             net.train_split = None
+            if snapshot is not None:
+                snapshot.compact()
 
     def _continue_fit(self, X, y):
         """``warm_start=True``: train on from the last finished epoch up to ``max_epochs`` epochs."""

@@ -207,14 +207,33 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training samples.
+            Training samples: real numbers, finite. Sparse matrices are
+            rejected with a ``TypeError``; densify them with
+            ``X.toarray()`` (the encoders work on dense tensors anyway).
         y : array-like of shape (n_samples,)
-            Class label of each sample (ints or strings).
+            Class label of each sample (ints or strings); at least 2
+            classes, one of them with 2 or more samples.
 
         Returns
         -------
         self : SiameseEmbedder
             The fitted embedder.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On bad input or parameters, before any training (see the
+            README section "Reliability and persistence").
+        FloatingPointError
+            When the training loss or the weights become NaN or infinite;
+            the estimator is then left unfitted.
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` in the middle of an epoch ends ``fit``
+        normally with the weights of the last finished epoch
+        (``interrupted_`` is True). Fit again with ``warm_start=True`` to
+        continue to ``max_epochs``; the result equals an uninterrupted run.
         """
         self._fit(X, y)
         return self

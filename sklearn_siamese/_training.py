@@ -172,10 +172,16 @@ class EpochSnapshot(Callback):
         }
 
     def on_train_begin(self, net, **kwargs):
+        # The state now is where this run starts (a warm start has restored
+        # the random states already), so it is the fallback for its first epoch.
         self.in_epoch_ = False
         self.interrupted_ = False
-        if self.state_ is None:
-            self._snapshot(net)
+        self._snapshot(net)
+
+    def compact(self):
+        """After training: the net holds the snapshot's weights; keep only the random states."""
+        if self.state_ is not None:
+            self.state_ = {k: self.state_[k] for k in ("torch_rng", "sampler_rng")}
 
     def on_epoch_begin(self, net, **kwargs):
         self.in_epoch_ = True
