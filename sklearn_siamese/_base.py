@@ -240,6 +240,13 @@ class _BaseSiamese(BaseEstimator):
 
     def _continue_fit(self, X, y):
         """``warm_start=True``: train on from the last finished epoch up to ``max_epochs`` epochs."""
+        snapshot = dict(getattr(self.net_, "callbacks_", [])).get("epoch_snapshot")
+        if snapshot is None or snapshot.state_ is None or not hasattr(self, "_fit_y_codes"):
+            raise ValueError(
+                "warm_start=True cannot continue this estimator: it holds no training state "
+                "(it was loaded with load_weights, or fitted by an older version). "
+                "Set warm_start=False to train afresh."
+            )
         X, y = self._validate_input(X, y, y_numeric=False, reset=False)
         classes = np.unique(y)
         if not np.array_equal(classes, self.classes_):
@@ -268,7 +275,6 @@ class _BaseSiamese(BaseEstimator):
         dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
         if net.iterator_valid__sampler is not None:
             net.train_split = predefined_split(dataset)
-        snapshot = dict(net.callbacks_)["epoch_snapshot"]
         for _, cb in net.callbacks_:
             if hasattr(cb, "_bind_estimator"):
                 cb._bind_estimator(self)
@@ -390,9 +396,10 @@ class _BaseSiamese(BaseEstimator):
         if self.verbose and self.verbose > 1:
             callbacks.append(("progress_bar", ProgressBar()))
         for i, cb in enumerate(copy.deepcopy(self.callbacks or [])):
-            if hasattr(cb[1] if isinstance(cb, tuple) else cb, "_bind_estimator"):
-                (cb[1] if isinstance(cb, tuple) else cb)._bind_estimator(self)
-            callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+            named = cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb)
+            if hasattr(named[1], "_bind_estimator"):  # e.g. EstimatorCheckpoint saves the estimator
+                named[1]._bind_estimator(self)
+            callbacks.append(named)
         return callbacks
 
     def _make_net(self, module, criterion, device, dataset, train_idx, valid_idx, rng):

@@ -117,6 +117,9 @@ def test_weights_only_round_trip(fitted, data, tmp_path):
     assert loaded.history_[:, "train_loss"] == fitted.history_[:, "train_loss"]
     fitted_attrs = {k for k in vars(fitted) if k.endswith("_") and not k.startswith("_")}
     assert fitted_attrs <= set(vars(loaded))
+    # No optimiser or random states in the file: training cannot continue from it.
+    with pytest.raises(ValueError, match="warm_start=True cannot continue .* load_weights"):
+        loaded.set_params(warm_start=True).fit(*data)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
