@@ -8,6 +8,7 @@ loss (``_make_criterion``) and add what they need after training.
 
 import copy
 import inspect
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,6 +30,7 @@ from .mining import MINING
 from .sampling import PKSampler, RandomPairSampler, RandomTripletSampler
 from ._training import (
     BatchIterator,
+    EpochSnapshot,
     FirstBatches,
     FixedBatches,
     NonFiniteLossGuard,
@@ -36,6 +38,8 @@ from ._training import (
     SubsetSampler,
     TensorDataset,
     as_tensor,
+    finished_epochs,
+    set_torch_rng_state,
 )
 
 _OPTIMIZERS = {
@@ -46,6 +50,9 @@ _OPTIMIZERS = {
 }
 
 _DEFAULT_EMBEDDING_DIM = 32
+
+# Messages of numpy/Python conversion errors that check_array lets through.
+_CONVERSION_ERRORS = ("could not convert", "argument must be", "inhomogeneous", "setting an array element")
 
 # Rows per forward pass at inference.
 _INFERENCE_CHUNK = 4096
@@ -62,6 +69,20 @@ class _EmbeddingModule(nn.Module):
     def forward(self, x):
         z = self.encoder(x)
         return F.normalize(z, dim=1) if self.normalize else z
+
+    def embed_checked(self, x):
+        """``forward(x)`` and a mask of the rows whose embedding is trustworthy.
+
+        A row is not when the encoder output is NaN/inf or, with
+        normalisation, its norm overflows (``F.normalize`` then silently
+        returns zeros).
+        """
+        z = self.encoder(x)
+        ok = torch.isfinite(z).all(dim=1)
+        if self.normalize:
+            ok &= torch.isfinite(torch.linalg.vector_norm(z, dim=1))
+            z = F.normalize(z, dim=1)
+        return z, ok
 
 
 def _resolve_device(device):
@@ -114,13 +135,67 @@ class _BaseSiamese(BaseEstimator):
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
+
+    # ----------------------------------------------------------- validation
+    def _validate_input(self, X, y="no_validation", *, name="X", **kwargs):
+        """``validate_data`` to float32, with messages that name the argument.
+
+        Complex and non-numeric input get our own message instead of
+        numpy's conversion error; sparse input keeps scikit-learn's
+        ``TypeError`` telling to densify with ``.toarray()``.
+        """
+        cls = type(self).__name__
+        try:
+            is_complex = np.iscomplexobj(X)
+        except (ValueError, TypeError):  # ragged input: check_array reports it below
+            is_complex = False
+        if is_complex:
+            raise ValueError(
+                f"Complex data not supported: {name} has complex values; {cls} needs real numbers. Pass "
+                f"{name}.real, np.abs({name}), or the real and imaginary parts as separate features."
+            )
+        try:
+            # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
+            with np.errstate(over="ignore"), warnings.catch_warnings():
+                if name == "pairs":  # a 3-D pairs array cannot carry column names
+                    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                return validate_data(self, X, y, dtype=np.float32, **kwargs)
+        except (ValueError, TypeError) as exc:
+            msg = str(exc)
+            if any(s in msg for s in _CONVERSION_ERRORS):
+                raise type(exc)(
+                    f"{name} must hold numbers only; {cls} could not convert it to float32: {msg}"
+                ) from exc
+            if name != "X" and ("Input X" in msg or "X has " in msg):
+                raise type(exc)(msg.replace("Input X", f"Input {name}").replace("X has ", f"{name} has ")) from exc
+            raise
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y):
         """Validate, then train the encoder. Returns the integer label codes."""
-        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
-        check_classification_targets(y)
+        if getattr(self, "warm_start", False) and hasattr(self, "net_"):
+            return self._continue_fit(X, y)
+        self._clear_fitted()
+        try:
+            return self._fit_fresh(X, y)
+        except BaseException:
+            # Never leave a half-trained estimator that looks fitted.
+            self._clear_fitted()
+            raise
+
+    def _clear_fitted(self):
+        for key in list(vars(self)):
+            if (key.endswith("_") and not key.startswith("__")) or key.startswith("_fit_"):
+                delattr(self, key)
+
+    def _fit_fresh(self, X, y):
+        X, y = self._validate_input(X, y, y_numeric=False)
+        with warnings.catch_warnings():
+            # Many classes with few samples each is the normal case here, not a regression target.
+            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+            check_classification_targets(y)
         self.classes_, y_codes = np.unique(y, return_inverse=True)
         self._check_labels(y_codes)
         if self.batch_size < 2 * self.samples_per_class:
@@ -144,11 +219,83 @@ class _BaseSiamese(BaseEstimator):
             criterion = self._make_criterion(self.embedding_dim_)
             dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
             net = self._make_net(module, criterion, device, dataset, train_idx, valid_idx, rng)
+            # Set before training so that an EstimatorCheckpoint can save the estimator.
+            self.net_ = net
+            self._fit_y_codes = y_codes
+            self._fit_split = (train_idx, valid_idx)
             net.fit(dataset, y=None)
+        self._record_training(net, done=True)
+        return X, y_codes, train_idx, valid_idx
+
+    def _record_training(self, net, done=False):
+        """Set the fitted attributes that describe training; ``done`` drops data references."""
         self.net_ = net
         self.history_ = net.history
-        self.n_epochs_ = len(net.history)
-        return X, y_codes, train_idx, valid_idx
+        self.n_epochs_ = finished_epochs(net.history)
+        snapshot = dict(net.callbacks_).get("epoch_snapshot")
+        self.interrupted_ = bool(snapshot is not None and snapshot.interrupted_)
+        if done:
+            # The validation split keeps the training data alive; a fitted
+            # estimator does not need it (warm_start rebuilds it) and should
+            # not carry the data into its pickle.
+            net.train_split = None
+            if snapshot is not None:
+                snapshot.compact()
+
+    def _continue_fit(self, X, y):
+        """``warm_start=True``: train on from the last finished epoch up to ``max_epochs`` epochs."""
+        snapshot = dict(getattr(self.net_, "callbacks_", [])).get("epoch_snapshot")
+        if snapshot is None or snapshot.state_ is None or not hasattr(self, "_fit_y_codes"):
+            raise ValueError(
+                "warm_start=True cannot continue this estimator: it holds no training state "
+                "(it was loaded with load_weights, or fitted by an older version). "
+                "Set warm_start=False to train afresh."
+            )
+        X, y = self._validate_input(X, y, y_numeric=False, reset=False)
+        classes = np.unique(y)
+        if not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                "With warm_start=True, fit continues training on the data of the first fit, "
+                f"but y has classes {classes[:10].tolist()} and the estimator was fitted on "
+                f"{self.classes_[:10].tolist()}. Set warm_start=False to train afresh."
+            )
+        y_codes = np.searchsorted(self.classes_, y)
+        if not np.array_equal(y_codes, self._fit_y_codes):
+            raise ValueError(
+                "With warm_start=True, fit continues training on the data of the first fit: "
+                f"X and y must be the same {len(self._fit_y_codes)} samples in the same order "
+                f"(got {len(y_codes)}). Set warm_start=False to train afresh."
+            )
+        net = self.net_
+        while len(net.history) and net.history[-1].get("interrupted", False):
+            net.history.pop()
+        done = finished_epochs(net.history)
+        if self.max_epochs < done:
+            raise ValueError(
+                f"max_epochs={self.max_epochs} must be >= the {done} epochs already run "
+                "when warm_start=True (max_epochs counts all epochs, as n_estimators "
+                "does in GradientBoostingClassifier)."
+            )
+        dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
+        if net.iterator_valid__sampler is not None:
+            net.train_split = predefined_split(dataset)
+        for _, cb in net.callbacks_:
+            if hasattr(cb, "_bind_estimator"):
+                cb._bind_estimator(self)
+        device = torch.device(net.device)
+        fork_devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            set_torch_rng_state(snapshot.state_["torch_rng"])
+            try:
+                net.partial_fit(dataset, y=None, epochs=self.max_epochs - done)
+            except BaseException:
+                # Keep the model of the last finished epoch, as an interruption does.
+                snapshot.in_epoch_ = True
+                snapshot.on_train_end(net)
+                self._record_training(net, done=True)
+                raise
+        self._record_training(net, done=True)
+        return (X, y_codes, *self._fit_split)
 
     def _training_device(self):
         """The device to train on: the accelerator's when one is given."""
@@ -274,6 +421,11 @@ class _BaseSiamese(BaseEstimator):
                 f"The encoder {name} must return a 2-D tensor (n_samples, embedding_dim); "
                 f"for input of shape {tuple(X_probe.shape)} it returned {shape}."
             )
+        if not torch.isfinite(out).all():
+            raise ValueError(
+                f"The encoder {name} returned NaN or infinite values for the first rows of X "
+                f"(absolute values up to {float(np.abs(X_probe).max()):.3g}); scale X, e.g. with StandardScaler."
+            )
         if embedding_dim is not None and out.shape[1] != embedding_dim:
             raise ValueError(
                 f"The encoder {name} outputs {out.shape[1]} features but "
@@ -289,7 +441,9 @@ class _BaseSiamese(BaseEstimator):
         return PKSampler(y_codes, self.batch_size, self.samples_per_class, rng)
 
     def _make_callbacks(self, has_validation):
-        callbacks = [("nonfinite_loss", NonFiniteLossGuard())]
+        # The snapshot comes first: an epoch counts as finished before any later
+        # on_epoch_end (early stopping, a user callback) may stop training.
+        callbacks = [("epoch_snapshot", EpochSnapshot()), ("nonfinite_loss", NonFiniteLossGuard())]
         if has_validation and self.early_stopping:
             callbacks.append(
                 ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True))
@@ -297,7 +451,10 @@ class _BaseSiamese(BaseEstimator):
         if self.verbose and self.verbose > 1:
             callbacks.append(("progress_bar", ProgressBar()))
         for i, cb in enumerate(copy.deepcopy(self.callbacks or [])):
-            callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+            named = cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb)
+            if hasattr(named[1], "_bind_estimator"):  # e.g. EstimatorCheckpoint saves the estimator
+                named[1]._bind_estimator(self)
+            callbacks.append(named)
         return callbacks
 
     def _make_net(self, module, criterion, device, dataset, train_idx, valid_idx, rng):
@@ -352,7 +509,7 @@ class _BaseSiamese(BaseEstimator):
         """Embeddings of X as an array ``(n_samples, embedding_dim_)`` of ``_inference_dtype``."""
         check_is_fitted(self)
         if validate:
-            X = validate_data(self, X, dtype=np.float32, reset=False)
+            X = self._validate_input(X, reset=False)
         module = self.net_.module_
         # The module's own device: net_.device is None when an accelerator placed it.
         device = next(module.parameters(), torch.empty(0)).device
@@ -362,20 +519,36 @@ class _BaseSiamese(BaseEstimator):
         was_training = module.training
         module.eval()
         out = np.empty((len(X), self.embedding_dim_), dtype=dtype)
+        good = np.ones(len(X), dtype=bool)
         X_t = as_tensor(np.asarray(X, dtype=dtype))
         try:
             with torch.no_grad():
                 for start in range(0, len(X), _INFERENCE_CHUNK):
                     chunk = X_t[start : start + _INFERENCE_CHUNK].to(device)
-                    out[start : start + len(chunk)] = module(chunk).cpu().numpy()
+                    if hasattr(module, "embed_checked"):
+                        z, ok = module.embed_checked(chunk)
+                        good[start : start + len(chunk)] = ok.cpu().numpy()
+                    else:
+                        z = module(chunk)
+                    out[start : start + len(chunk)] = z.cpu().numpy()
         finally:
             module.train(was_training)
+        bad = ~(good & np.isfinite(out).all(axis=1))
+        if bad.any():
+            raise ValueError(
+                f"The encoder returned NaN or infinite embeddings for {int(bad.sum())} of {len(X)} "
+                f"rows (first: row {int(np.flatnonzero(bad)[0])}); their values are probably far "
+                "larger than in the training data. Scale the input as X was scaled for fit."
+            )
         return out
 
     def _check_pairs(self, pairs):
         """Validate ``pairs`` of shape ``(n_pairs, 2, n_features)``; return the two sides."""
         check_is_fitted(self)
-        pairs = np.asarray(pairs)
+        try:
+            pairs = np.asarray(pairs)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"pairs must be an array-like of shape (n_pairs, 2, n_features): {exc}") from exc
         if pairs.ndim != 3 or pairs.shape[1] != 2:
             raise ValueError(
                 "pairs must have shape (n_pairs, 2, n_features), got shape "
@@ -384,7 +557,7 @@ class _BaseSiamese(BaseEstimator):
         if pairs.shape[0] == 0:
             raise ValueError("pairs is empty: at least one pair is required.")
         n_pairs, _, n_features = pairs.shape
-        flat = validate_data(self, pairs.reshape(2 * n_pairs, n_features), dtype=np.float32, reset=False)
+        flat = self._validate_input(pairs.reshape(2 * n_pairs, n_features), name="pairs", reset=False)
         flat = flat.reshape(n_pairs, 2, n_features)
         return flat[:, 0], flat[:, 1]
 

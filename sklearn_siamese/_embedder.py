@@ -100,6 +100,14 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch, 2 also shows a
         progress bar per epoch.
+    warm_start : bool, default=False
+        When True and the estimator is already fitted, ``fit`` continues the
+        previous training on the same ``X, y`` from the last finished epoch
+        (weights, optimiser state and random states) until ``max_epochs``
+        epochs in total have run, as ``n_estimators`` does in
+        ``GradientBoostingClassifier``: resuming an interrupted fit or a
+        checkpoint gives the same model as an uninterrupted run. Other
+        parameters keep the values of the first fit.
 
     Attributes
     ----------
@@ -116,7 +124,11 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     history_ : skorch.History
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
-        Number of epochs run.
+        Number of epochs run to the end.
+    interrupted_ : bool
+        Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
+        the middle of an epoch; the weights are then those of the last
+        finished epoch and that epoch's history row has ``interrupted=True``.
     validation_classes_ : ndarray
         Classes held out for validation (empty when none were).
 
@@ -173,6 +185,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         callbacks=None,
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.encoder = encoder
         self.embedding_dim = embedding_dim
@@ -197,6 +210,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     def _make_criterion(self, embedding_dim):
         loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
@@ -209,14 +223,33 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training samples.
+            Training samples: real numbers, finite. Sparse matrices are
+            rejected with a ``TypeError``; densify them with
+            ``X.toarray()`` (the encoders work on dense tensors anyway).
         y : array-like of shape (n_samples,)
-            Class label of each sample (ints or strings).
+            Class label of each sample (ints or strings); at least 2
+            classes, one of them with 2 or more samples.
 
         Returns
         -------
         self : SiameseEmbedder
             The fitted embedder.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On bad input or parameters, before any training (see the
+            README section "Reliability and persistence").
+        FloatingPointError
+            When the training loss or the weights become NaN or infinite;
+            the estimator is then left unfitted.
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` in the middle of an epoch ends ``fit``
+        normally with the weights of the last finished epoch
+        (``interrupted_`` is True). Fit again with ``warm_start=True`` to
+        continue to ``max_epochs``; the result equals an uninterrupted run.
         """
         self._fit(X, y)
         return self

@@ -7,6 +7,7 @@ are :class:`BatchIterator`, which index whole batches of a tensor at once
 (no per-sample ``__getitem__`` and collate) from a label-aware sampler.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -157,9 +158,110 @@ class NonFiniteLossGuard(Callback):
                 f"The learning rate (lr={net.lr}) is probably too high; try a lower lr."
             )
 
+    def on_epoch_end(self, net, **kwargs):
+        # A finite last loss does not prove the last optimiser step kept the weights finite.
+        for name, param in net.get_all_learnable_params():
+            if not torch.isfinite(param).all():
+                raise FloatingPointError(
+                    f"The encoder weight {name} became NaN or infinite in epoch {len(net.history)}. "
+                    f"The learning rate (lr={net.lr}) is probably too high; try a lower lr."
+                )
+
 
 def as_tensor(X):
     """Share a numpy array's memory as a tensor (read-only arrays too: we never write)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(np.ascontiguousarray(X))
+
+
+def _train_rng(net):
+    """The numpy Generator of the training sampler, if any (``SubsetSampler.sampler.rng``)."""
+    sampler = getattr(net, "iterator_train__sampler", None)
+    return getattr(getattr(sampler, "sampler", sampler), "rng", None)
+
+
+def _torch_rng_state(device):
+    state = {"cpu": torch.get_rng_state()}
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_torch_rng_state(state):
+    """Restore a state saved by :class:`EpochSnapshot` (CUDA part only where CUDA exists)."""
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class EpochSnapshot(Callback):
+    """Keep the training state of the last finished epoch; fall back to it on interruption.
+
+    At the start of training and at the end of every epoch it copies the
+    module and optimiser state dicts and the random states (torch and the
+    training sampler's numpy Generator). skorch ends ``fit`` quietly on
+    ``KeyboardInterrupt``; when that happens in the middle of an epoch, this
+    callback restores the copied state in ``on_train_end``, so the net holds
+    the weights of the last finished epoch, and marks the unfinished epoch's
+    history row with ``interrupted=True``. The saved random states also let
+    training continue exactly where the last finished epoch left it (the
+    estimators' ``warm_start``). It must come before other callbacks so that
+    an epoch counts as finished before any later ``on_epoch_end`` raises.
+    """
+
+    def initialize(self):
+        self.in_epoch_ = False
+        self.interrupted_ = False
+        self.state_ = None
+        return self
+
+    def _snapshot(self, net):
+        rng = _train_rng(net)
+        self.state_ = {
+            "module": copy.deepcopy(net.module_.state_dict()),
+            "criterion": copy.deepcopy(net.criterion_.state_dict()),
+            "optimizer": copy.deepcopy(net.optimizer_.state_dict()),
+            "torch_rng": _torch_rng_state(net.device),
+            "sampler_rng": copy.deepcopy(rng.bit_generator.state) if rng is not None else None,
+        }
+
+    def on_train_begin(self, net, **kwargs):
+        # The state now is where this run starts (a warm start has restored
+        # the random states already), so it is the fallback for its first epoch.
+        self.in_epoch_ = False
+        self.interrupted_ = False
+        self._snapshot(net)
+
+    def compact(self):
+        """After training: the net holds the snapshot's weights; keep only the random states."""
+        if self.state_ is not None:
+            self.state_ = {k: self.state_[k] for k in ("torch_rng", "sampler_rng")}
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.in_epoch_ = True
+
+    def on_epoch_end(self, net, **kwargs):
+        self.in_epoch_ = False
+        self._snapshot(net)
+
+    def on_train_end(self, net, **kwargs):
+        if not self.in_epoch_:
+            return
+        # Interrupted inside an epoch: back to the end of the last finished one.
+        self.in_epoch_ = False
+        self.interrupted_ = True
+        state = self.state_
+        net.module_.load_state_dict(state["module"])
+        net.criterion_.load_state_dict(state["criterion"])
+        net.optimizer_.load_state_dict(copy.deepcopy(state["optimizer"]))
+        rng = _train_rng(net)
+        if rng is not None and state["sampler_rng"] is not None:
+            rng.bit_generator.state = copy.deepcopy(state["sampler_rng"])
+        if len(net.history):
+            net.history.record("interrupted", True)
+
+
+def finished_epochs(history):
+    """Number of history rows of epochs that ran to the end (not marked ``interrupted``)."""
+    return sum(1 for row in history if not row.get("interrupted", False))

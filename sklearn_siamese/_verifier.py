@@ -165,6 +165,14 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch, 2 also shows a
         progress bar per epoch.
+    warm_start : bool, default=False
+        When True and the estimator is already fitted, ``fit`` continues the
+        previous training on the same ``X, y`` from the last finished epoch
+        (weights, optimiser state and random states) until ``max_epochs``
+        epochs in total have run, as ``n_estimators`` does in
+        ``GradientBoostingClassifier``: resuming an interrupted fit or a
+        checkpoint gives the same model as an uninterrupted run. Other
+        parameters keep the values of the first fit.
 
     Attributes
     ----------
@@ -184,6 +192,10 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
         Number of epochs run.
+    interrupted_ : bool
+        Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
+        the middle of an epoch; the weights are then those of the last
+        finished epoch and that epoch's history row has ``interrupted=True``.
     validation_classes_ : ndarray
         Classes held out for validation (empty when none were).
     reference_embeddings_ : ndarray of shape (n_references, embedding_dim_)
@@ -268,6 +280,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         max_references_per_class=50,
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.encoder = encoder
         self.embedding_dim = embedding_dim
@@ -293,6 +306,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.max_references_per_class = max_references_per_class
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ fit
     def _make_criterion(self, embedding_dim):

@@ -60,12 +60,20 @@ def check_pair_labels(y_pairs, n_pairs=None):
         raise ValueError(f"y_pairs must be 1-D with one label per pair, got shape {y_pairs.shape}.")
     if n_pairs is not None and len(y_pairs) != n_pairs:
         raise ValueError(f"y_pairs has {len(y_pairs)} labels but there are {n_pairs} pairs.")
-    bad = ~np.isin(y_pairs, [0, 1]) if y_pairs.dtype.kind in "biuf" else np.ones(len(y_pairs), bool)
+    if y_pairs.dtype.kind in "biuf":
+        bad = ~np.isin(y_pairs, [0, 1])
+    elif y_pairs.dtype.kind == "O":
+        bad = np.array([not (isinstance(v, (bool, int, float, np.number)) and v in (0, 1)) for v in y_pairs], bool)
+    elif y_pairs.dtype.kind in "US":
+        bad = np.ones(len(y_pairs), bool)
+    else:
+        raise ValueError(f"y_pairs must contain only 1 (same class) and 0 (different class); got dtype {y_pairs.dtype}.")
     if bad.any():
-        raise ValueError(
-            "y_pairs must contain only 1 (same class) and 0 (different class); "
-            f"got {np.unique(y_pairs[bad])[:5].tolist()}."
-        )
+        try:
+            shown = np.unique(y_pairs[bad])[:5].tolist()
+        except TypeError:  # mixed types cannot be sorted
+            shown = list(dict.fromkeys(y_pairs[bad].tolist()))[:5]
+        raise ValueError(f"y_pairs must contain only 1 (same class) and 0 (different class); got {shown}.")
     return y_pairs.astype(int)
 
 

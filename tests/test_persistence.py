@@ -1,0 +1,180 @@
+"""Pickle/joblib round trips, CUDA-to-CPU loading and the weights-only format."""
+
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from skorch.exceptions import DeviceWarning
+from torch import nn
+
+from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
+from sklearn_siamese.persistence import load_weights, save_weights
+
+# TODO(lead): add SiameseVerifier here once merged.
+ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
+
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=2, batch_size=8, random_state=0)
+
+
+def outputs(est, X):
+    """Everything a fitted estimator computes from X, as one array."""
+    out = [est.transform(X)] if hasattr(est, "transform") else []
+    for method in ("predict_proba", "decision_function"):
+        if hasattr(est, method):
+            out.append(getattr(est, method)(X))
+    out.append(est.pair_distance(np.stack([X, X[::-1]], axis=1)))
+    return np.hstack([np.asarray(o, dtype=np.float64).reshape(len(X), -1) for o in out])
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.RandomState(1)
+    y = np.repeat(np.array(["cat", "dog", "eel", "fox", "gnu", "hen"]), 8)
+    X = rng.normal(size=(len(y), 6)) + np.searchsorted(np.unique(y), y)[:, None]
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module", params=ESTIMATORS, ids=lambda c: c.__name__)
+def fitted(request, data):
+    return request.param(**FAST).fit(*data)
+
+
+@pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), ("joblib", "joblib")], ids=["pickle", "joblib"])
+def test_pickle_round_trip_identical_outputs(fitted, data, dump, load, tmp_path):
+    X = data[0]
+    if dump == "joblib":
+        joblib.dump(fitted, tmp_path / "est.joblib")
+        loaded = joblib.load(tmp_path / "est.joblib")
+    else:
+        loaded = load(dump(fitted))
+    np.testing.assert_array_equal(outputs(loaded, X), outputs(fitted, X))
+    np.testing.assert_array_equal(loaded.classes_, fitted.classes_)
+    assert loaded.history_[:, "train_loss"] == fitted.history_[:, "train_loss"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests loading on a machine without CUDA")
+def test_cuda_fitted_estimator_loads_on_cpu(fitted, data):
+    """skorch's NeuralNet.__setstate__ maps CUDA tensors to the CPU (with a DeviceWarning).
+
+    The net is made to look as if trained on CUDA (net_.device="cuda"): its
+    __getstate__ then saves the tensors as CUDA-dependent attributes and
+    __setstate__ calls get_map_location("cuda"), which falls back to "cpu"
+    when torch.cuda.is_available() is False.
+    """
+    X = data[0]
+    expected = outputs(fitted, X)
+    original_device = fitted.net_.device
+    fitted.net_.device = "cuda"
+    try:
+        blob = pickle.dumps(fitted)
+    finally:
+        fitted.net_.device = original_device
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = pickle.loads(blob)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DeviceWarning)]
+    assert any("no CUDA devices are available" in m for m in messages), messages
+    assert torch.device(loaded.net_.device).type == "cpu"
+    assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())
+    np.testing.assert_array_equal(outputs(loaded, X), expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to fit on CUDA")
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_cuda_fitted_estimator_loads_on_cpu_real_gpu(cls, data, monkeypatch):  # pragma: no cover
+    X, y = data
+    est = cls(**{**FAST, "device": "cuda"}).fit(X, y)
+    expected = outputs(est, X)
+    blob = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeviceWarning)
+        loaded = pickle.loads(blob)
+    assert torch.device(loaded.net_.device).type == "cpu"
+    assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())
+    np.testing.assert_allclose(outputs(loaded, X), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_weights_only_round_trip(fitted, data, tmp_path):
+    X = data[0]
+    path = tmp_path / "weights.pt"
+    save_weights(fitted, path)
+    # The file opens with torch's restricted unpickler: no code runs.
+    payload = torch.load(path, weights_only=True)
+    assert set(payload) == {"meta", "state_dict"}
+
+    loaded = load_weights(type(fitted)(**FAST), path)
+    np.testing.assert_array_equal(outputs(loaded, X), outputs(fitted, X))
+    np.testing.assert_array_equal(loaded.classes_, fitted.classes_)
+    assert loaded.classes_.dtype == fitted.classes_.dtype
+    assert loaded.n_features_in_ == fitted.n_features_in_
+    assert loaded.embedding_dim_ == fitted.embedding_dim_
+    assert loaded.n_epochs_ == fitted.n_epochs_
+    assert loaded.history_[:, "train_loss"] == fitted.history_[:, "train_loss"]
+    fitted_attrs = {k for k in vars(fitted) if k.endswith("_") and not k.startswith("_")}
+    assert fitted_attrs <= set(vars(loaded))
+    # No optimiser or random states in the file: training cannot continue from it.
+    with pytest.raises(ValueError, match="warm_start=True cannot continue .* load_weights"):
+        loaded.set_params(warm_start=True).fit(*data)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_weights_only_with_user_module_and_feature_names(cls, data, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    encoder = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+    params = {**FAST, "encoder": encoder, "embedding_dim": None}
+    est = cls(**params).fit(df, y)
+    save_weights(est, tmp_path / "w.pt")
+    loaded = load_weights(cls(**params), tmp_path / "w.pt")
+    np.testing.assert_array_equal(loaded.feature_names_in_, est.feature_names_in_)
+    np.testing.assert_array_equal(outputs(loaded, df), outputs(est, df))
+    # A different architecture is refused with the reason.
+    other = {**params, "encoder": nn.Sequential(nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 3))}
+    with pytest.raises(ValueError, match="does not match .*w.pt"):
+        load_weights(cls(**other), tmp_path / "w.pt")
+
+
+def test_load_weights_checks_class_and_parameters(fitted, tmp_path):
+    path = tmp_path / "w.pt"
+    save_weights(fitted, path)
+    with pytest.raises(ValueError, match=r"parameters differ .*normalize=False \(saved True\)"):
+        load_weights(type(fitted)(**{**FAST, "normalize": False}), path)
+    # device and verbose may differ.
+    load_weights(type(fitted)(**{**FAST, "verbose": 0, "device": "cpu"}), path)
+
+    class Other(type(fitted)):
+        pass
+
+    with pytest.raises(ValueError, match=f"holds a {type(fitted).__name__}, but the estimator passed is a Other"):
+        load_weights(Other(**FAST), path)
+
+
+def test_load_weights_refuses_other_files(tmp_path):
+    path = tmp_path / "plain.pt"
+    torch.save({"a": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not a file written by sklearn_siamese.persistence.save_weights"):
+        load_weights(SiameseEmbedder(**FAST), path)
+
+    # A pickle that would run code is refused by torch's weights-only unpickler.
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this would run",))
+
+    buffer = io.BytesIO()
+    torch.save({"meta": Evil()}, buffer)
+    (tmp_path / "evil.pt").write_bytes(buffer.getvalue())
+    with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only load failed"):
+        load_weights(SiameseEmbedder(**FAST), tmp_path / "evil.pt")
+
+
+def test_save_weights_needs_fitted_estimator(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        save_weights(SiameseEmbedder(**FAST), tmp_path / "w.pt")

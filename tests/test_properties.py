@@ -1,0 +1,193 @@
+"""Property-based tests: random shapes, dtypes and label layouts.
+
+Every call either succeeds with finite outputs of the right shape, or raises
+one of our clear errors (``ValueError``/``TypeError``/``FloatingPointError``
+raised from sklearn_siamese or scikit-learn's validation, with a message);
+never an exception from inside torch or numpy.
+"""
+
+import functools
+import os
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
+from sklearn_siamese.pairs import check_pair_labels
+
+# TODO(lead): add SiameseVerifier here once merged.
+ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
+
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(4,)), max_epochs=1, batch_size=4, samples_per_class=2, random_state=0)
+N_FEATURES = 3
+
+SETTINGS = dict(
+    deadline=None,
+    derandomize=True,  # the same examples on every run, so CI is reproducible
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# Floats are the common case, so they are drawn more often.
+DTYPES = ["float32", "float64", "float32", "float64", "int64", "bool", "object", "complex128"]
+
+
+def _elements(dtype):
+    if dtype in ("float32", "float64"):
+        return st.floats(-100, 100, width=32)
+    if dtype == "int64":
+        return st.integers(-100, 100)
+    if dtype == "bool":
+        return st.booleans()
+    if dtype == "complex128":
+        return st.complex_numbers(max_magnitude=10, allow_nan=False, allow_infinity=False)
+    return st.one_of(st.floats(-10, 10), st.integers(-10, 10), st.text(max_size=2), st.none())
+
+
+@st.composite
+def arrays(draw, shape):
+    """An array of the given shape with a random dtype, sometimes poisoned with NaN/inf."""
+    dtype = draw(st.sampled_from(DTYPES))
+    X = draw(hnp.arrays(np.dtype(dtype), shape, elements=_elements(dtype)))
+    if dtype.startswith("float") and X.size and draw(st.integers(0, 4)) == 0:
+        X.flat[draw(st.integers(0, X.size - 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    return X
+
+
+@st.composite
+def shapes(draw, max_rows=12, n_features=None):
+    ndim = draw(st.sampled_from([2, 2, 2, 2, 1, 3]))
+    rows = draw(st.sampled_from([0, 1]) | st.integers(4, max_rows))
+    if ndim == 1:
+        return (rows,)
+    cols = n_features if n_features is not None and draw(st.integers(0, 3)) else draw(st.integers(0, 4))
+    return (rows, cols) if ndim == 2 else (rows, cols, draw(st.integers(1, 2)))
+
+
+@st.composite
+def labels(draw, n):
+    """Labels for n samples: ints or strings, 1 to 4 classes, singletons allowed; sometimes a wrong length."""
+    n_classes = draw(st.integers(1, 4))
+    codes = draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n))
+    names = draw(
+        st.sampled_from(
+            [np.arange(10, 14), np.array(["a", "b", "c", "d"]), np.arange(4.0), np.array([-1.5, 0, 2, 7.0])]
+        )
+    )
+    y = names[np.asarray(codes, dtype=int)] if n else names[:0]
+    if draw(st.integers(0, 9)) == 9:
+        y = y[:-1] if n else names[:1]
+    return y
+
+
+def assert_clear_error(exc):
+    """Our error or scikit-learn validation's, with a message; not one from torch/numpy internals."""
+    assert isinstance(exc, (ValueError, TypeError, FloatingPointError)), repr(exc)
+    assert str(exc).strip(), "the error has no message"
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    origin = tb.tb_frame.f_code.co_filename
+    assert f"{os.sep}sklearn_siamese{os.sep}" in origin or f"{os.sep}sklearn{os.sep}" in origin, (origin, exc)
+
+
+def outcome(call):
+    """Result of ``call()``, or None after checking that it failed clearly."""
+    try:
+        result = call()
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        assert_clear_error(exc)
+        event(f"{type(exc).__name__}: {str(exc)[:40]}")
+        return None
+    event("success")
+    return result
+
+
+@functools.lru_cache(maxsize=None)
+def fitted(cls):
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(4), 5)
+    X = rng.normal(size=(len(y), N_FEATURES)) + y[:, None]
+    return cls(**FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@settings(max_examples=25, **SETTINGS)
+@given(data=st.data())
+def test_fit_succeeds_or_fails_clearly(cls, data):
+    X = data.draw(shapes().flatmap(arrays), label="X")
+    y = data.draw(labels(X.shape[0] if X.ndim else 0), label="y")
+    est = cls(**FAST)
+    if outcome(lambda: est.fit(X, y)) is None:
+        return
+    out = est.transform(X) if hasattr(est, "transform") else est.predict_proba(X)
+    assert out.shape[0] == X.shape[0]
+    assert np.isfinite(out).all()
+    assert est.n_epochs_ == 1 and not est.interrupted_
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@settings(max_examples=40, **SETTINGS)
+@given(data=st.data())
+def test_inference_succeeds_or_fails_clearly(cls, data):
+    est = fitted(cls)
+    X = data.draw(shapes(n_features=N_FEATURES).flatmap(arrays), label="X")
+    for method in ("transform", "predict", "predict_proba", "decision_function"):
+        if not hasattr(est, method):
+            continue
+        out = outcome(lambda: getattr(est, method)(X))
+        if out is not None:
+            out = np.asarray(out)
+            assert out.shape[0] == X.shape[0]
+            if out.dtype.kind in "fc":
+                assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@settings(max_examples=40, **SETTINGS)
+@given(data=st.data())
+def test_pair_api_succeeds_or_fails_clearly(cls, data):
+    est = fitted(cls)
+    n_pairs = data.draw(st.integers(0, 6), label="n_pairs")
+    shape = data.draw(
+        st.sampled_from([(n_pairs, 2, N_FEATURES)] * 5
+                        + [(n_pairs, 3, N_FEATURES), (n_pairs, 2, 1), (n_pairs, N_FEATURES), (n_pairs, 2, N_FEATURES, 1)]),
+        label="shape",
+    )
+    pairs = data.draw(arrays(shape), label="pairs")
+    for method in ("pair_distance", "pair_score", "predict_pairs"):
+        if not hasattr(est, method):
+            continue
+        out = outcome(lambda: getattr(est, method)(pairs))
+        if out is not None:
+            assert np.asarray(out).shape == (n_pairs,)
+            assert np.isfinite(np.asarray(out, dtype=float)).all()
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(y_pairs=st.integers(0, 5).flatmap(lambda n: arrays((n,)) | arrays((n, 2))))
+def test_pair_labels_succeed_or_fail_clearly(y_pairs):
+    out = outcome(lambda: check_pair_labels(y_pairs))
+    if out is not None:
+        assert out.ndim == 1 and set(np.unique(out)) <= {0, 1}
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@settings(max_examples=15, **SETTINGS)
+@given(data=st.data())
+def test_fit_on_valid_arrays_with_any_label_layout(cls, data):
+    """Well-formed X, random label layouts (one class, singletons, strings, floats, few samples)."""
+    n = data.draw(st.integers(2, 12), label="n")
+    d = data.draw(st.integers(1, 4), label="d")
+    dtype = data.draw(st.sampled_from(["float32", "float64", "int64", "bool"]), label="dtype")
+    X = data.draw(hnp.arrays(np.dtype(dtype), (n, d), elements=_elements(dtype)), label="X")
+    y = data.draw(labels(n), label="y")
+    est = cls(**FAST)
+    if outcome(lambda: est.fit(X, y)) is None:
+        return
+    out = est.transform(X) if hasattr(est, "transform") else est.predict_proba(X)
+    assert out.shape[0] == n and np.isfinite(out).all()
+    pair_out = est.pair_distance(np.stack([X, X[::-1]], axis=1))
+    assert pair_out.shape == (n,) and np.isfinite(pair_out).all()
