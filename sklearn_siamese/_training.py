@@ -148,14 +148,36 @@ class FirstBatches:
 
 
 class NonFiniteLossGuard(Callback):
-    """Stop training with a clear error when a batch loss is NaN or infinite."""
+    """Stop training with a clear error when the loss is NaN, infinite or diverging.
+
+    Divergence: a training batch loss more than ``divergence_factor`` times
+    the first one. Bounded losses (BCE on logits) do not become NaN when
+    the weights explode; they grow by orders of magnitude instead.
+    """
+
+    def __init__(self, divergence_factor=1e6):
+        self.divergence_factor = divergence_factor
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_loss_ = None
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if loss is not None and not torch.isfinite(loss).all():
-            epoch = len(net.history)
+        if loss is None or not training:
+            return
+        value = loss.item()
+        epoch = len(net.history)
+        if not np.isfinite(value):
             raise FloatingPointError(
-                f"The training loss became {loss.item()} in epoch {epoch}. "
+                f"The training loss became {value} in epoch {epoch}. "
                 f"The learning rate (lr={net.lr}) is probably too high; try a lower lr."
+            )
+        if self.first_loss_ is None:
+            self.first_loss_ = max(value, 1e-3)
+        elif value > self.divergence_factor * self.first_loss_:
+            raise FloatingPointError(
+                f"The training loss became {value:.3g} in epoch {epoch}, over "
+                f"{self.divergence_factor:.0e} times its first value ({self.first_loss_:.3g}): "
+                f"training diverged. The learning rate (lr={net.lr}) is probably too high; try a lower lr."
             )
 
     def on_epoch_end(self, net, **kwargs):

@@ -373,7 +373,11 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         order = np.argsort(codes, kind="stable")
         self.reference_embeddings_ = self._embed(X_ref[order], validate=False)
         self.reference_labels_ = self.classes_[codes[order]]
-        self._reference_starts = np.searchsorted(codes[order], np.arange(len(self.classes_)))
+
+    @property
+    def _reference_starts(self):
+        """Index of each class's first reference (references are sorted by class)."""
+        return np.searchsorted(self.reference_labels_, self.classes_)
 
     def fit_references(self, X, y):
         """Replace the reference set, keeping the trained network.

@@ -105,7 +105,7 @@ def test_weights_only_round_trip(fitted, data, tmp_path):
     save_weights(fitted, path)
     # The file opens with torch's restricted unpickler: no code runs.
     payload = torch.load(path, weights_only=True)
-    assert set(payload) == {"meta", "state_dict"}
+    assert set(payload) == {"meta", "state_dict", "criterion_state_dict"}
 
     loaded = load_weights(type(fitted)(**FAST), path)
     np.testing.assert_array_equal(outputs(loaded, X), outputs(fitted, X))

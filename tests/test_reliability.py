@@ -158,6 +158,11 @@ def test_inference_rejects_bad_input(fitted, data, make_X, exc, match):
     X_bad = make_X(data[0])
     methods = [m for m in ("transform", "predict", "predict_proba") if hasattr(fitted, m)]
     for method in methods:
+        if match.startswith("NaN or infinite") and fitted._inference_dtype == np.float64:
+            # Inference in float64 (the verifier) does not overflow on these
+            # values: the outcome must then be finite instead of an error.
+            assert np.isfinite(np.asarray(getattr(fitted, method)(X_bad), dtype=float)).all()
+            continue
         with pytest.raises(exc, match=match):
             getattr(fitted, method)(X_bad)
 
