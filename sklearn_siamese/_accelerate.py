@@ -1,8 +1,9 @@
 """skorch net trained through Hugging Face Accelerate (imported only when used)."""
 
-from skorch import NeuralNet
 from skorch.hf import AccelerateMixin
 
+from ._training import SiameseNet
 
-class AcceleratedNet(AccelerateMixin, NeuralNet):
+
+class AcceleratedNet(AccelerateMixin, SiameseNet):
     """``NeuralNet`` with skorch's ``AccelerateMixin``; module-level so it pickles."""

@@ -13,7 +13,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from sklearn.base import BaseEstimator
@@ -27,7 +26,7 @@ from .distances import DISTANCES, cross_distance, paired_distance
 from .encoders import ENCODERS, EncoderSpec
 from .mining import MINING
 from .sampling import PKSampler, RandomPairSampler, RandomTripletSampler
-from ._training import BatchIterator, FixedBatches, NonFiniteLossGuard, SubsetSampler, TensorDataset, as_tensor
+from ._training import BatchIterator, FixedBatches, NonFiniteLossGuard, SiameseNet, SubsetSampler, TensorDataset, as_tensor
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -249,7 +248,7 @@ class _BaseSiamese(BaseEstimator):
             valid_sampler = FixedBatches(self._make_sampler(y_codes[valid_idx], valid_rng), valid_idx)
             train_split = predefined_split(dataset)
         net_kwargs = {}
-        net_class = NeuralNet
+        net_class = SiameseNet
         if self.accelerator is not None:
             from ._accelerate import AcceleratedNet as net_class
             net_kwargs["accelerator"] = self.accelerator
