@@ -47,7 +47,7 @@ if __package__ in (None, ""):  # run as a script: import the package from the ch
 from sklearn.utils import check_random_state
 
 from sklearn_siamese import ConvEncoder, MLPEncoder, SiameseEmbedder
-from sklearn_siamese.losses import ContrastiveLoss, TripletLoss
+from sklearn_siamese.losses import ContrastiveLoss
 from sklearn_siamese.mining import mine_pairs, mine_triplets
 from sklearn_siamese.sampling import PKSampler, RandomPairSampler, RandomTripletSampler
 
