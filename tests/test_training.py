@@ -1,0 +1,36 @@
+"""The skorch glue in sklearn_siamese._training."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklearn_siamese._training import BatchIterator, NonFiniteLossGuard, SiameseNet, TensorDataset
+
+
+def test_batch_iterator_yields_the_sampled_rows():
+    X = torch.arange(40, dtype=torch.float32).reshape(20, 2)
+    y = torch.arange(20) % 3
+    batches = [np.array([3, 1, 4, 1]), np.array([19, 0])]
+    got = list(BatchIterator(TensorDataset(X, y), sampler=batches))
+    assert len(got) == 2
+    for idx, (Xb, yb) in zip(batches, got):
+        assert torch.equal(Xb, X[idx]) and torch.equal(yb, y[idx])
+
+
+def test_siamese_net_switches_train_and_eval_mode():
+    module = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    net = SiameseNet(module, criterion=nn.MSELoss).initialize()
+    net._set_training(False)
+    assert not any(m.training for m in net.module_.modules())
+    net._set_training(True)
+    assert all(m.training for m in net.module_.modules())
+    assert net.criterion_.training
+
+
+def test_non_finite_loss_guard_names_the_learning_rate():
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=10.0).initialize()
+    guard = NonFiniteLossGuard()
+    guard.on_batch_end(net, loss=torch.tensor(1.0))  # finite: nothing happens
+    with pytest.raises(FloatingPointError, match="lr=10.0"):
+        guard.on_batch_end(net, loss=torch.tensor(float("nan")))
