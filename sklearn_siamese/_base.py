@@ -282,7 +282,7 @@ class _BaseSiamese(BaseEstimator):
         for _, cb in net.callbacks_:
             if hasattr(cb, "_bind_estimator"):
                 cb._bind_estimator(self)
-        device = torch.device(net.device)
+        device = torch.device(net.device) if net.device is not None else self._training_device()
         fork_devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
             set_torch_rng_state(snapshot.state_["torch_rng"])

@@ -221,7 +221,9 @@ def _train_rng(net):
 
 def _torch_rng_state(device):
     state = {"cpu": torch.get_rng_state()}
-    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+    # device is None when an accelerator places the module: then use CUDA's state if any.
+    on_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
+    if on_cuda:
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 

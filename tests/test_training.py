@@ -31,6 +31,18 @@ def test_siamese_net_switches_train_and_eval_mode():
 def test_non_finite_loss_guard_names_the_learning_rate():
     net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=10.0).initialize()
     guard = NonFiniteLossGuard()
-    guard.on_batch_end(net, loss=torch.tensor(1.0))  # finite: nothing happens
+    guard.on_train_begin(net)
+    guard.on_batch_end(net, training=True, loss=torch.tensor(1.0))  # finite: nothing happens
+    guard.on_batch_end(net, training=False, loss=torch.tensor(float("nan")))  # validation: ignored
     with pytest.raises(FloatingPointError, match="lr=10.0"):
-        guard.on_batch_end(net, loss=torch.tensor(float("nan")))
+        guard.on_batch_end(net, training=True, loss=torch.tensor(float("nan")))
+
+
+def test_loss_guard_stops_a_diverging_bounded_loss():
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=10.0).initialize()
+    guard = NonFiniteLossGuard(divergence_factor=1e3)
+    guard.on_train_begin(net)
+    guard.on_batch_end(net, training=True, loss=torch.tensor(2.0))
+    guard.on_batch_end(net, training=True, loss=torch.tensor(1999.0))  # under 1e3 x the first
+    with pytest.raises(FloatingPointError, match="training diverged.*lower lr"):
+        guard.on_batch_end(net, training=True, loss=torch.tensor(2001.0))
