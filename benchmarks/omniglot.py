@@ -46,7 +46,8 @@ class TimeBudget(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         if time.perf_counter() - self.start_ > self.seconds:
-            net.max_epochs = len(net.history)  # read by nothing else; stop below
+            # skorch ends fit on KeyboardInterrupt; at an epoch's end it is a
+            # normal stop (EarlyStopping stops the same way).
             raise KeyboardInterrupt
 
 
@@ -86,16 +87,17 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=600, help="training seconds per model")
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--episodes", type=int, default=400)
+    parser.add_argument("--n-way", type=int, default=20)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--models", nargs="*", help="name prefixes of the rows to run")
     parser.add_argument("--quick", action="store_true", help="2 epochs, 20 episodes: a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
         args.max_epochs, args.episodes, args.budget = 1, 20, 60
-
+    results = []
     X, y, groups = load(args.data, args.size)
     held = np.isin(groups, args.held_out)
-    print("# Omniglot, 20-way 1-shot within held-out alphabets")
+    print(f"# Omniglot, {args.n_way}-way 1-shot within held-out alphabets")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"train: {len(np.unique(y[~held]))} characters of {sorted(set(groups[~held]))}")
     print(f"held out: {args.held_out}; settings: {vars(args)}\n")
@@ -113,7 +115,7 @@ def main(argv=None):
         for alphabet in args.held_out:
             rows = groups == alphabet
             _, acc = one_shot_accuracy(
-                model, X[rows], y[rows], n_way=20, k_shot=1, n_episodes=args.episodes,
+                model, X[rows], y[rows], n_way=args.n_way, k_shot=1, n_episodes=args.episodes,
                 groups=groups[rows], random_state=args.random_state, return_episodes=True,
             )
             episodes.append(acc)
@@ -122,6 +124,8 @@ def main(argv=None):
         half = 1.96 * err.std(ddof=1) / np.sqrt(len(err))
         n_epochs = getattr(model, "n_epochs_", 0)
         print(f"| {name} | " + " | ".join(cells) + f" | {100 * err.mean():.1f} (+-{100 * half:.1f}) | {train_s:.0f} | {n_epochs} |", flush=True)
+        results.append({"method": name, "error": float(err.mean()), "train_s": train_s})
+    return results
 
 
 if __name__ == "__main__":

@@ -50,3 +50,40 @@ def test_speed_quick(speed_run):
         assert overhead["max_abs_diff"] < 1e-5
     for call in ("fit", "transform"):
         assert 0 <= results["memory"][call] < 3  # copies of X
+
+
+def test_unseen_classes_quick(capsys):
+    _load("unseen_classes").main(["--quick"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "method" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["raw pixels", "PCA (32)", "NCA (32)", "Embedder contrastive/all"]
+    for row in rows:
+        values = [float(v) for v in row.strip("|").split("|")[1:5]]
+        assert all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
+    """The script reads two zips of ALPHABET/characterNN/*.png, as the real data."""
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for part, alphabets in ((1, ["Alpha", "Beta", "Gamma"]), (2, ["Delta", "Epsilon"])):
+        with zipfile.ZipFile(tmp_path / f"images_background_small{part}.zip", "w") as zf:
+            for alphabet in alphabets:
+                for c in range(4):
+                    base = rng.rand(12, 12) > 0.7
+                    for k in range(3):
+                        noisy = base ^ (rng.rand(12, 12) > 0.95)
+                        img = Image.fromarray(np.where(noisy, 0, 255).astype(np.uint8))
+                        path = tmp_path / "img.png"
+                        img.save(path)
+                        zf.write(path, f"images_background_small{part}/{alphabet}/character{c:02d}/{k}.png")
+    results = _load("omniglot").main(
+        ["--data", str(tmp_path), "--quick", "--held-out", "Delta", "Epsilon", "--n-way", "3", "--size", "12"]
+    )
+    out = capsys.readouterr().out
+    assert "Delta error %" in out and len(results) == 3
+    assert all(0.0 <= r["error"] <= 1.0 for r in results)
