@@ -162,7 +162,14 @@ def alternate(funcs, repeats, cpu_times=None):
 
 # ------------------------------------------------------ 1. training overhead
 def _embedder(encoder, **kwargs):
-    params = dict(validation_fraction=None, batch_size=BATCH_SIZE, samples_per_class=SAMPLES_PER_CLASS, random_state=SEED)
+    # The plain loop trains the pair loss alone: no validation, no instance term.
+    params = dict(
+        validation_fraction=None,
+        instance_weight=0.0,
+        batch_size=BATCH_SIZE,
+        samples_per_class=SAMPLES_PER_CLASS,
+        random_state=SEED,
+    )
     params.update(kwargs)
     return SiameseEmbedder(encoder, **params)
 

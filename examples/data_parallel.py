@@ -60,6 +60,7 @@ def main(argv=None):
         batch_size=args.batch_size,
         max_epochs=args.max_epochs,
         validation_fraction=0.34,
+        instance_weight=0.0,  # the pair loss alone: one row per sample in each batch
         n_iter_no_change=2,
         accelerator=accelerator,
         callbacks=[("record", recorder)],

@@ -51,6 +51,11 @@ _OPTIMIZERS = {
 
 _DEFAULT_EMBEDDING_DIM = 32
 
+# validation_fraction="auto": hold out this fraction of the classes, but only
+# when at least _MIN_TRAINING_CLASSES classes remain for training.
+_AUTO_VALIDATION_FRACTION = 0.2
+_MIN_TRAINING_CLASSES = 8
+
 # Messages of numpy/Python conversion errors that check_array lets through.
 _CONVERSION_ERRORS = ("could not convert", "argument must be", "inhomogeneous", "setting an array element")
 
@@ -125,7 +130,7 @@ class _BaseSiamese(BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"}), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "augmentation": [StrOptions({"affine"}), callable, None],
@@ -339,16 +344,23 @@ class _BaseSiamese(BaseEstimator):
     def _split_validation(self, y_codes, rng):
         """Hold out whole classes for validation (the real use is unseen classes).
 
-        Used only when at least 2 classes with 2+ samples can be held out and
-        at least 2 classes, one of them with 2+ samples, remain for training.
+        ``validation_fraction="auto"`` holds out 20% of the classes only when
+        there is enough data: at least ``_MIN_TRAINING_CLASSES`` classes
+        remain for training (with fewer, every class is worth more for
+        training than for early stopping; see README, "Defaults and the
+        evidence behind them"). A number is used whenever at least 2 classes
+        with 2+ samples can be held out and 2 classes remain.
         """
         all_idx = np.arange(len(y_codes))
         if not self.validation_fraction:
             return all_idx, all_idx[:0]
+        auto = self.validation_fraction == "auto"
+        fraction = _AUTO_VALIDATION_FRACTION if auto else self.validation_fraction
+        min_training = _MIN_TRAINING_CLASSES if auto else 2
         counts = np.bincount(y_codes)
         paired = np.flatnonzero(counts >= 2)
-        n_valid = max(2, int(round(self.validation_fraction * len(counts))))
-        if len(paired) < n_valid + 1 or len(counts) - n_valid < 2:
+        n_valid = max(2, int(round(fraction * len(counts))))
+        if len(paired) < n_valid + 1 or len(counts) - n_valid < min_training:
             return all_idx, all_idx[:0]
         valid_classes = rng.choice(paired, size=n_valid, replace=False)
         is_valid = np.isin(y_codes, valid_classes)

@@ -70,12 +70,12 @@ def test_fit_does_not_touch_global_rng(digits):
 
 def test_training_reduces_loss_and_records_history(digits):
     X, y = digits
-    emb = SiameseEmbedder(**{**FAST, "max_epochs": 6, "validation_fraction": 0.3, "early_stopping": False}).fit(X, y)
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 6, "validation_fraction": 0.2, "early_stopping": False}).fit(X, y)
     train = emb.history_[:, "train_loss"]
     valid = emb.history_[:, "valid_loss"]
     assert len(train) == len(valid) == emb.n_epochs_ == 6
     assert train[-1] < train[0]
-    assert len(emb.validation_classes_) == 3
+    assert len(emb.validation_classes_) == 2
     assert emb.n_features_in_ == 64 and list(emb.classes_) == list(range(10))
 
 
@@ -88,6 +88,14 @@ def test_validation_holds_out_whole_classes(digits):
     assert set(np.unique(y[np.concatenate(valid_rows)])) == held
     trained_rows = np.concatenate(list(emb.net_.get_params()["iterator_train__sampler"]))
     assert held.isdisjoint(np.unique(y[trained_rows]))
+
+
+def test_no_validation_without_enough_classes(seen_unseen):
+    # 6 classes: holding out 2 would leave fewer than 8 for training.
+    X_seen, y_seen, _, _ = seen_unseen
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 2}).fit(X_seen, y_seen)  # validation_fraction="auto"
+    assert len(emb.validation_classes_) == 0
+    assert "valid_loss" not in emb.history_[-1]
 
 
 def test_early_stopping_restores_best_epoch(digits):
