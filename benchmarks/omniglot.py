@@ -65,17 +65,15 @@ def models(size, max_epochs, budget, random_state):
         max_epochs=max_epochs,
         batch_size=128,
         samples_per_class=4,
-        validation_fraction=None,
         callbacks=[("time_budget", TimeBudget(budget))],
         random_state=random_state,
     )
-    affine = RandomAffine(image_shape=shape, translate=2.0 * size / 105 * 2)
+    # Koch et al.'s +-2 px translation on 105x105 images, scaled to this size.
+    affine = RandomAffine(image_shape=shape, translate=2.0 * size / 105)
     return {
-        "raw pixels (28x28)": None,
-        "SiameseEmbedder conv, contrastive": SiameseEmbedder(**common),
-        "SiameseEmbedder conv, contrastive + affine + instance term": SiameseEmbedder(
-            **common, augmentation=affine, instance_weight=1.0
-        ),
+        "raw pixels": None,
+        "SiameseEmbedder conv, pair loss only (instance_weight=0)": SiameseEmbedder(**common, instance_weight=0.0),
+        "SiameseEmbedder conv, defaults + affine (image recipe)": SiameseEmbedder(**common, augmentation=affine),
     }
 
 
