@@ -24,7 +24,8 @@ from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sklearn_siamese import SiameseEmbedder  # noqa: E402
+from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier  # noqa: E402
+from sklearn_siamese.augmentation import RandomAffine  # noqa: E402
 from sklearn_siamese.metrics import one_shot_accuracy, seen_unseen_verification  # noqa: E402
 from sklearn_siamese.pairs import make_pairs  # noqa: E402
 
@@ -117,12 +118,16 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
         ("triplet", "random_pairs"),
     ]:
         rows[f"Embedder {loss}/{mining}"] = SiameseEmbedder(loss=loss, mining=mining, **common)
-    try:
-        from sklearn_siamese import SiameseVerifier
-    except ImportError:
-        pass
-    else:
-        rows["Verifier bce/all"] = SiameseVerifier(**common)
+    rows["Verifier bce/all"] = SiameseVerifier(**common)
+    # The recipe for image rows: a convolutional encoder and Koch's affine distortions.
+    side = image_shape[-1]
+    recipe = dict(
+        encoder=ConvEncoder(input_shape=image_shape),
+        augmentation=RandomAffine(image_shape=image_shape, translate=max(1.0, side / 14)),
+        **common,
+    )
+    rows["Embedder conv + affine (image recipe)"] = SiameseEmbedder(**recipe)
+    rows["Verifier conv + affine (image recipe)"] = SiameseVerifier(**recipe)
     return rows
 
 
