@@ -128,6 +128,7 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
     )
     rows["Embedder conv + affine (image recipe)"] = SiameseEmbedder(**recipe)
     rows["Verifier conv + affine (image recipe)"] = SiameseVerifier(**recipe)
+    rows["Verifier contrastive, conv + affine"] = SiameseVerifier(loss="contrastive", **recipe)
     return rows
 
 
@@ -154,6 +155,7 @@ def main(argv=None):
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--episodes", type=int, default=500)
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--methods", nargs="*", help="name prefixes of the rows to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, few rows: a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
@@ -167,6 +169,8 @@ def main(argv=None):
         parts = split(X, y, args.random_state)
         results = {}
         for method, model in methods(shape, args.max_epochs, args.quick, args.random_state).items():
+            if args.methods and not any(method.startswith(m) for m in args.methods):
+                continue
             results[method] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
         print(format_table(f"{name} ({len(X)} samples, {X.shape[1]} features)", results))
         print()
