@@ -37,6 +37,7 @@ from ._training import (
     SiameseNet,
     SubsetSampler,
     TensorDataset,
+    ValidationPrecisionAt1,
     as_tensor,
     finished_epochs,
     set_torch_rng_state,
@@ -54,6 +55,8 @@ _DEFAULT_EMBEDDING_DIM = 32
 # validation_fraction="auto": hold out this fraction of the classes, but only
 # when at least _MIN_TRAINING_CLASSES classes remain for training.
 _AUTO_VALIDATION_FRACTION = 0.2
+# Validation rows scored by leave-one-out 1-NN each epoch (a sample of them if more).
+_MAX_RETRIEVAL_ROWS = 2000
 _MIN_TRAINING_CLASSES = 8
 
 # Messages of numpy/Python conversion errors that check_array lets through.
@@ -452,14 +455,23 @@ class _BaseSiamese(BaseEstimator):
             return cls(y_codes, self.batch_size, rng)
         return PKSampler(y_codes, self.batch_size, self.samples_per_class, rng)
 
-    def _make_callbacks(self, has_validation):
+    def _make_callbacks(self, valid_idx, rng):
         # The snapshot comes first: an epoch counts as finished before any later
         # on_epoch_end (early stopping, a user callback) may stop training.
         callbacks = [("epoch_snapshot", EpochSnapshot()), ("nonfinite_loss", NonFiniteLossGuard())]
-        if has_validation and self.early_stopping:
-            callbacks.append(
-                ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True))
+        if len(valid_idx):
+            rows = valid_idx
+            if len(rows) > _MAX_RETRIEVAL_ROWS:
+                rows = np.sort(rng.choice(rows, size=_MAX_RETRIEVAL_ROWS, replace=False))
+            callbacks.append(("valid_precision_at_1", ValidationPrecisionAt1(rows, self.distance)))
+        if len(valid_idx) and self.early_stopping:
+            # Stop on how well held-out classes are recognised, not on their
+            # pair loss: the loss of unseen classes rises from the first epochs
+            # while their nearest-neighbour accuracy still improves.
+            stop = EarlyStopping(
+                monitor="valid_precision_at_1", lower_is_better=False, patience=self.n_iter_no_change, load_best=True
             )
+            callbacks.append(("early_stopping", stop))
         if self.verbose and self.verbose > 1:
             callbacks.append(("progress_bar", ProgressBar()))
         for i, cb in enumerate(copy.deepcopy(self.callbacks or [])):
@@ -507,7 +519,7 @@ class _BaseSiamese(BaseEstimator):
             iterator_valid__sampler=valid_sampler,
             iterator_valid__device=device,
             train_split=train_split,
-            callbacks=self._make_callbacks(has_validation),
+            callbacks=self._make_callbacks(valid_idx, rng),
             device=net_device,
             verbose=int(bool(self.verbose)),
             **net_kwargs,

@@ -16,6 +16,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
+from .distances import cross_distance
 from .losses import nt_xent
 
 
@@ -204,6 +205,39 @@ class NonFiniteLossGuard(Callback):
                     f"The encoder weight {name} became NaN or infinite in epoch {len(net.history)}. "
                     f"The learning rate (lr={net.lr}) is probably too high; try a lower lr."
                 )
+
+
+class ValidationPrecisionAt1(Callback):
+    """Record ``valid_precision_at_1``: leave-one-out 1-NN accuracy on validation rows.
+
+    The rows are samples of the held-out validation classes; each is
+    matched to its nearest other row in the embedding. This measures what
+    the estimators are for, recognising classes unseen in training, and is
+    what early stopping monitors.
+    """
+
+    def __init__(self, rows, distance="euclidean"):
+        self.rows = rows
+        self.distance = distance
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is None:
+            return
+        rows = torch.as_tensor(self.rows)
+        X, y = dataset_valid.X.index_select(0, rows), dataset_valid.y.index_select(0, rows)
+        module = net.module_
+        was_training = module.training
+        module.eval()
+        device = next(module.parameters(), torch.empty(0)).device
+        try:
+            with torch.no_grad():
+                E = torch.cat([module(X[i : i + 1024].to(device)) for i in range(0, len(X), 1024)])
+                D = cross_distance(E, E, self.distance)
+                D.fill_diagonal_(float("inf"))
+                nearest = D.argmin(dim=1).cpu()
+        finally:
+            module.train(was_training)
+        net.history.record("valid_precision_at_1", float((y[nearest] == y).float().mean()))
 
 
 def as_tensor(X):

@@ -129,8 +129,12 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         two remain; None or 0 disables validation. The
         held-out data also calibrates ``threshold_`` (see Notes).
     early_stopping : bool, default=True
-        Stop when the validation loss has not improved for
-        ``n_iter_no_change`` epochs and restore the best epoch's weights.
+        Stop when the leave-one-out 1-nearest-neighbour accuracy on the
+        held-out validation classes (``valid_precision_at_1`` in
+        ``history_``) has not improved for ``n_iter_no_change`` epochs, and
+        restore the best epoch's weights. (The validation pair loss is
+        recorded too, but it rises on unseen classes while their
+        recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
     n_iter_no_change : int, default=5
         Patience of early stopping, in epochs.
@@ -176,8 +180,10 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         (weights, optimiser state and random states) until ``max_epochs``
         epochs in total have run, as ``n_estimators`` does in
         ``GradientBoostingClassifier``: resuming an interrupted fit or a
-        checkpoint gives the same model as an uninterrupted run. Other
-        parameters keep the values of the first fit.
+        checkpoint gives the same model as an uninterrupted run (exactly so
+        when no early stopping runs: its patience and best epoch start
+        afresh on continuation). Other parameters keep the values of the
+        first fit.
 
     Attributes
     ----------

@@ -101,9 +101,13 @@ def test_no_validation_without_enough_classes(seen_unseen):
 def test_early_stopping_restores_best_epoch(digits):
     X, y = digits
     emb = SiameseEmbedder(**{**FAST, "max_epochs": 40, "n_iter_no_change": 2, "lr": 0.05}).fit(X, y)
-    valid = emb.history_[:, "valid_loss"]
+    # Early stopping watches leave-one-out 1-NN accuracy on the held-out classes.
+    p_at_1 = np.array(emb.history_[:, "valid_precision_at_1"])
     assert emb.n_epochs_ < 40
-    assert np.argmin(valid) == len(valid) - 3  # patience 2 after the best epoch
+    assert np.argmax(p_at_1) == len(p_at_1) - 3  # patience 2 after the best epoch
+    held = np.isin(y, emb.validation_classes_)
+    best_epoch_score = SiameseEmbedder.score(emb, X[held], y[held])
+    assert best_epoch_score == pytest.approx(p_at_1.max())  # the best epoch's weights were restored
 
 
 @pytest.mark.parametrize("loss", ["contrastive", "triplet"])
