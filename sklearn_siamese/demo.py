@@ -13,7 +13,8 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
-from . import SiameseEmbedder
+from . import ConvEncoder, SiameseEmbedder
+from .augmentation import RandomAffine
 from .metrics import one_shot_accuracy
 
 SEEN = [2, 3, 4, 5, 6, 7]
@@ -37,6 +38,14 @@ def run(max_epochs=30, n_episodes=500, random_state=0, verbose=0):
         ),
         "SiameseEmbedder (triplet, semihard)": SiameseEmbedder(
             loss="triplet", mining="semihard", max_epochs=max_epochs, random_state=random_state, verbose=verbose
+        ),
+        # The recipe for images: a convolutional encoder and affine distortions.
+        "SiameseEmbedder (conv + affine: image recipe)": SiameseEmbedder(
+            encoder=ConvEncoder(input_shape=(8, 8)),
+            augmentation=RandomAffine(image_shape=(8, 8), translate=1.0),
+            max_epochs=max_epochs,
+            random_state=random_state,
+            verbose=verbose,
         ),
     }
     rows = []
