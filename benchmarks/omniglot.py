@@ -74,6 +74,9 @@ def models(size, max_epochs, budget, random_state):
         "raw pixels": None,
         "SiameseEmbedder conv, pair loss only (instance_weight=0)": SiameseEmbedder(**common, instance_weight=0.0),
         "SiameseEmbedder conv, defaults + affine (image recipe)": SiameseEmbedder(**common, augmentation=affine),
+        "SiameseEmbedder conv, defaults + affine, no early stopping (whole budget)": SiameseEmbedder(
+            **common, augmentation=affine, validation_fraction=None
+        ),
     }
 
 

@@ -85,5 +85,5 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
         ["--data", str(tmp_path), "--quick", "--held-out", "Delta", "Epsilon", "--n-way", "3", "--size", "12"]
     )
     out = capsys.readouterr().out
-    assert "Delta error %" in out and len(results) == 3
+    assert "Delta error %" in out and len(results) == 4
     assert all(0.0 <= r["error"] <= 1.0 for r in results)
