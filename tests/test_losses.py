@@ -110,3 +110,17 @@ def test_losses_have_gradients():
         emb.grad = None
         loss(emb, labels).backward()
         assert torch.isfinite(emb.grad).all() and emb.grad.abs().sum() > 0
+
+
+def test_nt_xent_by_hand():
+    from sklearn_siamese.losses import nt_xent
+
+    # Two samples, two views each, orthogonal unit vectors: views of a sample agree.
+    first = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    second = first.clone()
+    t = 0.5
+    # For each view: partner similarity 1/t, the other two 0/t.
+    expected = -np.log(np.exp(1 / t) / (np.exp(1 / t) + 2 * np.exp(0.0)))
+    assert nt_xent(first, second, temperature=t).item() == pytest.approx(expected, abs=1e-5)
+    # Swapped partners are worse.
+    assert nt_xent(first, second.flip(0), temperature=t) > nt_xent(first, second, temperature=t)
