@@ -342,3 +342,23 @@ def test_cuda_fit_and_transform(digits):
     X, y = digits
     emb = SiameseEmbedder(**FAST, device="cuda").fit(X[:300], y[:300])
     assert emb.transform(X[:5]).shape == (5, 32)
+
+
+def test_instance_term_uses_two_views_and_changes_training(digits):
+    X, y = digits
+    sizes = []
+
+    class RecordBatches(Callback):
+        def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+            if training:
+                sizes.append((len(batch[0]), bool(torch.equal(batch[1][: len(batch[1]) // 2], batch[1][len(batch[1]) // 2 :]))))
+
+    params = {**FAST, "max_epochs": 2, "validation_fraction": None, "batch_size": 16}
+    with_term = SiameseEmbedder(**params, instance_weight=0.5, callbacks=[RecordBatches()]).fit(X[:200], y[:200])
+    assert {s for s, _ in sizes} == {32} and all(same for _, same in sizes)  # [view1; view2], same labels
+    sizes.clear()
+    without = SiameseEmbedder(**params, instance_weight=0.0, callbacks=[RecordBatches()]).fit(X[:200], y[:200])
+    assert {s for s, _ in sizes} == {16}
+    assert not np.allclose(with_term.transform(X[:5]), without.transform(X[:5]))
+    # The recorded training loss includes the NT-Xent term, which is large (about log(2B)).
+    assert with_term.history_[0, "train_loss"] > without.history_[0, "train_loss"] + 0.5
