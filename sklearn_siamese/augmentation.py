@@ -114,7 +114,7 @@ class RandomAffine(BaseEstimator):
 
         cos, sin = torch.cos(angle), torch.sin(angle)
         rot = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
-        ones, zeros = torch.ones_like(cos), torch.zeros_like(cos)
+        ones = torch.ones_like(cos)
         shear = torch.stack([torch.stack([ones, shear_x], 1), torch.stack([shear_y, ones], 1)], 1)
         linear = rot @ shear * scale[:, None, None]
         # affine_grid maps output to input coordinates: invert the forward map.

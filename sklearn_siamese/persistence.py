@@ -25,7 +25,7 @@ from skorch.callbacks import Callback
 from skorch.history import History
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _EmbeddingModule, _resolve_device
+from ._base import _resolve_device
 
 _FORMAT = "sklearn_siamese.weights"
 _VERSION = 1
