@@ -16,16 +16,14 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from unseen_classes import evaluate, format_table, load, split  # noqa: E402
+from unseen_classes import affine_for, evaluate, format_table, load, split  # noqa: E402
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder  # noqa: E402
-from sklearn_siamese.augmentation import RandomAffine  # noqa: E402
 
 
 def variants(shape):
     """Settings compared, each spelled out in full (not relative to the defaults)."""
-    side = shape[-1]
-    affine = RandomAffine(image_shape=shape, translate=max(1.0, side / 14))  # +-2 px on 28x28
+    affine = affine_for(shape)
     before = dict(validation_fraction=0.2, instance_weight=0.0)  # the package's first defaults
     return {
         "first defaults: 20% of classes held out + early stopping": before,

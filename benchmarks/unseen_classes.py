@@ -97,6 +97,11 @@ def evaluate(model, parts, n_pairs, n_episodes, random_state=0):
     }
 
 
+def affine_for(image_shape):
+    """Koch et al.'s affine distortions, translation scaled to the image: +-2 px on 28x28, +-1 px on 8x8."""
+    return RandomAffine(image_shape=image_shape, translate=max(1.0, image_shape[-1] / 14))
+
+
 def methods(image_shape, max_epochs, quick=False, random_state=0):
     """The rows of the table: name -> unfitted model (None = raw pixels)."""
     common = dict(max_epochs=max_epochs, random_state=random_state)
@@ -120,10 +125,9 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
         rows[f"Embedder {loss}/{mining}"] = SiameseEmbedder(loss=loss, mining=mining, **common)
     rows["Verifier bce/all"] = SiameseVerifier(**common)
     # The recipe for image rows: a convolutional encoder and Koch's affine distortions.
-    side = image_shape[-1]
     recipe = dict(
         encoder=ConvEncoder(input_shape=image_shape),
-        augmentation=RandomAffine(image_shape=image_shape, translate=max(1.0, side / 14)),
+        augmentation=affine_for(image_shape),
         **common,
     )
     rows["Embedder conv + affine (image recipe)"] = SiameseEmbedder(**recipe)
