@@ -601,6 +601,67 @@ class _BaseSiamese(BaseEstimator):
         """
         return -self._pairwise_distance(A, B)
 
+    def embed(self, X):
+        """Embed the rows of X with the trained encoder.
+
+        The public "embed these rows" entry point that evaluation
+        (:mod:`sklearn_siamese.metrics`), plotting, persistence and users'
+        own code use.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, scaled as the training data was.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, embedding_dim_)
+            One embedding per row.
+        """
+        return self._embed(X)
+
+    def embedding_similarity(self, A, B):
+        """Similarity of every embedding in A to every embedding in B.
+
+        Higher means more alike. For :class:`SiameseEmbedder` it is the
+        negated distance (``distance`` parameter); for
+        :class:`SiameseVerifier` the probability that the two samples share
+        a class. Use it with embeddings from :meth:`embed` to score many
+        comparisons without embedding a sample twice.
+
+        Parameters
+        ----------
+        A : ndarray of shape (n_a, embedding_dim_)
+            Embeddings returned by :meth:`embed`.
+        B : ndarray of shape (n_b, embedding_dim_)
+            Embeddings returned by :meth:`embed`.
+
+        Returns
+        -------
+        similarity : ndarray of shape (n_a, n_b)
+        """
+        check_is_fitted(self)
+        return self._similarity_from_embeddings(A, B)
+
+    def similarity(self, X, Y=None):
+        """Similarity of every row of X to every row of Y (higher = more alike).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+            Samples.
+        Y : array-like of shape (n_samples_Y, n_features), default=None
+            Samples to compare with; ``None`` compares X with itself.
+
+        Returns
+        -------
+        similarity : ndarray of shape (n_samples_X, n_samples_Y)
+            See :meth:`embedding_similarity`.
+        """
+        A = self.embed(X)
+        B = A if Y is None else self.embed(Y)
+        return self.embedding_similarity(A, B)
+
     def pair_distance(self, pairs):
         """Distance between the two samples of each pair, in the embedding space.
 
