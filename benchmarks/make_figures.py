@@ -17,10 +17,7 @@ Run from the repository root: ``python benchmarks/make_figures.py``.
 """
 
 import argparse
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import matplotlib
 
@@ -29,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
+from _common import SEEN  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder  # noqa: E402
@@ -36,8 +34,6 @@ from sklearn_siamese.augmentation import RandomAffine  # noqa: E402
 from sklearn_siamese.metrics import pair_scores  # noqa: E402
 from sklearn_siamese.pairs import best_threshold, make_pairs  # noqa: E402
 from sklearn_siamese.plotting import plot_embedding, plot_history, plot_pairs  # noqa: E402
-
-SEEN = [2, 3, 4, 5, 6, 7]
 
 
 def main(argv=None):

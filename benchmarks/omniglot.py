@@ -18,19 +18,15 @@ Hausdorff distance 38.8% error, the Koch et al. siamese convnet 8%.
 
 import argparse
 import os
-import platform
-import sys
 import time
 
 import numpy as np
+from _common import add_run_arguments, load_omniglot, machine_info, selected
 from skorch.callbacks import Callback
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from sklearn_siamese import ConvEncoder, SiameseEmbedder  # noqa: E402
-from sklearn_siamese.augmentation import RandomAffine  # noqa: E402
-from sklearn_siamese.datasets import load_image_folder  # noqa: E402
-from sklearn_siamese.metrics import one_shot_accuracy  # noqa: E402
+from sklearn_siamese import ConvEncoder, SiameseEmbedder
+from sklearn_siamese.augmentation import RandomAffine
+from sklearn_siamese.metrics import one_shot_accuracy
 
 HELD_OUT = ["Balinese", "Early_Aramaic"]
 
@@ -49,12 +45,6 @@ class TimeBudget(Callback):
             # skorch ends fit on KeyboardInterrupt; at an epoch's end it is a
             # normal stop (EarlyStopping stops the same way).
             raise KeyboardInterrupt
-
-
-def load(data_dir, size):
-    zips = [os.path.join(data_dir, f"images_background_small{i}.zip") for i in (1, 2)]
-    bunch = load_image_folder(zips, image_size=size, invert=True)
-    return bunch.data, bunch.target, bunch.groups
 
 
 def models(size, max_epochs, budget, random_state):
@@ -86,26 +76,23 @@ def main(argv=None):
     parser.add_argument("--held-out", nargs=2, default=HELD_OUT)
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--budget", type=float, default=600, help="training seconds per model")
-    parser.add_argument("--max-epochs", type=int, default=200)
-    parser.add_argument("--episodes", type=int, default=400)
     parser.add_argument("--n-way", type=int, default=20)
-    parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--models", nargs="*", help="name prefixes of the rows to run")
+    add_run_arguments(parser, "--models", max_epochs=200, episodes=400)
     parser.add_argument("--quick", action="store_true", help="2 epochs, 20 episodes: a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
         args.max_epochs, args.episodes, args.budget = 1, 20, 60
     results = []
-    X, y, groups = load(args.data, args.size)
+    X, y, groups = load_omniglot(args.data, args.size)
     held = np.isin(groups, args.held_out)
     print(f"# Omniglot, {args.n_way}-way 1-shot within held-out alphabets")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(f"machine: {machine_info()}")
     print(f"train: {len(np.unique(y[~held]))} characters of {sorted(set(groups[~held]))}")
     print(f"held out: {args.held_out}; settings: {vars(args)}\n")
     print("| method | " + " | ".join(f"{a} error %" for a in args.held_out) + " | mean error % (95% CI) | train (s) | epochs |")
     print("|---|" + "---|" * (len(args.held_out) + 3))
     for name, model in models(args.size, args.max_epochs, args.budget, args.random_state).items():
-        if args.models and not any(name.startswith(m) for m in args.models):
+        if not selected(name, args.rows):
             continue
         start = time.perf_counter()
         if model is not None:

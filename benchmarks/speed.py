@@ -28,10 +28,7 @@ found at ``--data``, random pixels of the same shape otherwise.
 """
 
 import argparse
-import gzip
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -40,10 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-if __package__ in (None, ""):  # run as a script: import the package from the checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from _common import FASHION_DIR, alternate, load_fashion, machine_info, table
 from sklearn.utils import check_random_state
 
 from sklearn_siamese import ConvEncoder, MLPEncoder, SiameseEmbedder
@@ -51,43 +45,26 @@ from sklearn_siamese.losses import ContrastiveLoss
 from sklearn_siamese.mining import mine_pairs, mine_triplets
 from sklearn_siamese.sampling import PKSampler, RandomPairSampler, RandomTripletSampler
 
-DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 SEED = 0
 
-# Settings of the full run and of --quick (which only checks that the script works).
-FULL = {
-    "repeats": 5,
-    "overhead_n": {"mlp": 12800, "conv": 1280},
-    "overhead_epochs": 1,
-    "mining_n": 6400,
-    "inference_n": {"mlp": 20000, "conv": 4096},
-    "memory_n": 60000,
-    "growth_n": (1000, 10000, 60000),
-    "growth_epochs": 2,
+# Each setting as (full run, --quick); --quick only checks that the script works.
+SETTINGS = {
+    "repeats": (5, 2),
+    "overhead_n": ({"mlp": 12800, "conv": 1280}, {"mlp": 640, "conv": 128}),
+    "overhead_epochs": (1, 1),
+    "mining_n": (6400, 256),
+    "inference_n": ({"mlp": 20000, "conv": 4096}, {"mlp": 1000, "conv": 128}),
+    "memory_n": (60000, 3000),
+    "growth_n": ((1000, 10000, 60000), (200, 400, 800)),
+    "growth_epochs": (2, 1),
 }
-QUICK = {
-    "repeats": 2,
-    "overhead_n": {"mlp": 640, "conv": 128},
-    "overhead_epochs": 1,
-    "mining_n": 256,
-    "inference_n": {"mlp": 1000, "conv": 128},
-    "memory_n": 3000,
-    "growth_n": (200, 400, 800),
-    "growth_epochs": 1,
-}
+FULL = {name: full for name, (full, _) in SETTINGS.items()}
+QUICK = {name: quick for name, (_, quick) in SETTINGS.items()}
 BATCH_SIZE = 64
 SAMPLES_PER_CLASS = 4
 
 
 # ----------------------------------------------------------------------- data
-def _read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 def load_data(path, n):
     """First ``n`` Fashion-MNIST training images as float32 in [0, 1], and labels.
 
@@ -96,10 +73,9 @@ def load_data(path, n):
     images = Path(path) / "train-images-idx3-ubyte.gz"
     labels = Path(path) / "train-labels-idx1-ubyte.gz"
     if images.exists() and labels.exists():
-        X8 = _read_idx(images)[:n].reshape(-1, 784)
-        y = _read_idx(labels)[:n].astype(np.int64)
-        X = X8.astype(np.float32)
-        X /= 255.0
+        X, y = load_fashion(path)
+        # A copy, so the rows not used do not stay alive behind a view.
+        X, y = X[:n].copy(), y[:n]
         source = f"Fashion-MNIST ({images.parent})"
     else:
         rng = np.random.default_rng(SEED)
@@ -110,54 +86,6 @@ def load_data(path, n):
         reps = int(np.ceil(n / len(X)))
         X, y = np.tile(X, (reps, 1))[:n], np.tile(y, reps)[:n]
     return X, y, source
-
-
-# ----------------------------------------------------------------- reporting
-def machine_info():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import skorch
-    import sklearn
-
-    return (
-        f"CPU: {cpu}; {os.cpu_count()} cores; torch threads: {torch.get_num_threads()}; "
-        f"Python {platform.python_version()}, torch {torch.__version__}, skorch {skorch.__version__}, "
-        f"scikit-learn {sklearn.__version__}, numpy {np.__version__}"
-    )
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def alternate(funcs, repeats, cpu_times=None):
-    """Wall times of each function over ``repeats`` alternating runs (after a warm-up).
-
-    If a list is passed as ``cpu_times``, the process CPU times (all threads)
-    are appended to it, one array per function: on a machine shared with
-    other jobs they show the work done, without the waits for a core.
-    """
-    for f in funcs:
-        f()
-    wall, cpu = [[] for _ in funcs], [[] for _ in funcs]
-    for r in range(repeats):
-        order = range(len(funcs)) if r % 2 == 0 else reversed(range(len(funcs)))
-        for i in order:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            funcs[i]()
-            wall[i].append(time.perf_counter() - start)
-            cpu[i].append(time.process_time() - start_cpu)
-    if cpu_times is not None:
-        cpu_times.extend(np.array(t) for t in cpu)
-    return [np.array(t) for t in wall]
 
 
 # ------------------------------------------------------ 1. training overhead
@@ -394,7 +322,7 @@ def bench_growth(X, y, cfg):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, only checks the script runs")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="folder with Fashion-MNIST's IDX .gz files")
+    parser.add_argument("--data", default=FASHION_DIR, help="folder with Fashion-MNIST's IDX .gz files")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per ratio")
     parser.add_argument("--skip-memory", action="store_true", help="skip the subprocess memory measurement")

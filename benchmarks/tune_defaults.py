@@ -10,15 +10,11 @@ so ``validation_fraction="auto"`` holds nothing out.
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from _common import add_run_arguments, affine_for, load, selected, split
+from unseen_classes import evaluate, format_table
 
-from unseen_classes import affine_for, evaluate, format_table, load, split  # noqa: E402
-
-from sklearn_siamese import ConvEncoder, SiameseEmbedder  # noqa: E402
+from sklearn_siamese import ConvEncoder, SiameseEmbedder
 
 
 def variants(shape):
@@ -50,18 +46,15 @@ def variants(shape):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits", choices=["digits", "mnist5k", "fashion"])
-    parser.add_argument("--variants", nargs="*", help="names (prefixes) of the variants to run; default all")
-    parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--max-samples", type=int, default=20000)
     parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--episodes", type=int, default=500)
-    parser.add_argument("--random-state", type=int, default=0)
+    add_run_arguments(parser, "--variants", max_epochs=30, episodes=500)
     args = parser.parse_args(argv)
     X, y, shape = load(args.dataset, max_samples=args.max_samples, random_state=args.random_state)
     parts = split(X, y, args.random_state)
     results = {}
     for name, params in variants(shape).items():
-        if args.variants and not any(name.startswith(v) for v in args.variants):
+        if not selected(name, args.rows):
             continue
         model = SiameseEmbedder(max_epochs=args.max_epochs, random_state=args.random_state, **params)
         results[name] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)

@@ -74,6 +74,7 @@ def test_grid_search_loky_matches_serial(digits, serial_search):
     assert max(threads) <= max(1, joblib.cpu_count() // 2)
 
 
+@pytest.mark.slow
 def test_grid_search_dask_matches_serial(digits, serial_search):
     """The same search on a local Dask cluster of 2 worker processes (loopback only)."""
     distributed = pytest.importorskip("distributed")
@@ -172,6 +173,7 @@ def data_parallel_run(tmp_path_factory):
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
 
 
+@pytest.mark.slow
 def test_data_parallel_processes_end_with_identical_weights(data_parallel_run):
     rank0, rank1 = data_parallel_run
     assert rank0["world_size"] == rank1["world_size"] == 2
@@ -181,6 +183,7 @@ def test_data_parallel_processes_end_with_identical_weights(data_parallel_run):
     assert_array_equal(rank0["valid_loss"], rank1["valid_loss"])
 
 
+@pytest.mark.slow
 def test_data_parallel_training_learns(data_parallel_run):
     for run in data_parallel_run:
         assert run["train_loss"][-1] < run["train_loss"][0]
@@ -189,6 +192,7 @@ def test_data_parallel_training_learns(data_parallel_run):
         assert run["one_shot_accuracy"] > 0.35
 
 
+@pytest.mark.slow
 def test_data_parallel_mining_is_per_process(data_parallel_run):
     """The loss of each process sees only that process's batch: no gathered embeddings."""
     rank0, rank1 = data_parallel_run
