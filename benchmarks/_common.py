@@ -83,16 +83,19 @@ def affine_for(image_shape):
 
 
 # ---------------------------------------------------------------- arguments
-def add_run_arguments(parser, rows_flag, max_epochs, episodes):
+def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
     """The options every accuracy benchmark takes: training length, episodes, seed, row filter.
 
     ``rows_flag`` names the filter (``--methods``, ``--models``, ...); its
-    value lands in ``args.rows``.
+    value lands in ``args.rows``. ``quick_help`` adds ``--quick``, a smoke
+    run whose settings the script applies.
     """
     parser.add_argument("--max-epochs", type=int, default=max_epochs)
     parser.add_argument("--episodes", type=int, default=episodes)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument(rows_flag, dest="rows", nargs="*", help="name prefixes of the rows to run (default: all)")
+    if quick_help:
+        parser.add_argument("--quick", action="store_true", help=quick_help)
     return parser
 
 

@@ -77,8 +77,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--budget", type=float, default=600, help="training seconds per model")
     parser.add_argument("--n-way", type=int, default=20)
-    add_run_arguments(parser, "--models", max_epochs=200, episodes=400)
-    parser.add_argument("--quick", action="store_true", help="2 epochs, 20 episodes: a smoke test")
+    add_run_arguments(parser, "--models", max_epochs=200, episodes=400, quick_help="1 epoch, 20 episodes: a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
         args.max_epochs, args.episodes, args.budget = 1, 20, 60

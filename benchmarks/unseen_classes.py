@@ -98,8 +98,7 @@ def main(argv=None):
     parser.add_argument("--fashion-dir", default=FASHION_DIR)
     parser.add_argument("--max-samples", type=int, default=20000, help="subsample larger datasets (Fashion-MNIST)")
     parser.add_argument("--pairs", type=int, default=2000)
-    add_run_arguments(parser, "--methods", max_epochs=30, episodes=500)
-    parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, few rows: a smoke test")
+    add_run_arguments(parser, "--methods", max_epochs=30, episodes=500, quick_help="digits, 2 epochs, few rows: a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.max_epochs, args.pairs, args.episodes = ["digits"], 2, 200, 20
