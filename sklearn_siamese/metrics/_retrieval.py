@@ -110,11 +110,6 @@ def embedding_precision_at_1(embeddings, y, *, similarity=None, ref_embeddings=N
         metric is undefined, and an error says why where a silent ``nan``
         would surface far away (e.g. as a search's ``error_score``).
 
-    References
-    ----------
-    .. [1] K. Musgrave, S. Belongie and S.-N. Lim, "A Metric Learning Reality
-       Check", ECCV 2020.
-
     Examples
     --------
     The class-0 sample at 1.0 retrieves 1.1 (class 1) and 1.1 retrieves

@@ -95,7 +95,8 @@ def make_verification_scorer(metric="roc_auc", *, n_pairs=1000, threshold=None, 
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y)``.
+        ``scorer(estimator, X, y)`` returning the ROC AUC or the accuracy
+        on the pairs drawn from the fold.
 
     Examples
     --------
@@ -134,7 +135,8 @@ def make_retrieval_scorer(metric="map_at_r"):
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y)``.
+        ``scorer(estimator, X, y)`` returning the metric over the fold's
+        samples, each a query against the others.
 
     Examples
     --------
