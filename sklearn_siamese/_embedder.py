@@ -1,12 +1,11 @@
 """SiameseEmbedder: a supervised transformer trained with pair or triplet losses."""
 
-import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import _BaseSiamese
 from .losses import ContrastiveLoss, TripletLoss
+from .metrics import embedding_precision_at_1
 
 
 class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSiamese):
@@ -285,31 +284,35 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         return self.embedding_dim_
 
     def score(self, X, y):
-        """Leave-one-out 1-nearest-neighbour accuracy of the embeddings (precision@1).
+        """Leave-one-out precision@1 of the embeddings.
 
-        Each sample of X is classified by its nearest other sample of X in
-        the embedding space; higher is better, so ``GridSearchCV`` can tune
-        the embedder without a pipeline.
+        Each sample of X retrieves its most similar other sample of X in
+        the embedding space (smallest ``distance``; ties go to the earlier
+        sample); the score is the fraction that retrieve a sample of their
+        own class. Samples whose class has no other sample in X are left
+        out, as in Musgrave et al. (2020): this is
+        :func:`~sklearn_siamese.metrics.embedding_precision_at_1`, the same
+        number as :func:`~sklearn_siamese.metrics.precision_at_1` and as the
+        ``valid_precision_at_1`` that early stopping monitors. Higher is
+        better, so ``GridSearchCV`` can tune the embedder without a pipeline.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Samples, at least 2.
         y : array-like of shape (n_samples,)
-            Their class labels.
+            Their class labels; at least one class needs 2 samples.
 
         Returns
         -------
         score : float
-            Fraction of samples whose nearest neighbour shares their label.
+            Fraction of the scored samples whose nearest other sample
+            shares their label.
         """
-        E = self.transform(X)
-        y = np.asarray(y)
+        E = self.embed(X)
         if len(E) < 2:
             raise ValueError("score needs at least 2 samples for leave-one-out nearest neighbours.")
-        nn = NearestNeighbors(n_neighbors=1, metric=self.distance).fit(E)
-        neighbour = nn.kneighbors(return_distance=False)[:, 0]
-        return float(np.mean(y[neighbour] == y))
+        return embedding_precision_at_1(E, y, similarity=self.embedding_similarity)
 
     def pair_score(self, pairs):
         """Similarity of each pair: the opposite of :meth:`pair_distance`.

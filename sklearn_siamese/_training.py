@@ -18,6 +18,7 @@ from skorch.callbacks import Callback
 
 from .distances import cross_distance
 from .losses import nt_xent
+from .metrics import embedding_precision_at_1
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -208,17 +209,24 @@ class NonFiniteLossGuard(Callback):
 
 
 class ValidationPrecisionAt1(Callback):
-    """Record ``valid_precision_at_1``: leave-one-out 1-NN accuracy on validation rows.
+    """Record ``valid_precision_at_1``: leave-one-out precision@1 on validation rows.
 
     The rows are samples of the held-out validation classes; each is
-    matched to its nearest other row in the embedding. This measures what
-    the estimators are for, recognising classes unseen in training, and is
-    what early stopping monitors.
+    matched to its most similar other row in the embedding (negated
+    ``distance``). This measures what the estimators are for, recognising
+    classes unseen in training, and is what early stopping monitors. The
+    score is :func:`~sklearn_siamese.metrics.embedding_precision_at_1`, the
+    definition ``SiameseEmbedder.score`` and
+    :func:`~sklearn_siamese.metrics.precision_at_1` use, so the number
+    early stopping picks is the number a user measures afterwards.
     """
 
     def __init__(self, rows, distance="euclidean"):
         self.rows = rows
         self.distance = distance
+
+    def _similarity(self, A, B):
+        return -cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy()
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
@@ -231,13 +239,11 @@ class ValidationPrecisionAt1(Callback):
         device = next(module.parameters(), torch.empty(0)).device
         try:
             with torch.no_grad():
-                E = torch.cat([module(X[i : i + 1024].to(device)) for i in range(0, len(X), 1024)])
-                D = cross_distance(E, E, self.distance)
-                D.fill_diagonal_(float("inf"))
-                nearest = D.argmin(dim=1).cpu()
+                E = torch.cat([module(X[i : i + 1024].to(device)).cpu() for i in range(0, len(X), 1024)])
         finally:
             module.train(was_training)
-        net.history.record("valid_precision_at_1", float((y[nearest] == y).float().mean()))
+        score = embedding_precision_at_1(E.numpy(), y.cpu().numpy(), similarity=self._similarity)
+        net.history.record("valid_precision_at_1", score)
 
 
 def as_tensor(X):

@@ -14,9 +14,11 @@ from math import isqrt
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array
 
-from .metrics import _embed_with, _resolve_threshold, _split_pipeline, pair_scores
+from .metrics import embed_with, pair_scores
+from .pairs import check_pair_labels
 
 
 def _pyplot():
@@ -130,7 +132,7 @@ def plot_embedding(
         if X is None:
             raise ValueError("X is required unless the embeddings are passed in place of the estimator.")
         X = check_array(X, dtype=np.float32)
-        E = np.asarray(_embed_with(estimator, X)[0], dtype=np.float64)
+        E = np.asarray(embed_with(estimator, X)[0], dtype=np.float64)
     if thumbnails and X is None:
         raise ValueError("thumbnails=True needs the images X.")
     labels = np.zeros(len(E), dtype=int) if y is None else np.asarray(y)
@@ -287,16 +289,14 @@ def plot_pairs(
     scores = pair_scores(estimator, pairs)
     n_pairs = len(pairs)
     if y_pairs is not None:
-        from .pairs import check_pair_labels
-
         y_pairs = check_pair_labels(y_pairs, n_pairs)
     if n_cols < 1:
         raise ValueError(f"n_cols must be a positive int, got {n_cols!r}.")
-    final, _ = _split_pipeline(estimator, pairs[:1, 0])
+    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     # A verifier (a classifier) scores pairs with a probability; everything else by distance.
     is_probability = hasattr(final, "pair_score") and isinstance(final, BaseEstimator) and is_classifier(final)
     if threshold is None and is_probability and hasattr(final, "threshold_"):
-        threshold = _resolve_threshold(final, None)
+        threshold = float(final.threshold_)
     shape = _image_shape(pairs.shape[2], image_shape)
 
     n_cols = min(n_cols, n_pairs)

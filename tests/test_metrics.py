@@ -8,15 +8,22 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
+from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, train_test_split
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import torch
+from skorch.history import History
+
 import sklearn_siamese
 from sklearn_siamese import MLPEncoder, SiameseEmbedder
-from sklearn_siamese import metrics
+from sklearn_siamese._training import TensorDataset, ValidationPrecisionAt1
+from sklearn_siamese.metrics import _retrieval
 from sklearn_siamese.metrics import (
+    embed_with,
+    embedding_precision_at_1,
     make_one_shot_scorer,
     make_retrieval_scorer,
     make_verification_scorer,
@@ -30,9 +37,19 @@ from sklearn_siamese.metrics import (
 )
 from sklearn_siamese.pairs import best_threshold, make_pairs
 
-from _toy_verifier import ToyVerifier
+from _toy_verifier import ToyVerifier as _ToyVerifierHooks
 
 SEEN = [0, 1, 2, 3, 4, 5]
+
+
+class ToyVerifier(_ToyVerifierHooks):
+    """The shared toy with the public surface the metrics use."""
+
+    def embed(self, X):
+        return np.asarray(X, dtype=np.float64)
+
+    def embedding_similarity(self, A, B):
+        return np.exp(-euclidean_distances(A, B))
 
 
 class Doubler(TransformerMixin, BaseEstimator):
@@ -203,7 +220,7 @@ def test_retrieval_matches_brute_force():
 def test_retrieval_is_the_same_in_small_query_blocks(monkeypatch, digits, embedder):
     X, y = digits["X_unseen"][:300], digits["y_unseen"][:300]
     full = precision_at_1(embedder, X, y), mean_average_precision_at_r(embedder, X, y)
-    monkeypatch.setattr(metrics, "_QUERY_CHUNK", 64)
+    monkeypatch.setattr(_retrieval, "_QUERY_CHUNK", 64)
     assert (precision_at_1(embedder, X, y), mean_average_precision_at_r(embedder, X, y)) == pytest.approx(full)
 
 
@@ -212,6 +229,55 @@ def test_precision_at_1_agrees_with_nearest_neighbours(digits, embedder):
     assert precision_at_1(embedder, X, y) == pytest.approx(embedder.score(X, y))
     knn = KNeighborsClassifier(n_neighbors=1).fit(digits["X_train"], digits["y_train"])
     assert precision_at_1(None, X, y, X_ref=digits["X_train"], y_ref=digits["y_train"]) == pytest.approx(knn.score(X, y))
+
+
+def test_precision_at_1_definition_on_a_hand_made_example():
+    E = [[0.0], [0.3], [1.0], [1.1], [1.3], [5.0]]
+    # Misses: 1.0 (class 0) retrieves 1.1, and 1.1 (class 1) retrieves 1.0.
+    # The lone class-2 sample is left out rather than counted as a miss.
+    assert embedding_precision_at_1(E, [0, 0, 0, 1, 1, 2]) == pytest.approx(3 / 5)
+    # Ties go to the lower reference index: with every similarity equal,
+    # sample 0 retrieves sample 1 and every other sample retrieves sample 0.
+    flat = lambda A, B: np.zeros((len(A), len(B)))  # noqa: E731
+    assert embedding_precision_at_1(np.zeros((4, 1)), [0, 0, 1, 1], similarity=flat) == 0.5
+    assert embedding_precision_at_1(np.zeros((4, 1)), [1, 0, 0, 1], similarity=flat) == 0.25
+    # Against a reference set: queries whose class has no reference are left out.
+    ref = embedding_precision_at_1([[0.0], [1.0], [9.0]], [0, 1, 5], ref_embeddings=[[0.1], [0.9]], y_ref=[1, 1])
+    assert ref == 1.0
+    with pytest.raises(ValueError, match="No query has a reference sample.*left out"):
+        embedding_precision_at_1([[0.0], [1.0]], [0, 1])
+
+
+def test_the_three_precisions_at_1_agree_with_a_singleton_class(embedder):
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:300] / 16).astype(np.float32), y[:300]
+    keep = (y != 9) | (np.arange(len(y)) == np.flatnonzero(y == 9)[0])
+    X, y = X[keep], y[keep]
+    assert np.sum(y == 9) == 1
+    E = embedder.embed(X)
+    # By hand: the nearest other sample of each query; the singleton cannot hit.
+    nearest = NearestNeighbors(n_neighbors=1).fit(E).kneighbors(return_distance=False)[:, 0]
+    hits = y[nearest] == y
+    expected = hits[y != 9].mean()
+    assert expected > hits.mean()  # leaving the singleton out is not counting it as a miss
+
+    assert embedder.score(X, y) == pytest.approx(expected)
+    assert precision_at_1(embedder, X, y) == pytest.approx(expected)
+    callback = ValidationPrecisionAt1(np.arange(len(X)), embedder.distance)
+    net = type("Net", (), {"module_": embedder.net_.module_, "history": History()})()
+    net.history.new_epoch()
+    callback.on_epoch_end(net, dataset_valid=TensorDataset(torch.from_numpy(X), torch.from_numpy(y)))
+    assert net.history[-1, "valid_precision_at_1"] == pytest.approx(expected)
+
+
+def test_embed_with_uses_the_public_surface(digits, embedder):
+    X = digits["X_test"][:20]
+    E, similarity = embed_with(make_pipeline(StandardScaler().fit(X), ToyVerifier()), X)
+    np.testing.assert_allclose(E, StandardScaler().fit_transform(X), rtol=1e-5)
+    np.testing.assert_allclose(similarity(E[:2], E), np.exp(-np.linalg.norm(E[:2, None] - E[None], axis=2)), atol=1e-6)
+    E, similarity = embed_with(embedder, X)
+    np.testing.assert_array_equal(E, embedder.embed(X))
+    np.testing.assert_allclose(similarity(E, E), embedder.similarity(X), rtol=1e-6)
 
 
 def test_map_at_r_rewards_clustering():
@@ -231,7 +297,7 @@ def test_retrieval_errors():
         mean_average_precision_at_r(None, np.eye(3), [0, 0, 1], X_ref=np.eye(3))
 
 
-def test_a_verifier_goes_through_its_similarity_hook(digits):
+def test_a_verifier_goes_through_its_embedding_similarity(digits):
     """A monotone similarity ranks like the distance: same results as raw features."""
     X, y = digits["X_unseen"], digits["y_unseen"]
     verifier = ToyVerifier().fit(None)
@@ -297,8 +363,12 @@ def test_real_verifier_uses_its_pair_probability(digits):
     pairs, same = make_pairs(digits["X_test"], digits["y_test"], n_pairs=200, random_state=0)
     scores = pair_scores(verifier, pairs)
     np.testing.assert_allclose(scores, verifier.pair_score(pairs))
-    assert ((scores >= 0) & (scores <= 1)).all()
+    # Probabilities of "same" that rank same-class pairs above the others.
+    assert scores[same == 1].mean() > scores[same == 0].mean() + 0.1
+    assert roc_auc_score(same, scores) > 0.8
     assert verification_accuracy(verifier, pairs, same) == pytest.approx(
         np.mean((scores >= verifier.threshold_) == same)
     )
-    assert precision_at_1(verifier, digits["X_test"], digits["y_test"]) > 0.5
+    X_test, y_test = digits["X_test"], digits["y_test"]
+    by_hand = embedding_precision_at_1(verifier.embed(X_test), y_test, similarity=verifier.embedding_similarity)
+    assert precision_at_1(verifier, X_test, y_test) == by_hand > 0.5

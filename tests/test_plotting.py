@@ -135,9 +135,13 @@ def test_plot_pairs_of_a_verifier_and_of_raw_pixels(digits):
     verifier = ToyVerifier().fit(None)
     fig = plot_pairs(verifier, pairs, same)
     titles = [ax.title for ax in fig.axes]
-    assert all("p(same)=" in t.get_text() for t in titles)
-    # The verifier's own threshold_ colours the titles.
-    assert {t.get_color() for t in titles} <= {"tab:green", "tab:red"}
+    probabilities = verifier.pair_score(pairs)
+    assert [t.get_text() for t in titles] == [
+        f"{'same' if s else 'diff'}  p(same)={p:.2f}" for p, s in zip(probabilities, same)
+    ]
+    # The verifier's own threshold_ (0.5) colours the titles.
+    right = (probabilities >= verifier.threshold_) == same
+    assert [t.get_color() for t in titles] == ["tab:green" if r else "tab:red" for r in right]
     fig = plot_pairs(None, pairs)
     assert [ax.title.get_color() for ax in fig.axes] == ["black"] * 4
     with pytest.raises(ValueError, match="n_cols must be"):

@@ -1,0 +1,81 @@
+"""One view of every model the metrics accept: embeddings and a similarity."""
+
+import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.pipeline import Pipeline
+
+
+def _split_pipeline(estimator, X):
+    """Run a pipeline's preprocessing steps; return ``(final_step, X_transformed)``."""
+    if isinstance(estimator, Pipeline):
+        if len(estimator) > 1:
+            X = estimator[:-1].transform(X)
+        estimator = estimator[-1]
+        if isinstance(estimator, str):  # "passthrough"
+            estimator = None
+    return estimator, X
+
+
+def negative_euclidean(A, B):
+    """Negated euclidean distance of every row of A to every row of B.
+
+    The similarity (higher = more alike) under which plain transformers
+    and raw features are compared.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_a, n_dims)
+        Embeddings or features.
+    B : array-like of shape (n_b, n_dims)
+        Embeddings or features.
+
+    Returns
+    -------
+    similarity : ndarray of shape (n_a, n_b)
+
+    Examples
+    --------
+    >>> negative_euclidean([[0.0, 0.0]], [[3.0, 4.0], [0.0, 1.0]])
+    array([[-5., -1.]])
+    """
+    return -euclidean_distances(A, B)
+
+
+def embed_with(estimator, X):
+    """Embeddings of X under a model, and the similarity that compares them.
+
+    The adapter behind every metric and plot, so that a learned model and
+    its baselines are measured the same way.
+
+    Parameters
+    ----------
+    estimator : fitted SiameseEmbedder, SiameseVerifier, Pipeline, transformer or None
+        A model with ``embed`` and ``embedding_similarity`` (ours, or a
+        pipeline ending in one of ours) brings its own similarity; any
+        other fitted transformer is compared by :func:`negative_euclidean`
+        of its output, and None by that of the raw features.
+    X : array-like of shape (n_samples, n_features)
+        Samples to embed.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (n_samples, n_dims)
+        One row per sample.
+    similarity : callable
+        ``similarity(A, B)`` returns the ``(len(A), len(B))`` similarities
+        of two sets of embeddings, higher = more alike.
+
+    Examples
+    --------
+    >>> from sklearn.decomposition import PCA
+    >>> X = [[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]]
+    >>> E, similarity = embed_with(PCA(1).fit(X), X)
+    >>> similarity(E[:1], E[1:])
+    array([[-1., -3.]])
+    """
+    estimator, X = _split_pipeline(estimator, X)
+    if estimator is None:
+        return np.asarray(X, dtype=np.float64), negative_euclidean
+    if hasattr(estimator, "embedding_similarity"):
+        return estimator.embed(X), estimator.embedding_similarity
+    return np.asarray(estimator.transform(X), dtype=np.float64), negative_euclidean

@@ -1,0 +1,148 @@
+"""Scorers for ``GridSearchCV(scoring=...)`` built on the metric functions."""
+
+from ..pairs import make_pairs
+from ._one_shot import one_shot_accuracy
+from ._retrieval import mean_average_precision_at_r, precision_at_1
+from ._verification import verification_accuracy, verification_roc_auc
+
+
+class _SiameseScorer:
+    """``scorer(estimator, X, y) -> float`` for ``GridSearchCV(scoring=...)``."""
+
+    def __init__(self, name, func, **kwargs):
+        self.name = name
+        self.func = func
+        self.kwargs = kwargs
+
+    def __call__(self, estimator, X, y):
+        return self.func(estimator, X, y, **self.kwargs)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"{self.name}({args})"
+
+
+def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=1, n_episodes=100, random_state=0):
+    """Scorer of N-way K-shot accuracy for ``GridSearchCV(scoring=...)``.
+
+    Episodes are drawn from each validation fold with
+    :func:`one_shot_accuracy`. The fixed default ``random_state`` makes
+    every candidate face the same episodes of a fold, so differences come
+    from the models. Use group-aware splitters (``GroupKFold`` with the
+    class labels as groups) to validate on classes unseen in training.
+
+    Parameters
+    ----------
+    n_way, k_shot, n_queries, n_episodes : int
+        Passed to :func:`one_shot_accuracy`; every validation fold needs
+        ``n_way`` classes with ``k_shot + n_queries`` samples.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the episodes.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returning the mean episode accuracy.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> X, y = load_digits(return_X_y=True)
+    >>> search = GridSearchCV(PCA(), {"n_components": [2, 16]}, cv=2,
+    ...                       scoring=make_one_shot_scorer(n_episodes=20))
+    >>> search.fit(X, y).best_params_
+    {'n_components': 16}
+    """
+    return _SiameseScorer(
+        "one_shot_scorer",
+        one_shot_accuracy,
+        n_way=n_way,
+        k_shot=k_shot,
+        n_queries=n_queries,
+        n_episodes=n_episodes,
+        random_state=random_state,
+    )
+
+
+def _verification_from_samples(estimator, X, y, *, metric, n_pairs, threshold, random_state):
+    pairs, same = make_pairs(X, y, n_pairs=n_pairs, random_state=random_state)
+    if metric == "roc_auc":
+        return verification_roc_auc(estimator, pairs, same)
+    return verification_accuracy(estimator, pairs, same, threshold=threshold)
+
+
+def make_verification_scorer(metric="roc_auc", *, n_pairs=1000, threshold=None, random_state=0):
+    """Scorer of pair verification for ``GridSearchCV(scoring=...)``.
+
+    Balanced same / different pairs are drawn from each validation fold
+    with :func:`~sklearn_siamese.pairs.make_pairs` and scored with
+    :func:`verification_roc_auc` or :func:`verification_accuracy`.
+
+    Parameters
+    ----------
+    metric : {"roc_auc", "accuracy"}, default="roc_auc"
+        ROC AUC is threshold-free and suits every model; accuracy uses
+        ``threshold`` or the verifier's calibrated ``threshold_``.
+    n_pairs : int, default=1000
+        Pairs drawn per fold.
+    threshold : float, default=None
+        Threshold on the pair score for ``metric="accuracy"``.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the pair draws (fixed, so candidates see the same pairs).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returning the ROC AUC or the accuracy
+        on the pairs drawn from the fold.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from sklearn.decomposition import PCA
+    >>> X, y = load_digits(return_X_y=True)
+    >>> scores = cross_val_score(PCA(8), X, y, cv=2, scoring=make_verification_scorer())
+    >>> bool((scores > 0.5).all())
+    True
+    """
+    if metric not in ("roc_auc", "accuracy"):
+        raise ValueError(f"metric must be 'roc_auc' or 'accuracy', got {metric!r}.")
+    return _SiameseScorer(
+        "verification_scorer",
+        _verification_from_samples,
+        metric=metric,
+        n_pairs=n_pairs,
+        threshold=threshold,
+        random_state=random_state,
+    )
+
+
+_RETRIEVAL = {"map_at_r": mean_average_precision_at_r, "precision_at_1": precision_at_1}
+
+
+def make_retrieval_scorer(metric="map_at_r"):
+    """Scorer of leave-one-out retrieval for ``GridSearchCV(scoring=...)``.
+
+    Parameters
+    ----------
+    metric : {"map_at_r", "precision_at_1"}, default="map_at_r"
+        :func:`mean_average_precision_at_r` or :func:`precision_at_1` over
+        the samples of each validation fold.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returning the metric over the fold's
+        samples, each a query against the others.
+
+    Examples
+    --------
+    >>> make_retrieval_scorer("precision_at_1")
+    precision_at_1()
+    """
+    if metric not in _RETRIEVAL:
+        raise ValueError(f"metric must be one of {sorted(_RETRIEVAL)}, got {metric!r}.")
+    return _SiameseScorer(metric, _RETRIEVAL[metric])
