@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ._base import _BaseSiamese
 from .losses import ContrastiveLoss, TripletLoss
+from .sampling import RandomPairSampler, RandomTripletSampler
 
 
 class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSiamese):
@@ -226,6 +227,9 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     def _make_criterion(self, embedding_dim):
         loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
         return loss(margin=self.margin, distance=self.distance, mining=self.mining)
+
+    def _random_batch_sampler(self):
+        return RandomTripletSampler if self.loss == "triplet" else RandomPairSampler
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

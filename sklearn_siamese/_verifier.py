@@ -8,9 +8,11 @@ from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from ._base import _BaseSiamese
+from ._checks import can_form_pairs, validate_input
+from ._data_split import stratified_holdout
 from .distances import paired_distance
 from .losses import ContrastiveLoss, KochBCELoss
 from .pairs import best_threshold, check_pair_labels, make_pairs
@@ -32,27 +34,6 @@ _UNCALIBRATED_THRESHOLD = 0.5
 
 # Slope of the contrastive distance-to-logit map, see ``SiameseVerifier``.
 _CONTRASTIVE_LOGIT_SCALE = 4.0
-
-
-def _stratified_holdout(y_codes, fraction, rng):
-    """Split rows into (kept, held out), holding out ``fraction`` of each class.
-
-    Every class keeps at least ``min(count, 2)`` rows so that the rows kept
-    for training still contain all classes and same-class pairs.
-    """
-    kept, held = [], []
-    for c in np.unique(y_codes):
-        members = rng.permutation(np.flatnonzero(y_codes == c))
-        n_held = int(min(round(fraction * len(members)), max(len(members) - 2, 0)))
-        held.append(members[:n_held])
-        kept.append(members[n_held:])
-    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
-
-
-def _can_form_pairs(y_codes):
-    """Whether labels give both a same-class and a different-class pair."""
-    counts = np.bincount(y_codes)
-    return np.count_nonzero(counts) >= 2 and counts.max() >= 2
 
 
 class SiameseVerifier(ClassifierMixin, _BaseSiamese):
@@ -332,7 +313,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
             fraction = self.validation_fraction
             if fraction == "auto" or not fraction:
                 fraction = _DEFAULT_CALIBRATION_FRACTION
-            train_idx, _ = _stratified_holdout(y_codes, fraction, rng)
+            train_idx, _ = stratified_holdout(y_codes, fraction, rng)
         return train_idx, valid_idx
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -360,7 +341,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
 
         held_out = valid_idx if len(valid_idx) else np.setdiff1d(np.arange(len(X)), train_idx)
         self.threshold_ = _UNCALIBRATED_THRESHOLD
-        if _can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
+        if can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
             pairs, same = make_pairs(
                 X[held_out], y_codes[held_out], n_pairs=_N_CALIBRATION_PAIRS, random_state=seed
             )
@@ -416,7 +397,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
             The verifier, predicting among the classes of ``y``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_input(self, X, reset=False)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
