@@ -47,3 +47,14 @@ def stratified_holdout(y_codes, fraction, rng):
         held.append(members[:n_held])
         kept.append(members[n_held:])
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def choose_references(y_codes, cap, rng):
+    """Rows kept as the verifier's references: at most ``cap`` of each class (None: all)."""
+    chosen = []
+    for c in np.unique(y_codes):
+        members = np.flatnonzero(y_codes == c)
+        if cap is not None and len(members) > cap:
+            members = np.sort(rng.choice(members, size=cap, replace=False))
+        chosen.append(members)
+    return np.concatenate(chosen)

@@ -210,8 +210,8 @@ def test_grid_search_over_margin_on_pipeline_and_alone(digits):
     assert mean_scores[0] != mean_scores[1]  # the margin reaches the embedder inside the pipeline
     best = search.cv_results_["params"][np.argmax(mean_scores)]
     assert search.best_params_["siameseembedder__margin"] == best["siameseembedder__margin"]
-    # A margin far from the default, so the score (a count of correct nearest
-    # neighbours) cannot tie by chance.
+    # The score counts correct nearest neighbours, so near margins can tie:
+    # search two far apart, trained long enough to differ.
     alone = GridSearchCV(SiameseEmbedder(**FAST), {"margin": [0.1, 1.5]}, cv=2)
     alone.fit(X[:400], y[:400])
     alone_scores = alone.cv_results_["mean_test_score"]
