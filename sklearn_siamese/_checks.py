@@ -81,7 +81,9 @@ def check_numeric(X, name, owner):
     try:
         kinds = _dtype_kinds(X)
     except (ValueError, TypeError) as exc:  # ragged nested lists
-        raise ValueError(f"{name} must hold numbers only, in rows of equal length; {owner} could not read it: {exc}") from exc
+        raise ValueError(
+            f"{name} must hold numbers only, in rows of equal length; {owner} could not read it: {exc}"
+        ) from exc
     if "c" in kinds:
         raise ValueError(
             f"Complex data not supported: {name} has complex values; {owner} needs real numbers. Pass "

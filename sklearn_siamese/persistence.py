@@ -188,7 +188,8 @@ def load_weights(estimator, path):
         setattr(estimator, key, _decode(value))
     device = resolve_device(estimator.device)
     try:
-        restore_net(estimator, device, payload["state_dict"], payload.get("criterion_state_dict", {}), History(meta["history"]))
+        criterion_state = payload.get("criterion_state_dict", {})
+        restore_net(estimator, device, payload["state_dict"], criterion_state, History(meta["history"]))
     except RuntimeError as exc:
         raise ValueError(f"The encoder built from the estimator's parameters does not match {path}: {exc}") from exc
     for key in ("n_epochs_", "interrupted_"):
