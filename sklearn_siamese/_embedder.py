@@ -4,10 +4,13 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import _BaseSiamese
+from ._docstrings import fill_shared_parameters
 from .losses import ContrastiveLoss, TripletLoss
 from .metrics import embedding_precision_at_1
+from .sampling import RandomPairSampler, RandomTripletSampler
 
 
+@fill_shared_parameters
 class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSiamese):
     """Learn an embedding in which samples of the same class are close.
 
@@ -18,18 +21,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
     Parameters
     ----------
-    encoder : {"mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="mlp"
-        The network mapping a row of X to its embedding. A name selects a
-        built-in encoder with default settings; an
-        :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
-        ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
-        ``GridSearchCV`` as ``encoder__<name>``; a module is deep-copied at
-        fit (never mutated); a class or function is called with the
-        arguments it accepts among ``n_features`` and ``embedding_dim``.
-    embedding_dim : int, default=None
-        Size of the embedding. None means 32 for the built-in encoders and
-        the module's own output size for a user module; when both are given
-        they must agree.
+    .. shared-parameters:: encoder embedding_dim
     loss : {"contrastive", "triplet"}, default="contrastive"
         Contrastive loss (Hadsell et al. 2006) or triplet loss (Schroff et
         al. 2015); see :mod:`sklearn_siamese.losses`.
@@ -42,20 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    normalize : bool, default=True
-        Whether embeddings are scaled to unit L2 norm.
-    max_epochs : int, default=30
-        Number of epochs (one epoch draws about ``n_samples`` samples).
-    batch_size : int, default=64
-        Samples per batch.
-    samples_per_class : int, default=4
-        ``K``: samples of each class in a batch.
-    lr : float, default=1e-3
-        Learning rate.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
-        Optimiser name or a ``torch.optim.Optimizer`` class.
-    weight_decay : float, default=0.0
-        Weight decay passed to the optimiser.
+    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -72,25 +51,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation data is held out.
-    n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.
-    augmentation : "affine", RandomAffine, callable or None, default=None
-        Augmentation of training batches. ``"affine"`` applies the random
-        affine distortions of Koch et al. 2015
-        (:class:`~sklearn_siamese.augmentation.RandomAffine`, image shape
-        taken from the encoder's ``input_shape`` or a square row); any
-        callable ``augmentation(X_batch)`` returning a tensor of the same
-        shape works. Seeded by ``random_state``.
-    instance_weight : float, default=0.5
-        Weight of an instance-discrimination term (NT-Xent between two
-        views of each training sample, Chen et al. 2020) added to the loss.
-        The views differ by ``augmentation`` and dropout. It keeps the
-        embedding informative about individual samples rather than only
-        the training classes, which helps on classes unseen in training
-        (measured in README: 0.5 is the default, 0 turns it off); it
-        doubles the encoder passes per batch.
-    device : str or torch.device, default="cpu"
-        Where to train and infer, e.g. ``"cuda"``.
+    .. shared-parameters:: n_iter_no_change augmentation instance_weight device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -98,26 +59,11 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         places the model (``device`` is then ignored); each process draws
         its own batches and forms pairs within them. See README, "Scaling
         out".
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (``EarlyStopping``, ``Checkpoint``,
-        ``LRScheduler``, ...), as instances or ``(name, callback)`` tuples.
-        They are copied at fit.
+    .. shared-parameters:: callbacks
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split and
         dropout. The same value gives identical embeddings on CPU.
-    verbose : int, default=0
-        0 is silent, 1 prints a table row per epoch, 2 also shows a
-        progress bar per epoch.
-    warm_start : bool, default=False
-        When True and the estimator is already fitted, ``fit`` continues the
-        previous training on the same ``X, y`` from the last finished epoch
-        (weights, optimiser state and random states) until ``max_epochs``
-        epochs in total have run, as ``n_estimators`` does in
-        ``GradientBoostingClassifier``: resuming an interrupted fit or a
-        checkpoint gives the same model as an uninterrupted run (exactly so
-        when no early stopping runs: its patience and best epoch start
-        afresh on continuation). Other parameters keep the values of the
-        first fit.
+    .. shared-parameters:: verbose warm_start
 
     Attributes
     ----------
@@ -225,6 +171,9 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     def _make_criterion(self, embedding_dim):
         loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
         return loss(margin=self.margin, distance=self.distance, mining=self.mining)
+
+    def _random_batch_sampler(self):
+        return RandomTripletSampler if self.loss == "triplet" else RandomPairSampler
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

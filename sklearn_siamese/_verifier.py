@@ -3,21 +3,19 @@
 from numbers import Integral
 
 import numpy as np
-import torch
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from ._base import _BaseSiamese
-from .distances import paired_distance
+from ._docstrings import fill_shared_parameters
+from ._same_logits import DistanceScorer, KochScorer
+from ._checks import can_form_pairs, validate_input
+from ._data_split import choose_references, stratified_holdout
 from .losses import ContrastiveLoss, KochBCELoss
 from .pairs import best_threshold, check_pair_labels, make_pairs
-
-# Elements of the (queries x references x embedding_dim) difference tensor
-# built at once when scoring every query against every reference.
-_SCORE_CHUNK_ELEMENTS = 2**22
 
 # Pairs drawn from held-out data to calibrate ``threshold_`` at fit.
 _N_CALIBRATION_PAIRS = 1000
@@ -30,31 +28,8 @@ _DEFAULT_CALIBRATION_FRACTION = 0.2
 # probability 0.5, i.e. logit 0.
 _UNCALIBRATED_THRESHOLD = 0.5
 
-# Slope of the contrastive distance-to-logit map, see ``SiameseVerifier``.
-_CONTRASTIVE_LOGIT_SCALE = 4.0
 
-
-def _stratified_holdout(y_codes, fraction, rng):
-    """Split rows into (kept, held out), holding out ``fraction`` of each class.
-
-    Every class keeps at least ``min(count, 2)`` rows so that the rows kept
-    for training still contain all classes and same-class pairs.
-    """
-    kept, held = [], []
-    for c in np.unique(y_codes):
-        members = rng.permutation(np.flatnonzero(y_codes == c))
-        n_held = int(min(round(fraction * len(members)), max(len(members) - 2, 0)))
-        held.append(members[:n_held])
-        kept.append(members[n_held:])
-    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
-
-
-def _can_form_pairs(y_codes):
-    """Whether labels give both a same-class and a different-class pair."""
-    counts = np.bincount(y_codes)
-    return np.count_nonzero(counts) >= 2 and counts.max() >= 2
-
-
+@fill_shared_parameters
 class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     """Verify whether two samples share a class; classify by similarity to references.
 
@@ -80,18 +55,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
 
     Parameters
     ----------
-    encoder : {"mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="mlp"
-        The network mapping a row of X to its embedding. A name selects a
-        built-in encoder with default settings; an
-        :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
-        ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
-        ``GridSearchCV`` as ``encoder__<name>``; a module is deep-copied at
-        fit (never mutated); a class or function is called with the
-        arguments it accepts among ``n_features`` and ``embedding_dim``.
-    embedding_dim : int, default=None
-        Size of the embedding. None means 32 for the built-in encoders and
-        the module's own output size for a user module; when both are given
-        they must agree.
+    .. shared-parameters:: encoder embedding_dim
     loss : {"bce", "contrastive"}, default="bce"
         ``"bce"``: Koch's weighted-L1 head with binary cross-entropy.
         ``"contrastive"``: contrastive loss (Hadsell et al. 2006) and the
@@ -105,20 +69,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    normalize : bool, default=True
-        Whether embeddings are scaled to unit L2 norm.
-    max_epochs : int, default=30
-        Number of epochs (one epoch draws about ``n_samples`` samples).
-    batch_size : int, default=64
-        Samples per batch.
-    samples_per_class : int, default=4
-        ``K``: samples of each class in a batch.
-    lr : float, default=1e-3
-        Learning rate.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
-        Optimiser name or a ``torch.optim.Optimizer`` class.
-    weight_decay : float, default=0.0
-        Weight decay passed to the optimiser.
+    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -136,33 +87,12 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
-    n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.
-    augmentation : "affine", RandomAffine, callable or None, default=None
-        Augmentation of training batches. ``"affine"`` applies the random
-        affine distortions of Koch et al. 2015
-        (:class:`~sklearn_siamese.augmentation.RandomAffine`, image shape
-        taken from the encoder's ``input_shape`` or a square row); any
-        callable ``augmentation(X_batch)`` returning a tensor of the same
-        shape works. Seeded by ``random_state``.
-    instance_weight : float, default=0.5
-        Weight of an instance-discrimination term (NT-Xent between two
-        views of each training sample, Chen et al. 2020) added to the loss.
-        The views differ by ``augmentation`` and dropout. It keeps the
-        embedding informative about individual samples rather than only
-        the training classes, which helps on classes unseen in training
-        (measured in README: 0.5 is the default, 0 turns it off); it
-        doubles the encoder passes per batch.
-    device : str or torch.device, default="cpu"
-        Where to train and infer, e.g. ``"cuda"``.
+    .. shared-parameters:: n_iter_no_change augmentation instance_weight device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
         launched with ``accelerate launch`` or ``torchrun``).
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (``EarlyStopping``, ``Checkpoint``,
-        ``LRScheduler``, ...), as instances or ``(name, callback)`` tuples.
-        They are copied at fit.
+    .. shared-parameters:: callbacks
     max_references_per_class : int or None, default=50
         At most this many samples of each class passed to ``fit`` are kept
         as references (drawn with ``random_state``), which bounds the cost
@@ -171,19 +101,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         Seeds weight initialisation, batch sampling, validation split,
         calibration pairs, the choice of references and dropout. The same
         value gives identical predictions on CPU.
-    verbose : int, default=0
-        0 is silent, 1 prints a table row per epoch, 2 also shows a
-        progress bar per epoch.
-    warm_start : bool, default=False
-        When True and the estimator is already fitted, ``fit`` continues the
-        previous training on the same ``X, y`` from the last finished epoch
-        (weights, optimiser state and random states) until ``max_epochs``
-        epochs in total have run, as ``n_estimators`` does in
-        ``GradientBoostingClassifier``: resuming an interrupted fit or a
-        checkpoint gives the same model as an uninterrupted run (exactly so
-        when no early stopping runs: its patience and best epoch start
-        afresh on continuation). Other parameters keep the values of the
-        first fit.
+    .. shared-parameters:: verbose warm_start
 
     Attributes
     ----------
@@ -332,7 +250,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
             fraction = self.validation_fraction
             if fraction == "auto" or not fraction:
                 fraction = _DEFAULT_CALIBRATION_FRACTION
-            train_idx, _ = _stratified_holdout(y_codes, fraction, rng)
+            train_idx, _ = stratified_holdout(y_codes, fraction, rng)
         return train_idx, valid_idx
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -360,25 +278,15 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
 
         held_out = valid_idx if len(valid_idx) else np.setdiff1d(np.arange(len(X)), train_idx)
         self.threshold_ = _UNCALIBRATED_THRESHOLD
-        if _can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
+        if can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
             pairs, same = make_pairs(
                 X[held_out], y_codes[held_out], n_pairs=_N_CALIBRATION_PAIRS, random_state=seed
             )
             self.threshold_ = best_threshold(self._pair_scores(pairs), same, "accuracy")
 
-        refs = self._choose_references(y_codes, np.random.default_rng(seed))
+        refs = choose_references(y_codes, self.max_references_per_class, np.random.default_rng(seed))
         self._set_references(X[refs], self.classes_[y_codes[refs]])
         return self
-
-    def _choose_references(self, y_codes, rng):
-        cap = self.max_references_per_class
-        chosen = []
-        for c in np.unique(y_codes):
-            members = np.flatnonzero(y_codes == c)
-            if cap is not None and len(members) > cap:
-                members = np.sort(rng.choice(members, size=cap, replace=False))
-            chosen.append(members)
-        return np.concatenate(chosen)
 
     def _set_references(self, X_ref, labels):
         """Store reference embeddings grouped by class, and ``classes_``."""
@@ -416,7 +324,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
             The verifier, predicting among the classes of ``y``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_input(self, X, reset=False)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
@@ -427,44 +335,24 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         return self
 
     # ------------------------------------------------------------- scoring
-    def _koch_logits(self, abs_diff):
-        """Koch head ``w . |e1 - e2| + b`` on rows of ``|e1 - e2|``, in float64."""
-        head = self.net_.criterion_.head
-        w = head.weight.detach().cpu().numpy().astype(np.float64)
-        flat = abs_diff.reshape(-1, abs_diff.shape[-1]).astype(np.float64)
-        return (flat @ w + float(head.linear.bias.detach().cpu())).reshape(abs_diff.shape[:-1])
-
-    def _distance_to_logit(self, d):
-        return _CONTRASTIVE_LOGIT_SCALE * (1.0 - 2.0 * np.asarray(d, dtype=np.float64) / self.margin)
-
-    def _pair_logits(self, A, B):
-        """Logit of "same" for matching rows of embeddings A and B."""
+    def _scorer(self):
+        """What scores a pair: the Koch head, or the contrastive distance and margin."""
         if self.loss == "bce":
-            return self._koch_logits(np.abs(A - B))
-        return self._distance_to_logit(paired_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy())
-
-    def _cross_logits(self, A, B):
-        """Logit of "same" for every row of A against every row of B, ``(n_a, n_b)``."""
-        if self.loss == "contrastive":
-            return self._distance_to_logit(self._pairwise_distance(A, B))
-        out = np.empty((len(A), len(B)), dtype=np.float64)
-        rows = max(1, _SCORE_CHUNK_ELEMENTS // max(1, len(B) * A.shape[1]))
-        for start in range(0, len(A), rows):
-            out[start : start + rows] = self._koch_logits(np.abs(A[start : start + rows, None, :] - B[None]))
-        return out
+            return KochScorer(self.net_.criterion_.head)
+        return DistanceScorer(self.distance, self.margin)
 
     def _similarity_from_embeddings(self, A, B):
         """Probability of "same" for every row of A against every row of B."""
-        return expit(self._cross_logits(A, B))
+        return expit(self._scorer().cross(A, B))
 
     def _pair_scores(self, pairs):
         a, b = self._pair_embeddings(pairs)
-        return expit(self._pair_logits(a, b))
+        return expit(self._scorer().paired(a, b))
 
     def _class_logits(self, X):
         """Per class, the highest "same" logit over that class's references."""
         check_is_fitted(self)
-        logits = self._cross_logits(self._embed(X), self.reference_embeddings_)
+        logits = self._scorer().cross(self._embed(X), self.reference_embeddings_)
         return np.maximum.reduceat(logits, self._reference_starts, axis=1)
 
     def decision_function(self, X):

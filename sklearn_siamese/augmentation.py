@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
+from ._checks import square_image_side
+
 
 class RandomAffine(BaseEstimator):
     """Random rotation, shear, scale and translation of image rows.
@@ -69,12 +71,7 @@ class RandomAffine(BaseEstimator):
     def _shape(self, n_features):
         shape = self.image_shape
         if shape is None:
-            side = math.isqrt(n_features)
-            if side * side != n_features:
-                raise ValueError(
-                    f"RandomAffine: rows of {n_features} features are not square images; "
-                    "set image_shape=(height, width)."
-                )
+            side = square_image_side(n_features, f"RandomAffine: rows of {n_features} features are not square images")
             shape = (side, side)
         shape = tuple(int(s) for s in shape)
         if len(shape) == 2:

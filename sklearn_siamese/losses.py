@@ -27,7 +27,17 @@ def _balanced_mean(values, same):
     return total
 
 
-class ContrastiveLoss(nn.Module):
+class _MarginLoss(nn.Module):
+    """A loss on the in-batch distances of mined pairs or triplets, with a margin."""
+
+    def __init__(self, margin=1.0, distance="euclidean", mining="all"):
+        super().__init__()
+        self.margin = margin
+        self.distance = distance
+        self.mining = mining
+
+
+class ContrastiveLoss(_MarginLoss):
     """Contrastive loss of Hadsell, Chopra and LeCun (2006).
 
     For a pair at distance ``d``: ``d**2 / 2`` when both samples share a
@@ -44,12 +54,6 @@ class ContrastiveLoss(nn.Module):
         Which in-batch pairs to use, see :mod:`sklearn_siamese.mining`.
     """
 
-    def __init__(self, margin=1.0, distance="euclidean", mining="all"):
-        super().__init__()
-        self.margin = margin
-        self.distance = distance
-        self.mining = mining
-
     def forward(self, embeddings, labels):
         dist = pairwise_distance(embeddings, self.distance)
         i, j, same = mine_pairs(dist.detach(), labels, self.mining)
@@ -58,7 +62,7 @@ class ContrastiveLoss(nn.Module):
         return _balanced_mean(per_pair, same)
 
 
-class TripletLoss(nn.Module):
+class TripletLoss(_MarginLoss):
     """Triplet loss ``max(0, d(a, p) - d(a, n) + margin)`` (Schroff et al. 2015).
 
     With ``mining="all"`` the mean is taken over the triplets with a
@@ -68,10 +72,7 @@ class TripletLoss(nn.Module):
     """
 
     def __init__(self, margin=1.0, distance="euclidean", mining="semihard"):
-        super().__init__()
-        self.margin = margin
-        self.distance = distance
-        self.mining = mining
+        super().__init__(margin, distance, mining)
 
     def forward(self, embeddings, labels):
         dist = pairwise_distance(embeddings, self.distance)

@@ -4,10 +4,15 @@ Pairs have shape ``(n_pairs, 2, n_features)``; pair labels are ``1`` for
 "same class" and ``0`` for "different class".
 """
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import roc_curve
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_consistent_length
 
+from ._checks import can_form_pairs
 from .sampling import RandomPairSampler
 
 THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
@@ -44,8 +49,8 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     X = check_array(X)
     y = np.asarray(y)
     check_consistent_length(X, y)
-    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
-    if len(counts) < 2 or counts.max() < 2:
+    _, codes = np.unique(y, return_inverse=True)
+    if not can_form_pairs(codes):
         raise ValueError("make_pairs needs at least 2 classes and one class with 2 or more samples.")
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     sampler = RandomPairSampler(codes, batch_size=2 * n_pairs, rng=np.random.default_rng(seed), n_batches=1)
@@ -126,18 +131,18 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
             raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1], got {min_rate!r}.")
     if not np.isfinite(scores).all():
         raise ValueError("scores must be finite.")
-    order = np.argsort(-scores, kind="stable")
-    s, t = scores[order], y_pairs[order]
-    distinct = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    # Candidate k: the top (k+1) samples are predicted "same".
-    tp = np.cumsum(t)[distinct]
-    fp = np.cumsum(1 - t)[distinct]
-    P, N = t.sum(), len(t) - t.sum()
-    tp, fp = np.r_[0, tp], np.r_[0, fp]  # first candidate: nothing predicted "same"
+    P, N = int(y_pairs.sum()), len(y_pairs) - int(y_pairs.sum())
+    with warnings.catch_warnings():
+        # Pairs of one kind only leave a rate undefined (NaN); its count is 0 below.
+        warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+        fpr, tpr, thresholds = roc_curve(y_pairs, scores, drop_intermediate=False)
+    # Candidate k predicts "same" for scores >= thresholds[k]; thresholds[0] is
+    # inf (nothing predicted "same"), the others the distinct scores, decreasing.
+    tp, fp = np.rint(np.nan_to_num(tpr) * P), np.rint(np.nan_to_num(fpr) * N)
     tpr = tp / max(P, 1)
     tnr = (N - fp) / max(N, 1)
     if strategy == "accuracy":
-        value = (tp + N - fp) / len(t)
+        value = (tp + N - fp) / len(y_pairs)
     elif strategy == "f_beta":
         b2 = beta**2
         value = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * (P - tp) + fp, 1e-12)
@@ -149,8 +154,8 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
         raise ValueError(f"No threshold reaches min_rate={min_rate} for strategy={strategy!r}.")
     best = int(np.argmax(value))
     # Thresholds between consecutive distinct scores.
-    upper = np.r_[np.inf, s[distinct]]  # lowest score predicted "same" at each candidate
-    lower = np.r_[s[distinct], -np.inf]  # highest score predicted "different"
+    upper = thresholds  # lowest score predicted "same" at each candidate
+    lower = np.r_[thresholds[1:], -np.inf]  # highest score predicted "different"
     hi, lo = upper[best], lower[best]
     if np.isinf(hi):
         return float(lo + 1.0) if np.isfinite(lo) else 0.0

@@ -20,12 +20,12 @@ import tempfile
 import joblib
 import numpy as np
 import torch
-from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.history import History
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _resolve_device
+from ._checks import resolve_device
+from ._net_assembly import record_training, restore_net
 
 _FORMAT = "sklearn_siamese.weights"
 _VERSION = 1
@@ -186,18 +186,12 @@ def load_weights(estimator, path):
 
     for key, value in meta["fitted"].items():
         setattr(estimator, key, _decode(value))
-    device = _resolve_device(estimator.device)
-    X_probe = np.zeros((2, estimator.n_features_in_), dtype=np.float32)
-    module = estimator._build_module(X_probe, device)
+    device = resolve_device(estimator.device)
     try:
-        module.load_state_dict(payload["state_dict"])
+        criterion_state = payload.get("criterion_state_dict", {})
+        restore_net(estimator, device, payload["state_dict"], criterion_state, History(meta["history"]))
     except RuntimeError as exc:
         raise ValueError(f"The encoder built from the estimator's parameters does not match {path}: {exc}") from exc
-    net = NeuralNet(module, criterion=estimator._make_criterion(estimator.embedding_dim_), device=device)
-    net.initialize()
-    net.criterion_.load_state_dict(payload.get("criterion_state_dict", {}))
-    net.history = History(meta["history"])
-    estimator._record_training(net, done=True)
     for key in ("n_epochs_", "interrupted_"):
         if key in meta["fitted"]:
             setattr(estimator, key, _decode(meta["fitted"][key]))
@@ -255,7 +249,7 @@ class EstimatorCheckpoint(Callback):
         estimator = getattr(self, "_estimator", None)
         if estimator is None or len(net.history) % self.every:
             return
-        estimator._record_training(net)
+        record_training(estimator, net)
         split, net.train_split = net.train_split, None  # keep the data out of the file
         try:
             _atomic_write(lambda f: joblib.dump(estimator, f), self.path)

@@ -9,14 +9,13 @@ Each function draws on an Axes or Figure it returns, so the picture can be
 adjusted, saved or embedded like any matplotlib plot.
 """
 
-from math import isqrt
-
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array
 
+from ._checks import square_image_side
 from .metrics import embed_with, pair_scores
 from .pairs import check_pair_labels
 
@@ -44,11 +43,7 @@ def _image_shape(n_features, image_shape):
         if int(np.prod(image_shape)) != n_features:
             raise ValueError(f"image_shape={image_shape} does not hold the {n_features} features of a sample.")
         return image_shape
-    side = isqrt(n_features)
-    if side * side != n_features:
-        raise ValueError(
-            f"Samples have {n_features} features, not a square image; pass image_shape=(height, width)."
-        )
+    side = square_image_side(n_features, f"Samples have {n_features} features, not a square image")
     return side, side
 
 

@@ -103,6 +103,16 @@ def test_koch_head_and_bce_by_hand():
     assert loss(emb, labels).item() == pytest.approx(expected, abs=1e-5)
 
 
+def test_nonpositive_head_output_by_hand():
+    head = L1SimilarityHead(2, nonpositive=True)
+    with torch.no_grad():
+        head.linear.weight.copy_(torch.tensor([[0.0, np.log(np.e - 1)]]))  # softplus -> [log 2, 1]
+        head.linear.bias.fill_(0.5)
+    e1 = torch.tensor([[1.0, 2.0]])
+    e2 = torch.tensor([[0.0, 4.0]])
+    np.testing.assert_allclose(head(e1, e2).detach().numpy(), [0.5 - np.log(2) - 2], rtol=1e-6)
+
+
 def test_losses_have_gradients():
     emb = torch.randn(8, 3, requires_grad=True)
     labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])

@@ -14,7 +14,6 @@ from torch import nn
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.persistence import load_weights, save_weights
 
-# TODO(lead): add SiameseVerifier here once merged.
 ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=2, batch_size=8, random_state=0)

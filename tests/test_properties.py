@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.pairs import check_pair_labels
 
-# TODO(lead): add SiameseVerifier here once merged.
 ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(4,)), max_epochs=1, batch_size=4, samples_per_class=2, random_state=0)

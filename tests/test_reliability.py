@@ -18,7 +18,6 @@ from sklearn_siamese import ConvEncoder, MLPEncoder, SiameseEmbedder, SiameseVer
 from sklearn_siamese.pairs import check_pair_labels
 from sklearn_siamese.persistence import EstimatorCheckpoint
 
-# TODO(lead): add SiameseVerifier here once merged.
 ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
 
 # No held-out validation classes unless a test asks: warm starts continue

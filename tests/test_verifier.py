@@ -13,8 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from sklearn_siamese import MLPEncoder, SiameseVerifier
-from sklearn_siamese.losses import KochBCELoss, L1SimilarityHead
-from sklearn_siamese.pairs import make_pairs
+from sklearn_siamese.pairs import best_threshold, make_pairs
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), embedding_dim=16, max_epochs=3, batch_size=32, random_state=0)
 
@@ -44,48 +43,13 @@ def _sigmoid(z):
 
 
 # ------------------------------------------------------------- Koch head
-def test_koch_head_output_by_hand():
-    head = L1SimilarityHead(2)
-    with torch.no_grad():
-        head.linear.weight.copy_(torch.tensor([[1.0, -2.0]]))
-        head.linear.bias.fill_(0.5)
-    e1 = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
-    e2 = torch.tensor([[0.0, 4.0], [3.0, -1.0]])
-    # |e1 - e2| = [1, 2] and [3, 1]: 1*1 - 2*2 + 0.5 and 1*3 - 2*1 + 0.5
-    np.testing.assert_allclose(head(e1, e2).detach().numpy(), [-2.5, 1.5])
-
-
-def test_nonpositive_head_output_by_hand():
-    head = L1SimilarityHead(2, nonpositive=True)
-    with torch.no_grad():
-        head.linear.weight.copy_(torch.tensor([[0.0, np.log(np.e - 1)]]))  # softplus -> [log 2, 1]
-        head.linear.bias.fill_(0.5)
-    e1 = torch.tensor([[1.0, 2.0]])
-    e2 = torch.tensor([[0.0, 4.0]])
-    np.testing.assert_allclose(head(e1, e2).detach().numpy(), [0.5 - np.log(2) - 2], rtol=1e-6)
-
-
-def test_koch_bce_loss_by_hand():
-    loss = KochBCELoss(embedding_dim=2, mining="all")
-    with torch.no_grad():
-        loss.head.linear.weight.copy_(torch.tensor([[1.0, -2.0]]))
-        loss.head.linear.bias.fill_(0.5)
-    emb = torch.tensor([[1.0, 2.0], [0.0, 4.0], [3.0, 1.0]])
-    labels = torch.tensor([0, 0, 1])
-    # Pairs: (0, 1) same, logit -2.5; (0, 2) different, |diff| = [2, 1], logit 0.5;
-    # (1, 2) different, |diff| = [3, 3], logit -2.5.
-    same_term = -np.log(_sigmoid(-2.5))
-    diff_term = np.mean([-np.log(1 - _sigmoid(0.5)), -np.log(1 - _sigmoid(-2.5))])
-    assert loss(emb, labels).item() == pytest.approx(same_term + diff_term, rel=1e-6)
-
-
 def test_trained_head_is_optimised_and_scores_pairs(fitted, small):
     X, _ = small
     head = fitted.net_.criterion_.head
     optimised = {id(p) for group in fitted.net_.optimizer_.param_groups for p in group["params"]}
     assert id(head.linear.weight) in optimised and id(head.linear.bias) in optimised
     assert head.nonpositive and (head.weight <= 0).all()
-    a, b = fitted._embed(X[:5]), fitted._embed(X[5:10])
+    a, b = fitted.embed(X[:5]), fitted.embed(X[5:10])
     with torch.no_grad():
         expected = torch.sigmoid(head(torch.from_numpy(a).float(), torch.from_numpy(b).float())).numpy()
     pairs = np.stack([X[:5], X[5:10]], axis=1)
@@ -121,8 +85,16 @@ def test_calibrated_threshold_is_best_of_full_sweep(fitted, digits, strategy):
     np.testing.assert_array_equal(fitted_copy.predict_pairs(pairs), scores >= fitted_copy.threshold_)
 
 
-def test_threshold_calibrated_at_fit(fitted):
-    assert 0 < fitted.threshold_ < 1
+def test_threshold_calibrated_at_fit_on_held_out_pairs(small):
+    X, y = small
+    ver = SiameseVerifier(**{**FAST, "validation_fraction": 0.4}).fit(X, y)
+    held = np.isin(y, ver.validation_classes_)
+    assert 0 < held.sum() < len(y)
+    # fit draws its calibration pairs from the held-out classes with the first seed of random_state.
+    seed = np.random.RandomState(FAST["random_state"]).randint(np.iinfo(np.int32).max)
+    pairs, same = make_pairs(X[held], y[held], n_pairs=1000, random_state=seed)
+    assert ver.threshold_ == best_threshold(ver.pair_score(pairs), same, "accuracy")
+    assert ver.threshold_ != 0.5  # not the uncalibrated default
 
 
 # --------------------------------------------------------------- one-shot
@@ -188,9 +160,15 @@ def test_pipeline_cross_val_and_grid_search(small):
     pipe = make_pipeline(MinMaxScaler(), SiameseVerifier(**FAST))
     scores = cross_val_score(pipe, X, y, cv=2)
     assert scores.shape == (2,) and np.all(scores > 1 / 5)
-    grid = GridSearchCV(SiameseVerifier(**{**FAST, "loss": "contrastive"}), {"margin": [0.5, 1.0]}, cv=2)
+    # Log loss, not accuracy: the margin scales the logits, so it changes
+    # probabilities even where the predicted classes stay the same.
+    grid = GridSearchCV(
+        SiameseVerifier(**{**FAST, "loss": "contrastive"}), {"margin": [0.5, 1.0]}, cv=2, scoring="neg_log_loss"
+    )
     grid.fit(X, y)
-    assert grid.best_params_["margin"] in (0.5, 1.0)
+    mean_scores = grid.cv_results_["mean_test_score"]
+    assert mean_scores[0] != mean_scores[1]  # the searched margin reaches the model
+    assert grid.best_params_["margin"] == grid.cv_results_["params"][np.argmax(mean_scores)]["margin"]
     grid = GridSearchCV(SiameseVerifier(**FAST), {"loss": ["bce", "contrastive"]}, cv=2).fit(X, y)
     assert set(grid.cv_results_["param_loss"]) == {"bce", "contrastive"}
 

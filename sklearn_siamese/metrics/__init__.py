@@ -26,8 +26,6 @@ from ._retrieval import embedding_precision_at_1, mean_average_precision_at_r, p
 from ._scorers import make_one_shot_scorer, make_retrieval_scorer, make_verification_scorer
 from ._verification import pair_scores, seen_unseen_verification, verification_accuracy, verification_roc_auc
 
-# tests/_toy_verifier.py imports the old private name.
-_negative_euclidean = negative_euclidean
 
 __all__ = [
     "embed_with",

@@ -1,0 +1,142 @@
+"""Checks shared by the estimators and the helper modules, with our own messages.
+
+Each check is done here, before numpy or scikit-learn sees the data, so our
+messages do not depend on the wording of theirs.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils.validation import validate_data
+
+
+def can_form_pairs(y_codes):
+    """Whether integer labels give both a same-class and a different-class pair.
+
+    That is: at least 2 classes, one of them with 2 or more samples.
+    """
+    counts = np.bincount(y_codes)
+    return np.count_nonzero(counts) >= 2 and counts.max() >= 2
+
+
+def check_can_form_pairs(y_codes, who):
+    """Raise a ``ValueError`` naming ``who`` unless :func:`can_form_pairs` holds."""
+    if can_form_pairs(y_codes):
+        return
+    n_classes = np.count_nonzero(np.bincount(y_codes))
+    if n_classes < 2:
+        raise ValueError(
+            f"{who} needs samples of at least 2 classes to form different-class pairs; "
+            f"y has {n_classes} class."
+        )
+    raise ValueError(
+        f"{who} needs at least one class with 2 or more samples to form a "
+        "same-class pair; every class in y has a single sample."
+    )
+
+
+def square_image_side(n_features, message):
+    """Side of the square image a row of ``n_features`` values holds.
+
+    ``message`` is the start of the error raised when there is none; it is
+    followed by what to do.
+    """
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise ValueError(f"{message}; pass image_shape=(height, width).")
+    return side
+
+
+def resolve_device(device):
+    """``device`` as a ``torch.device``, refusing CUDA where there is none."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device, e.g. 'cpu' or 'cuda'.") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine; use device='cpu'.")
+    return resolved
+
+
+def _dtype_kinds(X):
+    """The numpy dtype kinds of X's values (of each column for a DataFrame)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or isinstance(X, np.ndarray):
+        return {np.asarray(X).dtype.kind}
+    dtypes = list(dtypes) if hasattr(dtypes, "__len__") else [dtypes]
+    # pandas extension dtypes (nullable ints, strings, categories) are no numpy dtype: convert to see.
+    return {d.kind if isinstance(d, np.dtype) else "O" for d in dtypes}
+
+
+def check_numeric(X, name, owner):
+    """Refuse complex, ragged and non-numeric X with messages naming ``name``.
+
+    Sparse matrices are left to ``validate_data``, whose ``TypeError`` tells
+    to densify with ``.toarray()``.
+    """
+    if hasattr(X, "toarray"):
+        return
+    try:
+        kinds = _dtype_kinds(X)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(
+            f"{name} must hold numbers only, in rows of equal length; {owner} could not read it: {exc}"
+        ) from exc
+    if "c" in kinds:
+        raise ValueError(
+            f"Complex data not supported: {name} has complex values; {owner} needs real numbers. Pass "
+            f"{name}.real, np.abs({name}), or the real and imaginary parts as separate features."
+        )
+    if kinds & set("OUSV"):
+        try:
+            np.asarray(X, dtype=np.float64)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{name} must hold numbers only; {owner} could not convert it to float32: {exc}") from exc
+
+
+def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
+    """``validate_data`` to float32, after our own checks of what X holds."""
+    check_numeric(X, name, type(estimator).__name__)
+    # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
+    with np.errstate(over="ignore"):
+        return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
+
+
+def validate_pairs(estimator, pairs):
+    """Pairs of shape ``(n_pairs, 2, n_features)`` as two float32 arrays of rows.
+
+    The checks that ``validate_data`` would word for "X" are made here, so
+    the messages name ``pairs``.
+    """
+    owner = type(estimator).__name__
+    try:
+        pairs = np.asarray(pairs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"pairs must be an array-like of shape (n_pairs, 2, n_features): {exc}") from exc
+    if pairs.ndim != 3 or pairs.shape[1] != 2:
+        raise ValueError(
+            "pairs must have shape (n_pairs, 2, n_features), got shape "
+            f"{pairs.shape}. Stack the two sides with np.stack([X1, X2], axis=1)."
+        )
+    if pairs.shape[0] == 0:
+        raise ValueError("pairs is empty: at least one pair is required.")
+    check_numeric(pairs, "pairs", owner)
+    n_pairs, _, n_features = pairs.shape
+    if n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"pairs has {n_features} features, but {owner} is expecting {estimator.n_features_in_} features as input."
+        )
+    with np.errstate(over="ignore"):
+        flat = pairs.reshape(2 * n_pairs, n_features).astype(np.float32)
+    if np.isnan(flat).any():
+        raise ValueError("Input pairs contains NaN.")
+    if np.isinf(flat).any():
+        raise ValueError("Input pairs contains infinity or a value too large for dtype('float32').")
+    with warnings.catch_warnings():
+        # A 3-D pairs array cannot carry column names.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        flat = validate_data(estimator, flat, dtype=np.float32, reset=False)
+    flat = flat.reshape(n_pairs, 2, n_features)
+    return flat[:, 0], flat[:, 1]

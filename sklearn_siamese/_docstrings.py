@@ -1,0 +1,98 @@
+"""Parameter descriptions shared by the estimators' docstrings.
+
+A class docstring names them on a line ``.. shared-parameters:: name ...``,
+which :func:`fill_shared_parameters` replaces by their text, so each
+description is written once and the rendered docstrings stay complete for
+``help()``, numpydoc and the doctests.
+"""
+
+import re
+
+PARAMETER_DOCS = {
+    "encoder": """\
+    encoder : {"mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="mlp"
+        The network mapping a row of X to its embedding. A name selects a
+        built-in encoder with default settings; an
+        :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
+        ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
+        ``GridSearchCV`` as ``encoder__<name>``; a module is deep-copied at
+        fit (never mutated); a class or function is called with the
+        arguments it accepts among ``n_features`` and ``embedding_dim``.""",
+    "embedding_dim": """\
+    embedding_dim : int, default=None
+        Size of the embedding. None means 32 for the built-in encoders and
+        the module's own output size for a user module; when both are given
+        they must agree.""",
+    "normalize": """\
+    normalize : bool, default=True
+        Whether embeddings are scaled to unit L2 norm.""",
+    "max_epochs": """\
+    max_epochs : int, default=30
+        Number of epochs (one epoch draws about ``n_samples`` samples).""",
+    "batch_size": """\
+    batch_size : int, default=64
+        Samples per batch.""",
+    "samples_per_class": """\
+    samples_per_class : int, default=4
+        ``K``: samples of each class in a batch.""",
+    "lr": """\
+    lr : float, default=1e-3
+        Learning rate.""",
+    "optimizer": """\
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
+        Optimiser name or a ``torch.optim.Optimizer`` class.""",
+    "weight_decay": """\
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimiser.""",
+    "n_iter_no_change": """\
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.""",
+    "augmentation": """\
+    augmentation : "affine", RandomAffine, callable or None, default=None
+        Augmentation of training batches. ``"affine"`` applies the random
+        affine distortions of Koch et al. 2015
+        (:class:`~sklearn_siamese.augmentation.RandomAffine`, image shape
+        taken from the encoder's ``input_shape`` or a square row); any
+        callable ``augmentation(X_batch)`` returning a tensor of the same
+        shape works. Seeded by ``random_state``.""",
+    "instance_weight": """\
+    instance_weight : float, default=0.5
+        Weight of an instance-discrimination term (NT-Xent between two
+        views of each training sample, Chen et al. 2020) added to the loss.
+        The views differ by ``augmentation`` and dropout. It keeps the
+        embedding informative about individual samples rather than only
+        the training classes, which helps on classes unseen in training
+        (measured in README: 0.5 is the default, 0 turns it off); it
+        doubles the encoder passes per batch.""",
+    "device": """\
+    device : str or torch.device, default="cpu"
+        Where to train and infer, e.g. ``"cuda"``.""",
+    "callbacks": """\
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (``EarlyStopping``, ``Checkpoint``,
+        ``LRScheduler``, ...), as instances or ``(name, callback)`` tuples.
+        They are copied at fit.""",
+    "verbose": """\
+    verbose : int, default=0
+        0 is silent, 1 prints a table row per epoch, 2 also shows a
+        progress bar per epoch.""",
+    "warm_start": """\
+    warm_start : bool, default=False
+        When True and the estimator is already fitted, ``fit`` continues the
+        previous training on the same ``X, y`` from the last finished epoch
+        (weights, optimiser state and random states) until ``max_epochs``
+        epochs in total have run, as ``n_estimators`` does in
+        ``GradientBoostingClassifier``: resuming an interrupted fit or a
+        checkpoint gives the same model as an uninterrupted run (exactly so
+        when no early stopping runs: its patience and best epoch start
+        afresh on continuation). Other parameters keep the values of the
+        first fit.""",
+}
+
+_MARKER = re.compile(r"^( *)\.\. shared-parameters:: (.+)$", re.MULTILINE)
+
+
+def fill_shared_parameters(cls):
+    """Class decorator: expand the ``.. shared-parameters::`` lines of ``cls.__doc__``."""
+    cls.__doc__ = _MARKER.sub(lambda m: "\n".join(PARAMETER_DOCS[name] for name in m.group(2).split()), cls.__doc__)
+    return cls

@@ -1,0 +1,135 @@
+"""Building the encoder module from the ``encoder`` parameter, and probing it.
+
+Also the training-batch augmentation, since ``"affine"`` takes its image
+shape from the encoder.
+"""
+
+import copy
+import inspect
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import clone
+from torch import nn
+
+from .augmentation import RandomAffine
+from .encoders import ENCODERS, EncoderSpec
+
+DEFAULT_EMBEDDING_DIM = 32
+
+
+class EmbeddingModule(nn.Module):
+    """The user's encoder, optionally followed by L2 normalisation."""
+
+    def __init__(self, encoder, normalize):
+        super().__init__()
+        self.encoder = encoder
+        self.normalize = normalize
+
+    def forward(self, x):
+        z = self.encoder(x)
+        return F.normalize(z, dim=1) if self.normalize else z
+
+
+def encoder_spec(encoder):
+    """The ``encoder`` parameter with a built-in name replaced by its default spec."""
+    return ENCODERS[encoder]() if isinstance(encoder, str) else encoder
+
+
+def _call_builder(builder, n_features, embedding_dim):
+    """Call a class or function that builds an encoder, passing the sizes it accepts."""
+    try:
+        accepted = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    offered = {"n_features": n_features, "embedding_dim": embedding_dim}
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    kwargs = {k: v for k, v in offered.items() if takes_kwargs or k in accepted}
+    if kwargs.get("embedding_dim", 0) is None:
+        kwargs["embedding_dim"] = DEFAULT_EMBEDDING_DIM
+    return builder(**kwargs)
+
+
+def build_module(params, X_probe, device):
+    """The embedding module for ``params`` (an estimator's parameters) and its output size.
+
+    ``X_probe``, two rows of X, is run through the encoder once so a bad
+    encoder fails here, clearly. Returns ``(module, embedding_dim)``.
+    """
+    n_features = X_probe.shape[1]
+    encoder = encoder_spec(params["encoder"])
+    embedding_dim = params["embedding_dim"]
+    if isinstance(encoder, EncoderSpec):
+        module = encoder.build(n_features, embedding_dim or DEFAULT_EMBEDDING_DIM)
+    elif isinstance(encoder, nn.Module):
+        module = copy.deepcopy(encoder)
+    else:
+        module = _call_builder(encoder, n_features, embedding_dim)
+        if not isinstance(module, nn.Module):
+            raise TypeError(
+                f"encoder={params['encoder']!r} returned {type(module).__name__}, not a torch.nn.Module."
+            )
+    module = module.to(device)
+    out_dim = probe_encoder(module, X_probe, device, embedding_dim)
+    return EmbeddingModule(module, params["normalize"]), out_dim
+
+
+def probe_encoder(module, X_probe, device, embedding_dim):
+    """Run the encoder once on ``X_probe``; return its output size."""
+    name = type(module).__name__
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.from_numpy(np.ascontiguousarray(X_probe)).to(device))
+    except Exception as exc:
+        raise ValueError(
+            f"The encoder {name} failed on a batch of shape {tuple(X_probe.shape)} "
+            f"(n_samples, n_features): {exc}"
+        ) from exc
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or len(out) != len(X_probe):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"The encoder {name} must return a 2-D tensor (n_samples, embedding_dim); "
+            f"for input of shape {tuple(X_probe.shape)} it returned {shape}."
+        )
+    if not torch.isfinite(out).all():
+        raise ValueError(
+            f"The encoder {name} returned NaN or infinite values for the first rows of X "
+            f"(absolute values up to {float(np.abs(X_probe).max()):.3g}); scale X, e.g. with StandardScaler."
+        )
+    if embedding_dim is not None and out.shape[1] != embedding_dim:
+        raise ValueError(
+            f"The encoder {name} outputs {out.shape[1]} features but "
+            f"embedding_dim={embedding_dim}; set embedding_dim=None to use the encoder's size."
+        )
+    return int(out.shape[1])
+
+
+def make_augment(augmentation, encoder, X_probe, device):
+    """The training-batch augmentation, checked once on a probe batch."""
+    augment = augmentation
+    if augment is None:
+        return None
+    if isinstance(augment, str):
+        augment = RandomAffine()
+    elif isinstance(augment, RandomAffine):
+        augment = clone(augment)  # never mutate the parameter
+    if isinstance(augment, RandomAffine) and augment.image_shape is None:
+        image_shape = getattr(encoder_spec(encoder), "input_shape", None)
+        if image_shape is not None:
+            augment.set_params(image_shape=image_shape)
+    probe = torch.from_numpy(np.ascontiguousarray(X_probe)).to(device)
+    try:
+        out = augment(probe)
+    except Exception as exc:
+        raise ValueError(f"augmentation={augmentation!r} failed on a batch of shape {tuple(probe.shape)}: {exc}") from exc
+    if not isinstance(out, torch.Tensor) or out.shape != probe.shape:
+        raise ValueError(
+            f"augmentation={augmentation!r} must return a tensor of the batch's shape "
+            f"{tuple(probe.shape)}, got {getattr(out, 'shape', type(out).__name__)}."
+        )
+    return augment

@@ -1,0 +1,186 @@
+"""Assembling training: samplers, callbacks and the skorch net, and reading it back.
+
+The functions take the estimator to read its parameters; they are the
+training half of :class:`~sklearn_siamese._base._BaseSiamese`, kept apart
+so that each module holds one job. :func:`record_training` and
+:func:`restore_net` are also the seam :mod:`sklearn_siamese.persistence`
+uses.
+"""
+
+import copy
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
+
+from ._encoder_build import build_module
+from ._training import (
+    BatchIterator,
+    EpochSnapshot,
+    FirstBatches,
+    FixedBatches,
+    NonFiniteLossGuard,
+    SiameseNet,
+    SubsetSampler,
+    ValidationPrecisionAt1,
+    finished_epochs,
+)
+from .sampling import PKSampler
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+# Validation rows scored by leave-one-out 1-NN each epoch (a sample of them if more).
+MAX_RETRIEVAL_ROWS = 2000
+
+
+@contextmanager
+def forked_torch_rng(device):
+    """Leave the caller's torch random state (CPU, and ``device`` if CUDA) as it was."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        yield
+
+
+def make_sampler(estimator, y_codes, rng):
+    """Batches of ``P`` classes x ``K`` samples, or the subclass's random pairs or triplets."""
+    if estimator.mining == "random_pairs":
+        return estimator._random_batch_sampler()(y_codes, estimator.batch_size, rng)
+    return PKSampler(y_codes, estimator.batch_size, estimator.samples_per_class, rng)
+
+
+def make_train_sampler(estimator, y_codes, rng):
+    """This process's sampler of training batches.
+
+    Under data parallelism (an accelerator with ``num_processes > 1``)
+    every process runs ``fit`` on the same data with the same seed, so all
+    start from the same weights and validation split. Each process then
+    draws its own training batches, from a random stream seeded by the
+    shared seed and its rank, and ``1/num_processes`` of an epoch's
+    batches, so an epoch is still about one pass over the data. With one
+    process this is ``make_sampler(estimator, y_codes, rng)``.
+    """
+    accelerator = estimator.accelerator
+    n_processes = getattr(accelerator, "num_processes", 1)
+    if n_processes <= 1:
+        return make_sampler(estimator, y_codes, rng)
+    process_rng = np.random.default_rng([int(rng.integers(2**31)), accelerator.process_index])
+    sampler = make_sampler(estimator, y_codes, process_rng)
+    return FirstBatches(sampler, -(-len(sampler) // n_processes))
+
+
+def bind_estimator(callbacks, estimator):
+    """Let callbacks that save the estimator (e.g. EstimatorCheckpoint) know it."""
+    for _, cb in callbacks:
+        if hasattr(cb, "_bind_estimator"):
+            cb._bind_estimator(estimator)
+
+
+def make_callbacks(estimator, valid_idx, rng):
+    # The snapshot comes first: an epoch counts as finished before any later
+    # on_epoch_end (early stopping, a user callback) may stop training.
+    callbacks = [("epoch_snapshot", EpochSnapshot()), ("nonfinite_loss", NonFiniteLossGuard())]
+    if len(valid_idx):
+        rows = valid_idx
+        if len(rows) > MAX_RETRIEVAL_ROWS:
+            rows = np.sort(rng.choice(rows, size=MAX_RETRIEVAL_ROWS, replace=False))
+        callbacks.append(("valid_precision_at_1", ValidationPrecisionAt1(rows, estimator.distance)))
+    if len(valid_idx) and estimator.early_stopping:
+        # Stop on how well held-out classes are recognised, not on their
+        # pair loss: the loss of unseen classes rises from the first epochs
+        # while their nearest-neighbour accuracy still improves.
+        stop = EarlyStopping(
+            monitor="valid_precision_at_1", lower_is_better=False, patience=estimator.n_iter_no_change, load_best=True
+        )
+        callbacks.append(("early_stopping", stop))
+    if estimator.verbose and estimator.verbose > 1:
+        callbacks.append(("progress_bar", ProgressBar()))
+    user = []
+    for i, cb in enumerate(copy.deepcopy(estimator.callbacks or [])):
+        user.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+    bind_estimator(user, estimator)
+    return callbacks + user
+
+
+def make_net(estimator, module, criterion, device, dataset, train_idx, valid_idx, rng):
+    """A skorch net over the whole dataset; samplers pick the train or valid rows."""
+    optimizer = OPTIMIZERS.get(estimator.optimizer, estimator.optimizer)
+    y_codes = dataset.y.numpy()
+    train_split, valid_sampler = None, None
+    if len(valid_idx):
+        valid_rng = np.random.default_rng(rng.integers(2**31))
+        valid_sampler = FixedBatches(make_sampler(estimator, y_codes[valid_idx], valid_rng), valid_idx)
+        train_split = predefined_split(dataset)
+    train_sampler = make_train_sampler(estimator, y_codes[train_idx], rng)
+    net_kwargs = {}
+    net_class = SiameseNet
+    net_device = device
+    if estimator.accelerator is not None:
+        from ._accelerate import AcceleratedNet as net_class
+
+        net_kwargs["accelerator"] = estimator.accelerator
+        if getattr(estimator.accelerator, "device_placement", False):
+            net_device = None  # the accelerator places the module
+    return net_class(
+        module,
+        criterion=criterion,
+        optimizer=optimizer,
+        optimizer__weight_decay=estimator.weight_decay,
+        lr=estimator.lr,
+        max_epochs=estimator.max_epochs,
+        batch_size=estimator.batch_size,
+        iterator_train=BatchIterator,
+        iterator_train__sampler=SubsetSampler(train_sampler, train_idx),
+        iterator_train__device=device,
+        iterator_train__augment=estimator.augment_,
+        iterator_train__views=2 if estimator.instance_weight else 1,
+        instance_weight=estimator.instance_weight,
+        iterator_valid=BatchIterator,
+        iterator_valid__sampler=valid_sampler,
+        iterator_valid__device=device,
+        train_split=train_split,
+        callbacks=make_callbacks(estimator, valid_idx, rng),
+        device=net_device,
+        verbose=int(bool(estimator.verbose)),
+        **net_kwargs,
+    )
+
+
+def record_training(estimator, net, done=False):
+    """Set the fitted attributes that describe training; ``done`` drops data references."""
+    estimator.net_ = net
+    estimator.history_ = net.history
+    estimator.n_epochs_ = finished_epochs(net.history)
+    snapshot = dict(net.callbacks_).get("epoch_snapshot")
+    estimator.interrupted_ = bool(snapshot is not None and snapshot.interrupted_)
+    if done:
+        # The validation split keeps the training data alive; a fitted
+        # estimator does not need it (warm_start rebuilds it) and should
+        # not carry the data into its pickle.
+        net.train_split = None
+        if snapshot is not None:
+            snapshot.compact()
+
+
+def restore_net(estimator, device, module_state, criterion_state, history):
+    """Rebuild ``net_`` of an estimator whose other fitted attributes are set.
+
+    The module is built from the estimator's parameters and given the saved
+    weights; the net can predict but holds no training state. Raises
+    ``RuntimeError`` when the weights do not fit the module.
+    """
+    X_probe = np.zeros((2, estimator.n_features_in_), dtype=np.float32)
+    module, estimator.embedding_dim_ = build_module(estimator.get_params(deep=False), X_probe, device)
+    module.load_state_dict(module_state)
+    net = NeuralNet(module, criterion=estimator._make_criterion(estimator.embedding_dim_), device=device)
+    net.initialize()
+    net.criterion_.load_state_dict(criterion_state)
+    net.history = history
+    record_training(estimator, net, done=True)
+    return net
