@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._checks import check_can_form_pairs, resolve_device, validate_input, validate_pairs
+from ._checks import check_can_form_pairs, image_shape_of, resolve_device, validate_input, validate_pairs
 from ._data_split import split_validation_classes
 from ._encoder_build import build_module, make_augment
 from ._inference import embed_rows
@@ -104,6 +104,7 @@ class _BaseSiamese(BaseEstimator):
                 delattr(self, key)
 
     def _fit_fresh(self, X, y):
+        self.image_shape_ = image_shape_of(X)
         X, y = validate_input(self, X, y, y_numeric=False)
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
@@ -126,8 +127,8 @@ class _BaseSiamese(BaseEstimator):
 
         with forked_torch_rng(device):
             torch.manual_seed(seed)
-            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X[:2], device)
-            self.augment_ = make_augment(self.augmentation, self.encoder, X[:2], device)
+            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X[:2], device, self.image_shape_)
+            self.augment_ = make_augment(self.augmentation, self.encoder, X[:2], device, self.image_shape_)
             criterion = self._make_criterion(self.embedding_dim_)
             dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
             net = make_net(self, module, criterion, device, dataset, train_idx, valid_idx, rng)

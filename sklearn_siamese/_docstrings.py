@@ -76,6 +76,17 @@ PARAMETER_DOCS = {
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch, 2 also shows a
         progress bar per epoch.""",
+    "n_features_in_": """\
+    n_features_in_ : int
+        Number of features seen in fit: for X given as images
+        ``(n, H, W)`` or ``(n, C, H, W)``, the values of one image
+        (``C * H * W``); every method accepts the images or their
+        flattened rows alike.""",
+    "image_shape_": """\
+    image_shape_ : tuple of int or None
+        ``(channels, height, width)`` of the images when X was given as
+        images in fit, else None. Encoders with ``input_shape=None`` and
+        ``augmentation="affine"`` use it.""",
     "warm_start": """\
     warm_start : bool, default=False
         When True and the estimator is already fitted, ``fit`` continues the

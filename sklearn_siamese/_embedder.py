@@ -69,8 +69,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in fit.
-    n_features_in_ : int
-        Number of features seen in fit.
+    .. shared-parameters:: n_features_in_ image_shape_
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int

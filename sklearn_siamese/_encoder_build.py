@@ -51,14 +51,24 @@ def _call_builder(builder, n_features, embedding_dim):
     return builder(**kwargs)
 
 
-def build_module(params, X_probe, device):
+def with_image_shape(encoder, image_shape):
+    """The encoder spec with ``input_shape=None`` replaced by the shape of the images in X."""
+    encoder = encoder_spec(encoder)
+    if image_shape is not None and isinstance(encoder, EncoderSpec) and "input_shape" in encoder.get_params():
+        if encoder.input_shape is None:
+            encoder = clone(encoder).set_params(input_shape=tuple(image_shape))
+    return encoder
+
+
+def build_module(params, X_probe, device, image_shape=None):
     """The embedding module for ``params`` (an estimator's parameters) and its output size.
 
     ``X_probe``, two rows of X, is run through the encoder once so a bad
-    encoder fails here, clearly. Returns ``(module, embedding_dim)``.
+    encoder fails here, clearly. ``image_shape`` is the shape of X's
+    samples when X was given as images. Returns ``(module, embedding_dim)``.
     """
     n_features = X_probe.shape[1]
-    encoder = encoder_spec(params["encoder"])
+    encoder = with_image_shape(params["encoder"], image_shape)
     embedding_dim = params["embedding_dim"]
     if isinstance(encoder, EncoderSpec):
         module = encoder.build(n_features, embedding_dim or DEFAULT_EMBEDDING_DIM)
@@ -109,7 +119,7 @@ def probe_encoder(module, X_probe, device, embedding_dim):
     return int(out.shape[1])
 
 
-def make_augment(augmentation, encoder, X_probe, device):
+def make_augment(augmentation, encoder, X_probe, device, image_shape=None):
     """The training-batch augmentation, checked once on a probe batch."""
     augment = augmentation
     if augment is None:
@@ -119,7 +129,7 @@ def make_augment(augmentation, encoder, X_probe, device):
     elif isinstance(augment, RandomAffine):
         augment = clone(augment)  # never mutate the parameter
     if isinstance(augment, RandomAffine) and augment.image_shape is None:
-        image_shape = getattr(encoder_spec(encoder), "input_shape", None)
+        image_shape = getattr(with_image_shape(encoder, image_shape), "input_shape", None) or image_shape
         if image_shape is not None:
             augment.set_params(image_shape=image_shape)
     probe = torch.from_numpy(np.ascontiguousarray(X_probe)).to(device)

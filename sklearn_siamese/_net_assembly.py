@@ -176,7 +176,8 @@ def restore_net(estimator, device, module_state, criterion_state, history):
     ``RuntimeError`` when the weights do not fit the module.
     """
     X_probe = np.zeros((2, estimator.n_features_in_), dtype=np.float32)
-    module, estimator.embedding_dim_ = build_module(estimator.get_params(deep=False), X_probe, device)
+    image_shape = getattr(estimator, "image_shape_", None)
+    module, estimator.embedding_dim_ = build_module(estimator.get_params(deep=False), X_probe, device, image_shape)
     module.load_state_dict(module_state)
     net = NeuralNet(module, criterion=estimator._make_criterion(estimator.embedding_dim_), device=device)
     net.initialize()

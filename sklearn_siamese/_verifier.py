@@ -108,8 +108,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     classes_ : ndarray of shape (n_classes,)
         Class labels of the references (those seen in fit, or given to
         :meth:`fit_references`).
-    n_features_in_ : int
-        Number of features seen in fit.
+    .. shared-parameters:: n_features_in_ image_shape_
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
