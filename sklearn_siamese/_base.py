@@ -39,13 +39,14 @@ class _BaseSiamese(BaseEstimator):
     """Shared parameters and training loop; not for direct use."""
 
     _parameter_constraints: dict = {
-        "encoder": [StrOptions(set(ENCODERS)), EncoderSpec, nn.Module, callable],
+        "encoder": [StrOptions(set(ENCODERS) | {"auto"}), EncoderSpec, nn.Module, callable],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "mining": [StrOptions(set(MINING))],
         "distance": [StrOptions(set(DISTANCES))],
         "normalize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "samples_per_epoch": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 4, None, closed="left")],
         "samples_per_class": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -54,7 +55,7 @@ class _BaseSiamese(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"}), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "augmentation": [StrOptions({"affine"}), callable, None],
+        "augmentation": [StrOptions({"affine", "auto"}), callable, None],
         "instance_weight": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
         "accelerator": [None, object],

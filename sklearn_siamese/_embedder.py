@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -116,7 +116,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
     def __init__(
         self,
-        encoder="mlp",
+        encoder="auto",
         *,
         embedding_dim=None,
         loss="contrastive",
@@ -125,6 +125,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        samples_per_epoch="auto",
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -133,7 +134,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
-        augmentation=None,
+        augmentation="auto",
         instance_weight=0.5,
         device="cpu",
         accelerator=None,
@@ -150,6 +151,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.samples_per_epoch = samples_per_epoch
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr

@@ -69,7 +69,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -183,7 +183,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
 
     def __init__(
         self,
-        encoder="mlp",
+        encoder="auto",
         *,
         embedding_dim=None,
         loss="bce",
@@ -192,6 +192,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        samples_per_epoch="auto",
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -200,7 +201,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
-        augmentation=None,
+        augmentation="auto",
         instance_weight=0.5,
         device="cpu",
         accelerator=None,
@@ -218,6 +219,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.samples_per_epoch = samples_per_epoch
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr

@@ -97,7 +97,7 @@ def test_speed_reads_fashion_mnist_with_the_package_loader(tmp_path):
 def test_unseen_classes_quick(capsys):
     _load("unseen_classes").main(["--quick"])
     rows = _table_rows(capsys.readouterr().out)
-    assert list(rows) == ["raw pixels", "PCA (32)", "NCA (32)", "Embedder contrastive/all"]
+    assert list(rows) == ["raw pixels", "PCA (32)", "NCA (32)", "SiameseEmbedder() default", "Embedder MLP contrastive/all"]
     for method, (seen, unseen, mixed, one_shot, _) in rows.items():
         # Verification pairs are half same, half different; episodes 4-way.
         # Measured with --quick: seen >= 0.89, unseen >= 0.67, 1-shot >= 0.55.

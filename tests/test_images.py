@@ -88,3 +88,36 @@ def test_weights_round_trip_keeps_the_image_shape(images, tmp_path):
     loaded = load_weights(SiameseEmbedder(**params), path)
     assert tuple(loaded.image_shape_) == (2, 8, 8)
     np.testing.assert_array_equal(loaded.transform(X2[:4]), emb.transform(X2[:4]))
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [((300, 64), "ConvEncoder"), ((300, 8, 8), "ConvEncoder"), ((300, 60), "MLPEncoder"), ((300, 16), "MLPEncoder")],
+)
+def test_auto_encoder_rule(shape, expected):
+    from sklearn_siamese._encoder_build import encoder_spec
+    from sklearn_siamese._checks import image_shape_of
+
+    X = np.zeros(shape)
+    n_features = int(np.prod(shape[1:]))
+    assert type(encoder_spec("auto", n_features, image_shape_of(X))).__name__ == expected
+
+
+def test_auto_defaults_on_images_and_rows(images):
+    X, y = images
+    on_images = SiameseEmbedder(**FAST).fit(X, y)
+    assert reshape_of(on_images) == (1, 8, 8)
+    assert on_images.augment_.image_shape == (1, 8, 8)
+    assert on_images.augment_.translate == 1.0  # +-1 pixel on 8x8, not Koch's +-2
+    on_rows = SiameseEmbedder(**FAST).fit(X.reshape(len(X), -1)[:, :60], y)
+    assert type(on_rows.net_.module_.encoder[0]).__name__ == "Linear"
+    assert on_rows.augment_ is None
+    # An explicit encoder turns the automatic augmentation off.
+    assert SiameseEmbedder(ConvEncoder(channels=(4,)), **FAST).fit(X, y).augment_ is None
+
+
+@pytest.mark.parametrize("param, value", [("encoder", "convolutional"), ("augmentation", "affine2")])
+def test_bad_auto_options(images, param, value):
+    X, y = images
+    with pytest.raises(ValueError, match=f"The '{param}' parameter of SiameseEmbedder must be"):
+        SiameseEmbedder(**{param: value}, **FAST).fit(X, y)
