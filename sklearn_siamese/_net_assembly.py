@@ -51,8 +51,8 @@ def forked_torch_rng(device):
 # An epoch of samples_per_epoch="auto" draws at least this many samples. On
 # a few hundred samples one pass is a handful of optimiser steps, and
 # max_epochs and the patience of early stopping, counted in epochs, then
-# end training after about a hundred steps, long before it stops improving
-# (measured in README, "Training length").
+# end training after about a hundred steps (issue 12: 300 face photos, 19
+# epochs, 2 s), long before it stops improving.
 MIN_SAMPLES_PER_EPOCH = 4096
 
 
