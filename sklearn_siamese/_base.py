@@ -46,6 +46,7 @@ class _BaseSiamese(BaseEstimator):
         "distance": [StrOptions(set(DISTANCES))],
         "normalize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 4, None, closed="left")],
         "samples_per_class": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],

@@ -29,6 +29,15 @@ PARAMETER_DOCS = {
     "max_epochs": """\
     max_epochs : int, default=30
         Number of epochs (one epoch draws about ``n_samples`` samples).""",
+    "max_time": """\
+    max_time : float, default=None
+        Training budget in seconds of wall-clock time ("train for 10
+        minutes": ``max_time=600``), on top of ``max_epochs``. Training
+        ends after the last epoch expected to finish within the budget
+        (at least one epoch runs); see
+        :class:`~sklearn_siamese.callbacks.TimeBudget`, which it adds. With
+        early stopping the best epoch's weights are kept, as usual. None
+        sets no budget.""",
     "batch_size": """\
     batch_size : int, default=64
         Samples per batch.""",

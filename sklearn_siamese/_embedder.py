@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -126,6 +126,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        max_time=None,
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -151,6 +152,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr

@@ -69,7 +69,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -193,6 +193,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        max_time=None,
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -219,6 +220,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr
