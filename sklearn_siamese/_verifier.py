@@ -87,7 +87,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
-    .. shared-parameters:: n_iter_no_change augmentation instance_weight device
+    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -203,6 +203,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         early_stopping=True,
         n_iter_no_change=5,
         augmentation=None,
+        rotation_classes=False,
         instance_weight=0.5,
         device="cpu",
         accelerator=None,
@@ -230,6 +231,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.augmentation = augmentation
+        self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight
         self.device = device
         self.accelerator = accelerator
