@@ -86,7 +86,9 @@ def test_max_time_ends_a_long_fit_near_the_budget(Estimator, digits):
     # Stops before an epoch that would end past the budget: the last epoch
     # ended within it (unless it was the first), and fit took little more.
     assert est.n_epochs_ == 1 or est.history_[-1, "elapsed_s"] <= 0.5
-    assert took < 3.0
+    # Loose on purpose (shared CI machines stall); without the budget the
+    # 10,000 epochs would take hours.
+    assert took < 30.0
 
 
 def test_max_time_none_sets_no_budget(digits):
