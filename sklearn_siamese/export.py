@@ -10,6 +10,7 @@ onnxruntime to run the file, onnxscript for torch's exporter).
 """
 
 import copy
+import re
 import warnings
 
 import torch
@@ -87,19 +88,12 @@ def _export(module, n_features, input_names, output_name, path, opset_version):
     return model
 
 
-def export_encoder(estimator, path=None, *, opset_version=None):
-    """Export the trained encoder to ONNX: input ``"X"``, output ``"embedding"``.
-
-    Run with ``onnxruntime``, the model maps float32 rows of shape
-    ``(batch, n_features_in_)`` to the embeddings that ``transform`` (or
-    the verifier's ``embed``) returns, for any batch size. Scale the rows
-    as for ``transform``; uint8 images are passed as float32 values 0-255
-    if the estimator was fitted on them so.
-
+# Parameters and Returns of both exporters, written once ("what" names what is exported).
+_PARAMETERS = """\
     Parameters
     ----------
     estimator : fitted SiameseEmbedder or SiameseVerifier
-        The estimator whose encoder to export.
+        The estimator whose {what} to export.
     path : str or path-like, default=None
         File to write; None writes nothing.
     opset_version : int, default=None
@@ -109,6 +103,28 @@ def export_encoder(estimator, path=None, *, opset_version=None):
     -------
     model : onnx.ModelProto
         The exported model.
+"""
+
+
+def _fill_parameters(func):
+    """Replace the line ``.. export-parameters:: WHAT`` by :data:`_PARAMETERS`."""
+    func.__doc__ = re.sub(
+        r"    \.\. export-parameters:: (.+)\n", lambda m: _PARAMETERS.format(what=m.group(1)), func.__doc__
+    )
+    return func
+
+
+@_fill_parameters
+def export_encoder(estimator, path=None, *, opset_version=None):
+    """Export the trained encoder to ONNX: input ``"X"``, output ``"embedding"``.
+
+    Run with ``onnxruntime``, the model maps float32 rows of shape
+    ``(batch, n_features_in_)`` to the embeddings that ``transform`` (or
+    the verifier's ``embed``) returns, for any batch size. Scale the rows
+    as for ``transform``; uint8 images are passed as float32 values 0-255
+    if the estimator was fitted on them so.
+
+    .. export-parameters:: encoder
 
     Notes
     -----
@@ -118,6 +134,7 @@ def export_encoder(estimator, path=None, *, opset_version=None):
     return _export(module, estimator.n_features_in_, ["X"], "embedding", path, opset_version)
 
 
+@_fill_parameters
 def export_pair_scorer(estimator, path=None, *, opset_version=None):
     """Export the pair score to ONNX: inputs ``"X1"``, ``"X2"``, output ``"score"``.
 
@@ -128,19 +145,7 @@ def export_pair_scorer(estimator, path=None, *, opset_version=None):
     the negated embedding distance. Compare with the verifier's
     ``threshold_`` to decide same/different.
 
-    Parameters
-    ----------
-    estimator : fitted SiameseEmbedder or SiameseVerifier
-        The estimator whose pair score to export.
-    path : str or path-like, default=None
-        File to write; None writes nothing.
-    opset_version : int, default=None
-        ONNX opset; None lets torch choose.
-
-    Returns
-    -------
-    model : onnx.ModelProto
-        The exported model.
+    .. export-parameters:: pair score
     """
     _fitted_module(estimator)
     return _export(_PairScore(estimator), estimator.n_features_in_, ["X1", "X2"], "score", path, opset_version)
