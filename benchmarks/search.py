@@ -36,9 +36,13 @@ def make_vectors(n, n_queries, dim, random_state=0):
 
 def rss_mb():
     """Resident memory now (the index's own size shows as growth across the build)."""
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak, where /proc is missing
 
 
