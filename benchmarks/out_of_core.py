@@ -2,10 +2,10 @@
 
 Writes ``n`` random 28x28 uint8 images with 10 labels to a memmap file, then
 runs fit + transform in a fresh Python process per input kind and reports
-how much the process's peak resident memory (``ru_maxrss``) grew during
-fit + transform, beyond what it held after the imports and opening the
-data (its resident memory just before ``fit``). Pages of the memmap that were read count as resident, so reading the
-whole file once adds its size.
+how far the process's peak resident memory (``ru_maxrss``) rose during
+fit + transform above the resident memory just before ``fit`` (after the
+imports and opening the data). Pages of the memmap that were read count
+as resident, so reading the whole file once adds its size.
 
     python benchmarks/out_of_core.py                 # 200,000 images (157 MB)
     python benchmarks/out_of_core.py --kinds "uint8 memmap" "float32 array"
