@@ -16,6 +16,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
+from ._out_of_core import float_batch
 from .distances import cross_distance
 from .losses import nt_xent
 from .metrics import embedding_precision_at_1
@@ -73,7 +74,7 @@ class BatchIterator:
             # index_select on a whole batch is several times faster than
             # advanced indexing (X[idx]) for a 1-D index on CPU.
             idx = torch.from_numpy(np.asarray(idx, dtype=np.int64))
-            Xb, yb = X.index_select(0, idx), y.index_select(0, idx)
+            Xb, yb = float_batch(X.index_select(0, idx)), y.index_select(0, idx)
             if move:
                 Xb, yb = Xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             if self.views > 1:
@@ -232,7 +233,7 @@ class ValidationPrecisionAt1(Callback):
         if dataset_valid is None:
             return
         rows = torch.as_tensor(self.rows)
-        X, y = dataset_valid.X.index_select(0, rows), dataset_valid.y.index_select(0, rows)
+        X, y = float_batch(dataset_valid.X.index_select(0, rows)), dataset_valid.y.index_select(0, rows)
         module = net.module_
         was_training = module.training
         module.eval()

@@ -140,3 +140,20 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
     assert all(error < 0.4 for error in errors.values()), errors
     for r in results[1:]:
         assert r["epochs"][0] > 0 and r["train_s"][0] < 30, r
+
+
+def test_search_small_run_finds_the_true_neighbours(capsys):
+    pytest.importorskip("faiss")
+    results = _load("search").main(["--n-references", "5000", "--n-queries", "300", "--exact-queries", "100"])
+    text = capsys.readouterr().out
+    assert "| scikit-learn NearestNeighbors(algorithm='brute') |" in text
+    hnsw = [r for r in results if "recall" in r]
+    assert len(hnsw) == 2 and all(r["recall"] > 0.9 for r in hnsw)
+    assert hnsw[1]["recall"] >= hnsw[0]["recall"]  # a wider search never finds fewer
+
+
+def test_out_of_core_small_run_reports_peak_memory(capsys):
+    results = _load("out_of_core").main(["--n-samples", "3000"])
+    assert "peak memory added by fit + transform (MiB)" in capsys.readouterr().out
+    r = results["uint8 memmap"]
+    assert r["shape"] == [3000, 32] and 0 < r["added_mb"] < 300
