@@ -23,7 +23,8 @@ def pairwise_distance(embeddings, distance="euclidean", squared=False):
         return dist * dist if squared else dist
     sq_norms = (embeddings * embeddings).sum(dim=1)
     sq = (sq_norms[:, None] + sq_norms[None, :] - 2.0 * embeddings @ embeddings.T).clamp_min(0.0)
-    sq = sq * (1.0 - torch.eye(len(embeddings), device=embeddings.device, dtype=embeddings.dtype))
+    # In place: clamp_min's backward reads its input, not this result.
+    sq.fill_diagonal_(0.0)
     return sq if squared else sq.clamp_min(_EPS).sqrt()
 
 
