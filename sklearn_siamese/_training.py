@@ -115,7 +115,7 @@ class SiameseNet(NeuralNet):
         # skorch calls every callback's hook on every batch; most callbacks
         # (the epoch timer, the loss scorers, the print log) inherit the
         # no-op, and calling them costs a few percent of a small encoder's
-        # step. Only hooks that a class overrides are called, in order.
+        # step. Only the callback hooks that a class overrides are called, in order.
         for hook in self._overridden_hooks(method_name):
             hook(self, **cb_kwargs)
 
@@ -126,11 +126,11 @@ class SiameseNet(NeuralNet):
             cache = self.__dict__["_hook_cache"] = (callbacks, {})
         hooks = cache[1].get(method_name)
         if hooks is None:
-            owners = [(self, NeuralNet)] + [(cb, Callback) for _, cb in callbacks]
-            hooks = cache[1][method_name] = [
-                getattr(obj, method_name)
-                for obj, base in owners
-                if method_name in vars(obj) or getattr(type(obj), method_name) is not getattr(base, method_name)
+            # The net's own hooks always run: they open the history's epoch and batch rows.
+            hooks = cache[1][method_name] = [getattr(self, method_name)] + [
+                getattr(cb, method_name)
+                for _, cb in callbacks
+                if method_name in vars(cb) or getattr(type(cb), method_name) is not getattr(Callback, method_name)
             ]
         return hooks
 
