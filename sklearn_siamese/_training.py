@@ -115,19 +115,23 @@ class SiameseNet(NeuralNet):
         # skorch calls every callback's hook on every batch; most callbacks
         # (the epoch timer, the loss scorers, the print log) inherit the
         # no-op, and calling them costs a few percent of a small encoder's
-        # step. Only the callback hooks that a class overrides are called, in order.
+        # step. The net's own hook (it opens the history's rows) and the
+        # callback hooks that a class overrides are called, in order.
+        getattr(self, method_name)(self, **cb_kwargs)
         for hook in self._overridden_hooks(method_name):
             hook(self, **cb_kwargs)
 
     def _overridden_hooks(self, method_name):
+        # Only the callbacks' bound methods are cached: one of the net's own
+        # would be a reference cycle that keeps a replaced net alive until
+        # the garbage collector runs.
         callbacks = self.callbacks_
         cache = self.__dict__.get("_hook_cache")
         if cache is None or cache[0] is not callbacks:
             cache = self.__dict__["_hook_cache"] = (callbacks, {})
         hooks = cache[1].get(method_name)
         if hooks is None:
-            # The net's own hooks always run: they open the history's epoch and batch rows.
-            hooks = cache[1][method_name] = [getattr(self, method_name)] + [
+            hooks = cache[1][method_name] = [
                 getattr(cb, method_name)
                 for _, cb in callbacks
                 if method_name in vars(cb) or getattr(type(cb), method_name) is not getattr(Callback, method_name)
