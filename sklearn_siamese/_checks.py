@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
+from ._out_of_core import is_compact
+
 
 def can_form_pairs(y_codes):
     """Whether integer labels give both a same-class and a different-class pair.
@@ -131,10 +133,14 @@ def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
 
     A stack of images is flattened first: ``n_features_in_`` counts the
     values of one image (``C * H * W``), so images and their flattened rows
-    are interchangeable.
+    are interchangeable. uint8/float16/float32 arrays and memmaps are
+    checked but not copied: they are converted batch by batch
+    (``_out_of_core``).
     """
     X = flatten_images(X)
     check_numeric(X, name, type(estimator).__name__)
+    if is_compact(X, name):
+        return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
     # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
     with np.errstate(over="ignore"):
         return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
