@@ -63,13 +63,20 @@ def test_transform_converts_chunk_by_chunk():
     assert peak < X.size * 4 / 2  # about two 4096-row chunks (4 MB each) and the output
 
 
-def test_memmap_of_another_dtype_is_refused(tmp_path, digits_uint8):
+def test_memmap_of_another_dtype_is_converted_whole(tmp_path, digits_uint8):
     X, y = digits_uint8
-    with pytest.raises(ValueError, match="X is a np.memmap of dtype float64; memmaps are read batch by batch only"):
-        SiameseEmbedder(**FAST).fit(_memmap(tmp_path, X, np.float64), y)
-    emb = SiameseEmbedder(**FAST).fit(X, y)
-    with pytest.raises(ValueError, match="memmap of dtype int32"):
-        emb.transform(_memmap(tmp_path, X, np.int32))
+    mm = _memmap(tmp_path, X, np.float64)
+    X_valid, _ = validate_input(SiameseEmbedder(), mm, y)
+    assert X_valid.dtype == np.float32 and not np.shares_memory(X_valid, mm)
+    emb = SiameseEmbedder(**FAST).fit(mm, y)
+    np.testing.assert_array_equal(emb.transform(mm), SiameseEmbedder(**FAST).fit(X, y).transform(X))
+
+
+def test_unsupported_dtypes_get_clear_errors():
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        SiameseEmbedder(**FAST).fit(np.ones((20, 3), dtype=np.complex64), np.arange(20) % 2)
+    with pytest.raises(ValueError, match="X must hold numbers only"):
+        SiameseEmbedder(**FAST).fit(np.array([["a", "b"]] * 20), np.arange(20) % 2)
 
 
 def test_float16_infinity_is_reported():
