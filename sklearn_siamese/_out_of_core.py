@@ -14,11 +14,12 @@ import torch
 COMPACT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float16), np.dtype(np.float32))
 
 
-def is_compact(X):
+def is_compact(X, name="X"):
     """Whether X is an ndarray (or memmap) that stays in its dtype until batched.
 
-    Other dtypes, memmaps included, are converted to float32 whole, as
-    scikit-learn estimators do (its checks pass float64 memmaps).
+    Arrays and memmaps of any other dtype (float64 among them, which is what
+    scikit-learn's own checks pass) are converted to float32 whole, as any
+    array is: only the three compact dtypes are read batch by batch.
     """
     return isinstance(X, np.ndarray) and X.dtype in COMPACT_DTYPES
 

@@ -112,6 +112,38 @@ class SiameseNet(NeuralNet):
         loss = super().get_loss(first, y_true[: len(first)], X=X, training=training)
         return loss + self.instance_weight * nt_xent(first, second, self.instance_temperature)
 
+    def notify(self, method_name, **cb_kwargs):
+        # skorch calls every callback's hook on every batch; most callbacks
+        # (the epoch timer, the loss scorers, the print log) inherit the
+        # no-op, and calling them costs a few percent of a small encoder's
+        # step. The net's own hook (it opens the history's rows) and the
+        # callback hooks that a class overrides are called, in order.
+        getattr(self, method_name)(self, **cb_kwargs)
+        for hook in self._overridden_hooks(method_name):
+            hook(self, **cb_kwargs)
+
+    def _overridden_hooks(self, method_name):
+        # Only the callbacks' bound methods are cached: one of the net's own
+        # would be a reference cycle that keeps a replaced net alive until
+        # the garbage collector runs.
+        callbacks = self.callbacks_
+        cache = self.__dict__.get("_hook_cache")
+        if cache is None or cache[0] is not callbacks:
+            cache = self.__dict__["_hook_cache"] = (callbacks, {})
+        hooks = cache[1].get(method_name)
+        if hooks is None:
+            hooks = cache[1][method_name] = [
+                getattr(cb, method_name)
+                for _, cb in callbacks
+                if method_name in vars(cb) or getattr(type(cb), method_name) is not getattr(Callback, method_name)
+            ]
+        return hooks
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_hook_cache", None)
+        return state
+
     def _set_training(self, training=True):
         modules = [getattr(self, name + "_", None) for name in self._modules + self._criteria]
         if all(not isinstance(m, torch.nn.Module) or m.training == training for m in modules):
