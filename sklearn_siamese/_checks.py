@@ -139,7 +139,7 @@ def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
     """
     X = flatten_images(X)
     check_numeric(X, name, type(estimator).__name__)
-    if is_compact(X, name):
+    if is_compact(X):
         return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
     # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
     with np.errstate(over="ignore"):
