@@ -65,7 +65,8 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
         ("triplet", "random_pairs"),
     ]:
         rows[f"Embedder {loss}/{mining}"] = SiameseEmbedder(loss=loss, mining=mining, **common)
-    rows["Verifier bce/all"] = SiameseVerifier(**common)
+    rows["Verifier default (contrastive+bce)"] = SiameseVerifier(**common)
+    rows["Verifier bce (Koch end-to-end)"] = SiameseVerifier(loss="bce", **common)
     # The recipe for image rows: a convolutional encoder and Koch's affine distortions.
     recipe = dict(
         encoder=ConvEncoder(input_shape=image_shape),
