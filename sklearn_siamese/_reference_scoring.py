@@ -177,4 +177,5 @@ class ReferenceClassifierMixin:
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, from ``classes_``.
         """
-        return self.classes_[np.argmax(self._class_logits(X), axis=1)]
+        best = np.argmax(self._class_logits(X), axis=1)  # checks fitted before classes_ is read
+        return self.classes_[best]
