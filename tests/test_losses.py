@@ -113,6 +113,16 @@ def test_nonpositive_head_output_by_hand():
     np.testing.assert_allclose(head(e1, e2).detach().numpy(), [0.5 - np.log(2) - 2], rtol=1e-6)
 
 
+def test_tied_head_scales_the_l1_distance():
+    head = L1SimilarityHead(3, nonpositive=True, tied=True)
+    assert head.linear.weight.numel() == 1 and head.weight.shape == (3,)
+    e1, e2 = torch.randn(4, 3), torch.randn(4, 3)
+    l1 = (e1 - e2).abs().sum(1)
+    expected = head.linear.bias - torch.nn.functional.softplus(head.linear.weight.reshape(())) * l1
+    torch.testing.assert_close(head(e1, e2), expected)
+    assert ContrastiveKochLoss(3).head.linear.weight.numel() == 1  # the verifier's default head is tied
+
+
 def test_losses_have_gradients():
     emb = torch.randn(8, 3, requires_grad=True)
     labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
