@@ -45,7 +45,9 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     embeddings move apart and a sample matches itself best. With
     ``loss="contrastive+bce"`` (default) the encoder is trained with the
     contrastive loss and the head with binary cross-entropy on the
-    embeddings, without passing its gradient to the encoder; with
+    embeddings, without passing its gradient to the encoder, at 30 times
+    ``lr`` and with one weight shared by all dimensions (a calibrated L1
+    distance: per-dimension weights overfit the training classes); with
     ``loss="bce"`` the head's binary cross-entropy trains both, as in
     Koch et al. (:class:`~sklearn_siamese.losses.KochBCELoss`), which fits
     the training classes best but transfers worst to unseen classes (see
