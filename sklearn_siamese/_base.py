@@ -23,10 +23,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._checks import check_can_form_pairs, resolve_device, validate_input, validate_pairs
+from ._class_expansion import add_rotated_classes, rotation_image_shape
+from ._checks import check_can_form_pairs, image_shape_of, resolve_device, validate_input, validate_pairs
 from ._data_split import split_validation_classes
-from ._encoder_build import build_module, make_augment
+from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
+from ._out_of_core import float_batch
+from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
 from ._net_assembly import OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
 from ._training import TensorDataset, as_tensor, finished_epochs, set_torch_rng_state
 from .distances import DISTANCES, cross_distance, paired_distance
@@ -39,13 +42,16 @@ class _BaseSiamese(BaseEstimator):
     """Shared parameters and training loop; not for direct use."""
 
     _parameter_constraints: dict = {
-        "encoder": [StrOptions(set(ENCODERS)), EncoderSpec, nn.Module, callable],
+        "encoder": [StrOptions(set(ENCODERS) | {"auto"}), EncoderSpec, nn.Module, callable],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "mining": [StrOptions(set(MINING))],
         "distance": [StrOptions(set(DISTANCES))],
         "normalize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "samples_per_epoch": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
+        "rotation_classes": ["boolean"],
         "batch_size": [Interval(Integral, 4, None, closed="left")],
         "samples_per_class": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -54,8 +60,9 @@ class _BaseSiamese(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"}), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "augmentation": [StrOptions({"affine"}), callable, None],
+        "augmentation": [StrOptions({"affine", "auto"}), callable, None],
         "instance_weight": [Interval(Real, 0, None, closed="left")],
+        "precision": [StrOptions(set(PRECISIONS))],
         "device": [str, torch.device],
         "accelerator": [None, object],
         "callbacks": [list, None],
@@ -104,6 +111,7 @@ class _BaseSiamese(BaseEstimator):
                 delattr(self, key)
 
     def _fit_fresh(self, X, y):
+        self.image_shape_ = image_shape_of(X)
         X, y = validate_input(self, X, y, y_numeric=False)
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
@@ -126,11 +134,17 @@ class _BaseSiamese(BaseEstimator):
 
         with forked_torch_rng(device):
             torch.manual_seed(seed)
-            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X[:2], device)
-            self.augment_ = make_augment(self.augmentation, self.encoder, X[:2], device)
+            X_probe = float_batch(X[:2])
+            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X_probe, device, self.image_shape_)
+            self.precision_ = resolve_precision(self.precision, device)
+            built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
+            prepare_for_precision(module, self.precision_, built_in)
+            self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
             criterion = self._make_criterion(self.embedding_dim_)
-            dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
-            net = make_net(self, module, criterion, device, dataset, train_idx, valid_idx, rng)
+            # Kept for warm_start, which must rebuild the same training rows.
+            self._fit_rotation_shape = rotation_image_shape(self, X.shape[1]) if self.rotation_classes else None
+            dataset, net_train_idx = self._training_dataset(X, y_codes, train_idx)
+            net = make_net(self, module, criterion, device, dataset, net_train_idx, valid_idx, rng)
             # Set before training so that an EstimatorCheckpoint can save the estimator.
             self.net_ = net
             self._fit_y_codes = y_codes
@@ -173,7 +187,7 @@ class _BaseSiamese(BaseEstimator):
                 "when warm_start=True (max_epochs counts all epochs, as n_estimators "
                 "does in GradientBoostingClassifier)."
             )
-        dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
+        dataset, _ = self._training_dataset(X, y_codes, self._fit_split[0])
         if net.iterator_valid__sampler is not None:
             net.train_split = predefined_split(dataset)
         bind_estimator(net.callbacks_, self)
@@ -190,6 +204,17 @@ class _BaseSiamese(BaseEstimator):
                 raise
         record_training(self, net, done=True)
         return (X, y_codes, *self._fit_split)
+
+    def _training_dataset(self, X, y_codes, train_idx):
+        """The dataset the net trains on, and its training rows.
+
+        With ``rotation_classes=True`` the training rows' rotations are
+        appended as new classes; otherwise X is shared, not copied.
+        """
+        image_shape = getattr(self, "_fit_rotation_shape", None)
+        if image_shape is not None:
+            X, y_codes, train_idx = add_rotated_classes(X, y_codes, train_idx, image_shape)
+        return TensorDataset(as_tensor(X), torch.as_tensor(y_codes)), train_idx
 
     def _training_device(self):
         """The device to train on: the accelerator's when one is given."""

@@ -10,8 +10,11 @@ import re
 
 PARAMETER_DOCS = {
     "encoder": """\
-    encoder : {"mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="mlp"
-        The network mapping a row of X to its embedding. A name selects a
+    encoder : {"auto", "mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="auto"
+        The network mapping a row of X to its embedding. ``"auto"`` is
+        ``"conv"`` when X holds images (given as ``(n, H, W)`` or
+        ``(n, C, H, W)``, or 2-D with a square number of features of side
+        >= 8, e.g. 64 or 784) and ``"mlp"`` otherwise. A name selects a
         built-in encoder with default settings; an
         :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
         ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
@@ -28,7 +31,23 @@ PARAMETER_DOCS = {
         Whether embeddings are scaled to unit L2 norm.""",
     "max_epochs": """\
     max_epochs : int, default=30
-        Number of epochs (one epoch draws about ``n_samples`` samples).""",
+        Number of epochs (each draws ``samples_per_epoch`` samples).""",
+    "samples_per_epoch": """\
+    samples_per_epoch : "auto" or int, default="auto"
+        Samples an epoch draws for training (``ceil(samples_per_epoch /
+        batch_size)`` optimiser steps). ``"auto"`` is one pass over the
+        training samples, but at least 4096, so that on small data sets
+        training and the patience of early stopping do not shrink to a
+        few dozen steps.""",
+    "max_time": """\
+    max_time : float, default=None
+        Training budget in seconds of wall-clock time ("train for 10
+        minutes": ``max_time=600``), on top of ``max_epochs``. Training
+        ends after the last epoch expected to finish within the budget
+        (at least one epoch runs); see
+        :class:`~sklearn_siamese.callbacks.TimeBudget`, which it adds. With
+        early stopping the best epoch's weights are kept, as usual. None
+        sets no budget.""",
     "batch_size": """\
     batch_size : int, default=64
         Samples per batch.""",
@@ -46,15 +65,31 @@ PARAMETER_DOCS = {
         Weight decay passed to the optimiser.""",
     "n_iter_no_change": """\
     n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.""",
+        Patience of early stopping, in epochs (of ``samples_per_epoch``
+        samples each).""",
     "augmentation": """\
-    augmentation : "affine", RandomAffine, callable or None, default=None
+    augmentation : "auto", "affine", RandomAffine, callable or None, default="auto"
         Augmentation of training batches. ``"affine"`` applies the random
         affine distortions of Koch et al. 2015
         (:class:`~sklearn_siamese.augmentation.RandomAffine`, image shape
-        taken from the encoder's ``input_shape`` or a square row); any
+        taken from the encoder's ``input_shape``, images in X or a square
+        row; translation up to ``max(1, width / 14)`` pixels). ``"auto"``
+        is ``"affine"`` when ``encoder="auto"`` reads X as images and None
+        (no augmentation) otherwise. Any
         callable ``augmentation(X_batch)`` returning a tensor of the same
         shape works. Seeded by ``random_state``.""",
+    "rotation_classes": """\
+    rotation_classes : bool, default=False
+        Whether ``fit`` adds every training image rotated by 90, 180 and
+        270 degrees as 3 new classes (Koch et al. 2015, Vinyals et al.
+        2016, Snell et al. 2017 on Omniglot), quadrupling the training
+        classes; an epoch then covers the rotated copies too. Validation
+        classes are not rotated and ``classes_`` stays the classes of
+        ``y``. Rows must be square images: the shape comes from the
+        encoder's ``input_shape``, a ``RandomAffine`` augmentation's
+        ``image_shape`` or a square number of features. Use it for
+        rotation-sensitive images such as handwriting, not for data whose
+        rotated versions are the same class.""",
     "instance_weight": """\
     instance_weight : float, default=0.5
         Weight of an instance-discrimination term (NT-Xent between two
@@ -64,6 +99,20 @@ PARAMETER_DOCS = {
         the training classes, which helps on classes unseen in training
         (measured in README: 0.5 is the default, 0 turns it off); it
         doubles the encoder passes per batch.""",
+    "precision": """\
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of the encoder's forward and backward passes in
+        training. ``"bfloat16"`` runs them under ``torch.autocast`` (CPU or
+        CUDA) while weights, optimiser state, loss and distances stay
+        float32. ``"auto"`` chooses bfloat16 where the hardware has bfloat16
+        units (CPUs with AVX-512 BF16 or AMX, CUDA GPUs that support it)
+        and float32 elsewhere: measured in README, it trains as accurately
+        at equal epochs and faster. ``transform`` and ``embed`` always run
+        in float32. Built-in convolutional encoders train in the
+        channels_last layout in either precision (faster, same values).""",
+    "precision_": """\
+    precision_ : {"float32", "bfloat16"}
+        The training precision ``precision`` resolved to on this device.""",
     "device": """\
     device : str or torch.device, default="cpu"
         Where to train and infer, e.g. ``"cuda"``.""",
@@ -76,6 +125,17 @@ PARAMETER_DOCS = {
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch, 2 also shows a
         progress bar per epoch.""",
+    "n_features_in_": """\
+    n_features_in_ : int
+        Number of features seen in fit: for X given as images
+        ``(n, H, W)`` or ``(n, C, H, W)``, the values of one image
+        (``C * H * W``); every method accepts the images or their
+        flattened rows alike.""",
+    "image_shape_": """\
+    image_shape_ : tuple of int or None
+        ``(channels, height, width)`` of the images when X was given as
+        images in fit, else None. Encoders with ``input_shape=None`` and
+        ``augmentation="affine"`` use it.""",
     "warm_start": """\
     warm_start : bool, default=False
         When True and the estimator is already fitted, ``fit`` continues the

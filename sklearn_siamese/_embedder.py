@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -51,7 +51,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation data is held out.
-    .. shared-parameters:: n_iter_no_change augmentation instance_weight device
+    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight precision device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -69,8 +69,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in fit.
-    n_features_in_ : int
-        Number of features seen in fit.
+    .. shared-parameters:: n_features_in_ image_shape_
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
@@ -81,6 +80,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
         Number of epochs run to the end.
+    .. shared-parameters:: precision_
     interrupted_ : bool
         Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
         the middle of an epoch; the weights are then those of the last
@@ -117,7 +117,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
     def __init__(
         self,
-        encoder="mlp",
+        encoder="auto",
         *,
         embedding_dim=None,
         loss="contrastive",
@@ -126,6 +126,8 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        max_time=None,
+        samples_per_epoch="auto",
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -134,8 +136,10 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
-        augmentation=None,
+        augmentation="auto",
+        rotation_classes=False,
         instance_weight=0.5,
+        precision="auto",
         device="cpu",
         accelerator=None,
         callbacks=None,
@@ -151,6 +155,8 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.max_time = max_time
+        self.samples_per_epoch = samples_per_epoch
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr
@@ -160,7 +166,9 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.augmentation = augmentation
+        self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight
+        self.precision = precision
         self.device = device
         self.accelerator = accelerator
         self.callbacks = callbacks

@@ -79,7 +79,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -97,7 +97,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
-    .. shared-parameters:: n_iter_no_change augmentation instance_weight device
+    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight precision device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -125,8 +125,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     classes_ : ndarray of shape (n_classes,)
         Class labels of the references (those seen in fit, or given to
         :meth:`fit_references`).
-    n_features_in_ : int
-        Number of features seen in fit.
+    .. shared-parameters:: n_features_in_ image_shape_
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
@@ -139,6 +138,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
         Number of epochs run.
+    .. shared-parameters:: precision_
     interrupted_ : bool
         Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
         the middle of an epoch; the weights are then those of the last
@@ -205,7 +205,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
     def __init__(
         self,
-        encoder="mlp",
+        encoder="auto",
         *,
         embedding_dim=None,
         loss="contrastive+bce",
@@ -214,6 +214,8 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        max_time=None,
+        samples_per_epoch="auto",
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -222,8 +224,10 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
-        augmentation=None,
+        augmentation="auto",
+        rotation_classes=False,
         instance_weight=0.5,
+        precision="auto",
         device="cpu",
         accelerator=None,
         callbacks=None,
@@ -241,6 +245,8 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.max_time = max_time
+        self.samples_per_epoch = samples_per_epoch
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr
@@ -250,7 +256,9 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.augmentation = augmentation
+        self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight
+        self.precision = precision
         self.device = device
         self.accelerator = accelerator
         self.callbacks = callbacks

@@ -56,18 +56,20 @@ def speed_run():
 
 def test_speed_quick(speed_run):
     text, results = speed_run
-    for heading in ("Training overhead", "Comparisons per second", "Inference", "Peak memory", "Growth with n"):
+    for heading in ("Training overhead", "Training precision", "Time to a held-out", "Comparisons per second", "Inference", "Peak memory", "Growth with n"):
         assert f"## {heading}" in text
     assert "Machine: CPU:" in text and "torch threads: 1" in text
     separators = [line for line in text.splitlines() if line.startswith("|---|")]
-    assert len(separators) == 5  # one markdown table per section
+    assert len(separators) == 7  # one markdown table per section
     for encoder in ("mlp", "conv"):
         overhead = results["overhead"][encoder]
         assert math.isfinite(overhead["ratio"]) and overhead["ratio"] > 0
-        # The plain loop replays the same batches from the same initial
-        # weights, so the two trainings must agree, step for step.
+        # The hand-written loop shares no code with the package; it must
+        # at least take as many optimiser steps, so both do the same work.
         assert overhead["steps_plain"] == overhead["steps_fit"]
-        assert overhead["max_abs_diff"] < 1e-5
+    precision = results["precision"]
+    assert precision["plain float32"] == 1.0
+    assert all(math.isfinite(r) and r > 0 for r in precision.values())
     # Neither fit nor transform copies X (README: 0.03 and 0.08 copies on
     # 60,000 images). The quick run's X is only 9 MiB, so a fixed 4 MiB
     # shows as about 0.45 copies; one more copy of X would pass 1.4.
@@ -97,7 +99,7 @@ def test_speed_reads_fashion_mnist_with_the_package_loader(tmp_path):
 def test_unseen_classes_quick(capsys):
     _load("unseen_classes").main(["--quick"])
     rows = _table_rows(capsys.readouterr().out)
-    assert list(rows) == ["raw pixels", "PCA (32)", "NCA (32)", "Embedder contrastive/all"]
+    assert list(rows) == ["raw pixels", "PCA (32)", "NCA (32)", "SiameseEmbedder() default", "Embedder MLP contrastive/all"]
     for method, (seen, unseen, mixed, one_shot, _) in rows.items():
         # Verification pairs are half same, half different; episodes 4-way.
         # Measured with --quick: seen >= 0.89, unseen >= 0.67, 1-shot >= 0.55.
@@ -120,7 +122,7 @@ def test_verifier_scale_quick(capsys):
 
 
 def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
-    """The script reads two zips of ALPHABET/characterNN/*.png, as the real data."""
+    """The script reads two zips of ALPHABET/characterNN/*.png, as the real data, and cross-validates."""
     import zipfile
 
     from PIL import Image
@@ -130,22 +132,45 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
         with zipfile.ZipFile(tmp_path / f"images_background_small{part}.zip", "w") as zf:
             for alphabet in alphabets:
                 for c in range(4):
-                    base = rng.rand(12, 12) > 0.7
-                    for k in range(3):
-                        noisy = base ^ (rng.rand(12, 12) > 0.95)
+                    base = rng.rand(16, 16) > 0.7
+                    for k in range(4):
+                        noisy = base ^ (rng.rand(16, 16) > 0.95)
                         img = Image.fromarray(np.where(noisy, 0, 255).astype(np.uint8))
                         path = tmp_path / "img.png"
                         img.save(path)
                         zf.write(path, f"images_background_small{part}/{alphabet}/character{c:02d}/{k}.png")
-    results = _load("omniglot").main(
-        ["--data", str(tmp_path), "--quick", "--held-out", "Delta", "Epsilon", "--n-way", "3", "--size", "12"]
-    )
+    omniglot = _load("omniglot")
+    # 5 alphabets sorted make 2 folds: the first holds out Alpha, Delta and Gamma.
+    assert omniglot.make_folds(np.array(["Gamma", "Alpha", "Epsilon", "Beta", "Delta"])) == [
+        ["Alpha", "Delta", "Gamma"], ["Beta", "Epsilon"]
+    ]
+    results = omniglot.main(["--data", str(tmp_path), "--quick", "--n-way", "3", "--size", "16"])
     out = capsys.readouterr().out
-    assert "Delta error %" in out and "Epsilon error %" in out
-    assert [r["method"].split(",")[0] for r in results] == ["raw pixels"] + ["SiameseEmbedder conv"] * 3
+    assert "| fold 0 error % | mean error % (95% CI) |" in out
+    assert [r["method"].split(" ")[0] for r in results] == ["raw", "hand-written", "SiameseEmbedder", "SiameseEmbedder"]
     errors = {r["method"]: r["error"] for r in results}
     # Each fake character is one random pattern with 5% of pixels flipped:
     # raw pixels tell them apart almost always; chance error is 2/3 (3-way).
-    # Measured: raw 0.0, the embedders 0.008-0.025 after one epoch.
+    # Trained rows must beat chance (2/3) clearly even after their 2 s budget on a loaded machine.
     assert errors["raw pixels"] < 0.1
-    assert all(error < 0.25 for error in errors.values()), errors
+    assert all(error < 0.4 for error in errors.values()), errors
+    for r in results[1:]:
+        assert r["epochs"][0] > 0 and r["train_s"][0] < 30, r
+
+
+def test_search_small_run_finds_the_true_neighbours(capsys):
+    pytest.importorskip("faiss")
+    results = _load("search").main(["--n-references", "5000", "--n-queries", "300", "--exact-queries", "100"])
+    text = capsys.readouterr().out
+    assert "| scikit-learn NearestNeighbors(algorithm='brute') |" in text
+    hnsw = [r for r in results if "recall" in r]
+    assert len(hnsw) == 2 and all(r["recall"] > 0.9 for r in hnsw)
+    assert hnsw[1]["recall"] >= hnsw[0]["recall"]  # a wider search never finds fewer
+
+
+def test_out_of_core_small_run_reports_peak_memory(capsys):
+    results = _load("out_of_core").main(["--n-samples", "3000"])
+    assert "peak memory added by fit + transform (MiB)" in capsys.readouterr().out
+    r = results["uint8 memmap"]
+    # No bound here: on a machine short of memory, pages swapped out before fit come back during it.
+    assert r["shape"] == [3000, 32] and r["added_mb"] > 0
