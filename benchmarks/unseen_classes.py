@@ -70,7 +70,9 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
         ("triplet", "random_pairs"),
     ]:
         rows[f"Embedder MLP {loss}/{mining}"] = SiameseEmbedder(encoder="mlp", loss=loss, mining=mining, **common)
-    rows["Verifier MLP bce/all"] = SiameseVerifier(encoder="mlp", **common)
+    rows["SiameseVerifier() default"] = SiameseVerifier(random_state=random_state)
+    rows["Verifier MLP default loss (contrastive+bce)"] = SiameseVerifier(encoder="mlp", **common)
+    rows["Verifier MLP bce (Koch end-to-end)"] = SiameseVerifier(encoder="mlp", loss="bce", **common)
     # The recipe for image rows: a convolutional encoder and Koch's affine distortions.
     recipe = dict(
         encoder=ConvEncoder(input_shape=image_shape),

@@ -141,6 +141,8 @@ def make_net(estimator, module, criterion, device, dataset, train_idx, valid_idx
         train_split = predefined_split(dataset)
     train_sampler = make_train_sampler(estimator, y_codes[train_idx], rng)
     net_kwargs = {}
+    if hasattr(criterion, "optimizer_param_groups"):
+        net_kwargs["optimizer__param_groups"] = criterion.optimizer_param_groups(estimator.lr)
     net_class = SiameseNet
     net_device = device
     if estimator.accelerator is not None:

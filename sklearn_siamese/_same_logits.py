@@ -9,34 +9,33 @@ import torch
 
 from .distances import cross_distance, paired_distance
 
-# Elements of the (queries x references x embedding_dim) difference tensor
-# built at once when scoring every query against every reference.
-_SCORE_CHUNK_ELEMENTS = 2**22
-
 # Slope of the contrastive distance-to-logit map, see ``SiameseVerifier``.
 _CONTRASTIVE_LOGIT_SCALE = 4.0
 
 
 class KochScorer:
-    """Koch head ``w . |e1 - e2| + b`` of a trained :class:`~sklearn_siamese.losses.L1SimilarityHead`."""
+    """Koch head ``w . |e1 - e2| + b`` of a trained :class:`~sklearn_siamese.losses.L1SimilarityHead`.
+
+    With weights ``w <= 0`` (the verifier's head) the logit is ``b`` minus
+    the L1 distance between ``|w| * e1`` and ``|w| * e2``, which
+    ``torch.cdist`` computes without the ``(n_a, n_b, dim)`` difference
+    tensor; each entry is summed over dimensions in the same order
+    whatever the other rows, so a query's score does not depend on them.
+    """
 
     def __init__(self, head):
         self.weight = head.weight.detach().cpu().numpy().astype(np.float64)
         self.bias = float(head.linear.bias.detach().cpu())
 
-    def _logits(self, abs_diff):
-        flat = abs_diff.reshape(-1, abs_diff.shape[-1]).astype(np.float64)
-        return (flat @ self.weight + self.bias).reshape(abs_diff.shape[:-1])
-
     def paired(self, A, B):
-        return self._logits(np.abs(A - B))
+        return np.abs(A - B).astype(np.float64) @ self.weight + self.bias
 
     def cross(self, A, B):
-        out = np.empty((len(A), len(B)), dtype=np.float64)
-        rows = max(1, _SCORE_CHUNK_ELEMENTS // max(1, len(B) * A.shape[1]))
-        for start in range(0, len(A), rows):
-            out[start : start + rows] = self._logits(np.abs(A[start : start + rows, None, :] - B[None]))
-        return out
+        if (self.weight > 0).any():
+            return np.stack([self.paired(a[None, :], B) for a in A]).reshape(len(A), len(B))
+        scale = torch.from_numpy(-self.weight)
+        a, b = (torch.from_numpy(np.asarray(M, dtype=np.float64)) * scale for M in (A, B))
+        return self.bias - torch.cdist(a, b, p=1).numpy()
 
 
 class DistanceScorer:
@@ -53,5 +52,10 @@ class DistanceScorer:
         return self._logit(paired_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy())
 
     def cross(self, A, B):
-        return self._logit(cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy())
+        a, b = torch.from_numpy(A), torch.from_numpy(B)
+        if self.distance == "euclidean":
+            # The matrix-product form depends on the block shape, so a query's
+            # scores would change with how the references are chunked.
+            return self._logit(torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").numpy())
+        return self._logit(cross_distance(a, b, self.distance).numpy())
 

@@ -3,18 +3,18 @@
 from numbers import Integral
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import expit
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import check_random_state
 
 from ._base import _BaseSiamese
 from ._docstrings import fill_shared_parameters
 from ._same_logits import DistanceScorer, KochScorer
-from ._checks import can_form_pairs, validate_input
+from ._checks import can_form_pairs
 from ._data_split import choose_references, stratified_holdout
-from .losses import ContrastiveLoss, KochBCELoss
+from ._reference_scoring import ReferenceClassifierMixin
+from .losses import ContrastiveKochLoss, ContrastiveLoss, KochBCELoss
 from .pairs import best_threshold, check_pair_labels, make_pairs
 
 # Pairs drawn from held-out data to calibrate ``threshold_`` at fit.
@@ -30,7 +30,7 @@ _UNCALIBRATED_THRESHOLD = 0.5
 
 
 @fill_shared_parameters
-class SiameseVerifier(ClassifierMixin, _BaseSiamese):
+class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     """Verify whether two samples share a class; classify by similarity to references.
 
     The one-shot procedure of Koch, Zemel and Salakhutdinov (2015): a
@@ -39,13 +39,19 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     :class:`SiameseEmbedder`), then a sample is classified by the class of
     the reference example it most probably matches.
 
-    With ``loss="bce"`` the scorer is Koch's head: the logit of "same" is
-    ``w . |e1 - e2| + b`` on the two embeddings, trained with binary
-    cross-entropy (:class:`~sklearn_siamese.losses.KochBCELoss`). Unlike
-    Koch et al., the weights ``w`` are kept at or below zero, so the score
-    falls as the embeddings move apart and a sample matches itself best; on
-    digits, this roughly doubled the margin over chance of one-shot accuracy
-    on classes unseen in training. With
+    The default scorer is Koch's head: the logit of "same" is
+    ``w . |e1 - e2| + b`` on the two embeddings, with the weights ``w``
+    kept at or below zero (unlike Koch et al.), so the score falls as the
+    embeddings move apart and a sample matches itself best. With
+    ``loss="contrastive+bce"`` (default) the encoder is trained with the
+    contrastive loss and the head with binary cross-entropy on the
+    embeddings, without passing its gradient to the encoder, at 30 times
+    ``lr`` and with one weight shared by all dimensions (a calibrated L1
+    distance: per-dimension weights overfit the training classes); with
+    ``loss="bce"`` the head's binary cross-entropy trains both, as in
+    Koch et al. (:class:`~sklearn_siamese.losses.KochBCELoss`), which fits
+    the training classes best but transfers worst to unseen classes (see
+    README, "Verifier"). With
     ``loss="contrastive"`` the encoder is trained with the contrastive loss
     and the embedding distance ``d`` is mapped to a fixed logit
     ``4 * (1 - 2 * d / margin)``: 0 at ``d = margin / 2`` (half way between
@@ -56,13 +62,17 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     Parameters
     ----------
     .. shared-parameters:: encoder embedding_dim
-    loss : {"bce", "contrastive"}, default="bce"
-        ``"bce"``: Koch's weighted-L1 head with binary cross-entropy.
-        ``"contrastive"``: contrastive loss (Hadsell et al. 2006) and the
-        fixed distance-to-logit map described above.
+    loss : {"contrastive+bce", "bce", "contrastive"}, default="contrastive+bce"
+        ``"contrastive+bce"``: contrastive loss (Hadsell et al. 2006) for
+        the encoder, Koch's weighted-L1 head fitted to the embeddings with
+        binary cross-entropy (:class:`~sklearn_siamese.losses.ContrastiveKochLoss`).
+        ``"bce"``: Koch's head and encoder trained together with binary
+        cross-entropy. ``"contrastive"``: contrastive loss and the fixed
+        distance-to-logit map described above.
     margin : float, default=1.0
-        Margin of the contrastive loss, in units of ``distance``; it also
-        sets the centre of the distance-to-logit map. Unused by ``"bce"``.
+        Margin of the contrastive loss, in units of ``distance``; for
+        ``"contrastive"`` it also sets the centre of the distance-to-logit
+        map. Unused by ``"bce"``.
     mining : {"all", "semihard", "hard", "random_pairs"}, default="all"
         Which pairs of a batch are used; see :mod:`sklearn_siamese.mining`.
         ``"random_pairs"`` trains on balanced random pairs, as Koch et al.
@@ -97,10 +107,17 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         At most this many samples of each class passed to ``fit`` are kept
         as references (drawn with ``random_state``), which bounds the cost
         of ``predict`` on large training sets. None keeps them all.
+    prototypes : bool, default=False
+        Score each query against the mean embedding of each class's
+        references (prototypical networks, Snell et al. 2017) instead of
+        against every reference and keeping the best. With many
+        references per class this is much faster (one comparison per
+        class); accuracy is compared in README, "Large reference sets".
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split,
         calibration pairs, the choice of references and dropout. The same
-        value gives identical predictions on CPU.
+        value gives bit-identical predictions on CPU, whatever the number
+        of torch threads.
     .. shared-parameters:: verbose warm_start
 
     Attributes
@@ -115,7 +132,8 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         Size of the embedding.
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the encoder and, for
-        ``loss="bce"``, ``net_.criterion_.head`` the trained Koch head.
+        ``loss="contrastive+bce"`` and ``"bce"``, ``net_.criterion_.head``
+        the trained Koch head.
     history_ : skorch.History
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
@@ -158,6 +176,8 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
        for One-shot Image Recognition", ICML Deep Learning Workshop, 2015.
     .. [2] R. Hadsell, S. Chopra and Y. LeCun, "Dimensionality Reduction by
        Learning an Invariant Mapping", CVPR 2006.
+    .. [3] J. Snell, K. Swersky and R. Zemel, "Prototypical Networks for
+       Few-shot Learning", NeurIPS 2017.
 
     Examples
     --------
@@ -173,8 +193,9 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
 
     _parameter_constraints = {
         **_BaseSiamese._parameter_constraints,
-        "loss": [StrOptions({"bce", "contrastive"})],
+        "loss": [StrOptions({"contrastive+bce", "bce", "contrastive"})],
         "max_references_per_class": [Interval(Integral, 1, None, closed="left"), None],
+        "prototypes": ["boolean"],
     }
 
     # Scores sum many embedding differences, so float32 rounding that depends
@@ -187,7 +208,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         encoder="auto",
         *,
         embedding_dim=None,
-        loss="bce",
+        loss="contrastive+bce",
         margin=1.0,
         mining="all",
         distance="euclidean",
@@ -211,6 +232,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         accelerator=None,
         callbacks=None,
         max_references_per_class=50,
+        prototypes=False,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -241,12 +263,15 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.accelerator = accelerator
         self.callbacks = callbacks
         self.max_references_per_class = max_references_per_class
+        self.prototypes = prototypes
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ fit
     def _make_criterion(self, embedding_dim):
+        if self.loss == "contrastive+bce":
+            return ContrastiveKochLoss(embedding_dim, margin=self.margin, distance=self.distance, mining=self.mining)
         if self.loss == "bce":
             return KochBCELoss(embedding_dim, distance=self.distance, mining=self.mining, nonpositive_weights=True)
         return ContrastiveLoss(margin=self.margin, distance=self.distance, mining=self.mining)
@@ -296,56 +321,10 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self._set_references(X[refs], self.classes_[y_codes[refs]])
         return self
 
-    def _set_references(self, X_ref, labels):
-        """Store reference embeddings grouped by class, and ``classes_``."""
-        self.classes_, codes = np.unique(labels, return_inverse=True)
-        order = np.argsort(codes, kind="stable")
-        self.reference_embeddings_ = self._embed(X_ref[order], validate=False)
-        self.reference_labels_ = self.classes_[codes[order]]
-
-    @property
-    def _reference_starts(self):
-        """Index of each class's first reference (references are sorted by class)."""
-        return np.searchsorted(self.reference_labels_, self.classes_)
-
-    def fit_references(self, X, y):
-        """Replace the reference set, keeping the trained network.
-
-        This is how a fitted verifier does one-shot classification of new
-        classes: pass one (or a few) labelled examples of each new class,
-        then ``predict`` assigns queries to them. It is named and behaves
-        like :meth:`sklearn.neighbors.KNeighborsClassifier.fit`, which also
-        only stores labelled references; ``fit`` is kept for training, as
-        scikit-learn requires ``fit`` to learn from scratch. Every sample
-        given is kept (``max_references_per_class`` applies to ``fit``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_references, n_features)
-            Reference samples.
-        y : array-like of shape (n_references,)
-            Their class labels; at least 2 classes. They become ``classes_``.
-
-        Returns
-        -------
-        self : SiameseVerifier
-            The verifier, predicting among the classes of ``y``.
-        """
-        check_is_fitted(self)
-        X = validate_input(self, X, reset=False)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
-        check_classification_targets(y)
-        if len(np.unique(y)) < 2:
-            raise ValueError("fit_references needs references of at least 2 classes.")
-        self._set_references(X, y)
-        return self
-
     # ------------------------------------------------------------- scoring
     def _scorer(self):
         """What scores a pair: the Koch head, or the contrastive distance and margin."""
-        if self.loss == "bce":
+        if self.loss != "contrastive":
             return KochScorer(self.net_.criterion_.head)
         return DistanceScorer(self.distance, self.margin)
 
@@ -356,63 +335,6 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     def _pair_scores(self, pairs):
         a, b = self._pair_embeddings(pairs)
         return expit(self._scorer().paired(a, b))
-
-    def _class_logits(self, X):
-        """Per class, the highest "same" logit over that class's references."""
-        check_is_fitted(self)
-        logits = self._scorer().cross(self._embed(X), self.reference_embeddings_)
-        return np.maximum.reduceat(logits, self._reference_starts, axis=1)
-
-    def decision_function(self, X):
-        """Highest logit of "same" against each class's references.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Queries.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
-            Column ``k``: the largest "same" logit of the query with a
-            reference of ``classes_[k]``. With two classes, the logit of
-            ``classes_[1]`` minus that of ``classes_[0]``.
-        """
-        logits = self._class_logits(X)
-        return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
-
-    def predict_proba(self, X):
-        """Class probabilities: softmax of the per-class "same" logits.
-
-        Rows sum to 1 and rank classes as :meth:`decision_function` does.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Queries.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns in ``classes_`` order.
-        """
-        return softmax(self._class_logits(X), axis=1)
-
-    def predict(self, X):
-        """Class of the reference each query most probably matches.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Queries.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted labels, from ``classes_``.
-        """
-        best = np.argmax(self._class_logits(X), axis=1)
-        return self.classes_[best]
 
     # ------------------------------------------------------------ pair API
     def pair_score(self, pairs):

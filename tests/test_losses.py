@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sklearn_siamese.distances import pairwise_distance
-from sklearn_siamese.losses import ContrastiveLoss, KochBCELoss, L1SimilarityHead, TripletLoss
+from sklearn_siamese.losses import ContrastiveKochLoss, ContrastiveLoss, KochBCELoss, L1SimilarityHead, TripletLoss
 from sklearn_siamese.mining import mine_pairs, mine_triplets
 
 # Four points on a line: class 0 at 0 and 1, class 1 at 3 and 3.5.
@@ -113,6 +113,16 @@ def test_nonpositive_head_output_by_hand():
     np.testing.assert_allclose(head(e1, e2).detach().numpy(), [0.5 - np.log(2) - 2], rtol=1e-6)
 
 
+def test_tied_head_scales_the_l1_distance():
+    head = L1SimilarityHead(3, nonpositive=True, tied=True)
+    assert head.linear.weight.numel() == 1 and head.weight.shape == (3,)
+    e1, e2 = torch.randn(4, 3), torch.randn(4, 3)
+    l1 = (e1 - e2).abs().sum(1)
+    expected = head.linear.bias - torch.nn.functional.softplus(head.linear.weight.reshape(())) * l1
+    torch.testing.assert_close(head(e1, e2), expected)
+    assert ContrastiveKochLoss(3).head.linear.weight.numel() == 1  # the verifier's default head is tied
+
+
 def test_losses_have_gradients():
     emb = torch.randn(8, 3, requires_grad=True)
     labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
@@ -120,6 +130,45 @@ def test_losses_have_gradients():
         emb.grad = None
         loss(emb, labels).backward()
         assert torch.isfinite(emb.grad).all() and emb.grad.abs().sum() > 0
+
+
+def test_contrastive_koch_loss_trains_encoder_by_contrastive_only():
+    emb = torch.randn(8, 3, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    joint = ContrastiveKochLoss(3, margin=0.7)
+    value = joint(emb, labels)
+    assert value.item() == pytest.approx((ContrastiveLoss(margin=0.7)(emb, labels) + joint.bce(emb, labels)).item())
+    value.backward()
+    # The head learns; the encoder sees only the contrastive gradient.
+    assert joint.head.linear.weight.grad.abs().sum() > 0
+    expected = torch.autograd.grad(ContrastiveLoss(margin=0.7)(emb, labels), emb)[0]
+    torch.testing.assert_close(emb.grad, expected)
+
+
+@pytest.mark.parametrize(
+    "loss", [KochBCELoss(32), ContrastiveLoss(mining="semihard"), TripletLoss(mining="hard")], ids=type
+)
+def test_gradients_with_repeated_pairs_do_not_depend_on_threads(loss):
+    """Mined indices repeat; their gradient must sum in the same order on 1 and 2 threads.
+
+    (Large enough for torch to split the work: KochBCELoss gave different
+    gradients on 1 and 2 threads at this size before it gathered rows with
+    ``index_select``.)
+    """
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.randn(128, 32, generator=gen)
+    labels = torch.arange(128) % 8
+    grads = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 2):
+            torch.set_num_threads(n)
+            e = emb.clone().requires_grad_(True)
+            loss(e, labels).backward()
+            grads.append(e.grad)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(grads[0], grads[1]) and torch.equal(grads[1], grads[2])
 
 
 def test_nt_xent_by_hand():

@@ -212,3 +212,86 @@ def test_pair_label_count_and_shape_errors(fitted, small):
         fitted.pair_score(pairs[:, :, :10])
     with pytest.raises(ValueError, match="strategy"):
         fitted.calibrate_threshold(pairs, [0, 1, 1, 0], strategy="recall")
+
+
+# ------------------------------------------------------- reproducibility
+def test_fits_bit_identical_on_two_threads(small):
+    """Same random_state, same model, when torch splits work across 2 threads."""
+    from sklearn_siamese import SiameseEmbedder
+
+    X, y = small
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fits = [SiameseVerifier(**FAST).fit(X, y) for _ in range(2)]
+        embedders = [SiameseEmbedder(**FAST).fit(X, y) for _ in range(2)]
+    finally:
+        torch.set_num_threads(threads)
+    assert fits[0].history_[:, "train_loss"] == fits[1].history_[:, "train_loss"]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+    np.testing.assert_array_equal(embedders[0].transform(X), embedders[1].transform(X))
+
+
+# ------------------------------------------------- large reference sets
+def test_class_logits_blocks_match_brute_force():
+    from sklearn_siamese._reference_scoring import class_logits
+
+    rng = np.random.default_rng(0)
+    refs, queries = rng.normal(size=(40, 3)), rng.normal(size=(9, 3))
+    sizes = [1, 12, 3, 20, 4]  # a class larger than a block of references
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    cross = lambda A, B: -np.abs(A[:, None] - B[None]).sum(-1)  # noqa: E731
+    full = cross(queries, refs)
+    expected = np.stack([full[:, s : s + n].max(1) for s, n in zip(starts, sizes)], axis=1)
+    for block in (1, 5, 16, 10**6):
+        np.testing.assert_array_equal(class_logits(cross, queries, refs, starts, block_elements=block), expected)
+
+
+@pytest.mark.parametrize("loss", ["contrastive+bce", "contrastive"])
+@pytest.mark.parametrize("prototypes", [False, True])
+def test_chunked_scoring_equals_unchunked(fitted, small, monkeypatch, loss, prototypes):
+    from sklearn_siamese import _reference_scoring
+
+    X, y = small
+    ver = fitted if loss == "contrastive+bce" else SiameseVerifier(**{**FAST, "loss": loss}).fit(X, y)
+    ver = pickle.loads(pickle.dumps(ver)).set_params(prototypes=prototypes)
+    ver.fit_references(X[:150], y[:150])  # 5 classes of about 30 references
+    whole = [ver.decision_function(X), ver.predict_proba(X), ver.predict(X)]
+    monkeypatch.setattr(_reference_scoring, "BLOCK_ELEMENTS", 7)
+    chunked = [ver.decision_function(X), ver.predict_proba(X), ver.predict(X)]
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12) if a.dtype.kind == "f" else np.testing.assert_array_equal(a, b)
+
+
+def test_prototypes_score_class_mean_embedding(fitted, small):
+    X, y = small
+    ver = pickle.loads(pickle.dumps(fitted)).set_params(prototypes=True)
+    means = np.stack([ver.reference_embeddings_[ver.reference_labels_ == c].mean(0) for c in ver.classes_])
+    queries = ver.embed(X[:10])
+    expected = np.stack([ver.embedding_similarity(queries[i : i + 1], means)[0] for i in range(10)])
+    np.testing.assert_allclose(ver.predict_proba(X[:10]).argmax(1), expected.argmax(1))
+    np.testing.assert_allclose(_sigmoid(ver.decision_function(X[:10])), expected, rtol=1e-10)
+    # With one reference per class the prototype is the reference.
+    ver.fit_references(X[:5], y[:5])
+    np.testing.assert_allclose(
+        ver.decision_function(X[5:20]), ver.set_params(prototypes=False).decision_function(X[5:20]), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [({"prototypes": "yes"}, "prototypes"), ({"loss": "koch"}, "loss"), ({"max_references_per_class": 0}, "max_references")],
+)
+def test_bad_parameters_name_themselves(small, params, match):
+    X, y = small
+    with pytest.raises(ValueError, match=match):
+        SiameseVerifier(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("loss", ["contrastive+bce", "bce", "contrastive"])
+def test_each_loss_fits_and_scores(small, loss):
+    X, y = small
+    ver = SiameseVerifier(**{**FAST, "loss": loss}).fit(X, y)
+    has_head = hasattr(ver.net_.criterion_, "head")
+    assert has_head == (loss != "contrastive")
+    assert ver.score(X, y) > 0.5  # 5 classes, references from the same samples
