@@ -21,7 +21,7 @@ import os
 import time
 
 import numpy as np
-from _common import add_run_arguments, load_omniglot, machine_info, selected
+from _common import add_run_arguments, docs_report, load_omniglot, machine_info, selected
 from skorch.callbacks import Callback
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder
@@ -84,34 +84,35 @@ def main(argv=None):
     results = []
     X, y, groups = load_omniglot(args.data, args.size)
     held = np.isin(groups, args.held_out)
-    print(f"# Omniglot, {args.n_way}-way 1-shot within held-out alphabets")
-    print(f"machine: {machine_info()}")
-    print(f"train: {len(np.unique(y[~held]))} characters of {sorted(set(groups[~held]))}")
-    print(f"held out: {args.held_out}; settings: {vars(args)}\n")
-    print("| method | " + " | ".join(f"{a} error %" for a in args.held_out) + " | mean error % (95% CI) | train (s) | epochs |")
-    print("|---|" + "---|" * (len(args.held_out) + 3))
-    for name, model in models(args.size, args.max_epochs, args.budget, args.random_state).items():
-        if not selected(name, args.rows):
-            continue
-        start = time.perf_counter()
-        if model is not None:
-            model.fit(X[~held], y[~held])
-        train_s = time.perf_counter() - start
-        episodes = []
-        cells = []
-        for alphabet in args.held_out:
-            rows = groups == alphabet
-            _, acc = one_shot_accuracy(
-                model, X[rows], y[rows], n_way=args.n_way, k_shot=1, n_episodes=args.episodes,
-                groups=groups[rows], random_state=args.random_state, return_episodes=True,
-            )
-            episodes.append(acc)
-            cells.append(f"{100 * (1 - acc.mean()):.1f}")
-        err = 1 - np.concatenate(episodes)
-        half = 1.96 * err.std(ddof=1) / np.sqrt(len(err))
-        n_epochs = getattr(model, "n_epochs_", 0)
-        print(f"| {name} | " + " | ".join(cells) + f" | {100 * err.mean():.1f} (+-{100 * half:.1f}) | {train_s:.0f} | {n_epochs} |", flush=True)
-        results.append({"method": name, "error": float(err.mean()), "train_s": train_s})
+    with docs_report("omniglot", "omniglot.py", argv, args.write_docs):
+        print(f"# Omniglot, {args.n_way}-way 1-shot within held-out alphabets")
+        print(f"machine: {machine_info()}")
+        print(f"train: {len(np.unique(y[~held]))} characters of {sorted(set(groups[~held]))}")
+        print(f"held out: {args.held_out}; settings: {vars(args)}\n")
+        print("| method | " + " | ".join(f"{a} error %" for a in args.held_out) + " | mean error % (95% CI) | train (s) | epochs |")
+        print("|---|" + "---|" * (len(args.held_out) + 3))
+        for name, model in models(args.size, args.max_epochs, args.budget, args.random_state).items():
+            if not selected(name, args.rows):
+                continue
+            start = time.perf_counter()
+            if model is not None:
+                model.fit(X[~held], y[~held])
+            train_s = time.perf_counter() - start
+            episodes = []
+            cells = []
+            for alphabet in args.held_out:
+                rows = groups == alphabet
+                _, acc = one_shot_accuracy(
+                    model, X[rows], y[rows], n_way=args.n_way, k_shot=1, n_episodes=args.episodes,
+                    groups=groups[rows], random_state=args.random_state, return_episodes=True,
+                )
+                episodes.append(acc)
+                cells.append(f"{100 * (1 - acc.mean()):.1f}")
+            err = 1 - np.concatenate(episodes)
+            half = 1.96 * err.std(ddof=1) / np.sqrt(len(err))
+            n_epochs = getattr(model, "n_epochs_", 0)
+            print(f"| {name} | " + " | ".join(cells) + f" | {100 * err.mean():.1f} (+-{100 * half:.1f}) | {train_s:.0f} | {n_epochs} |", flush=True)
+            results.append({"method": name, "error": float(err.mean()), "train_s": train_s})
     return results
 
 
