@@ -103,3 +103,15 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
 html_show_sourcelink = False
+
+
+def _skip_metadata_request_methods(app, what, name, obj, skip, options):
+    # scikit-learn generates set_{method}_request on every estimator; their
+    # docstrings link into scikit-learn's own glossary, which is not ours.
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_request_methods)

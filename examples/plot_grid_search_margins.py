@@ -27,25 +27,23 @@ X = (X / 16.0).astype(np.float32)
 # 3-way one-shot episodes on the fold's digits. ``groups=y`` is what makes
 # the folds class-disjoint.
 search = GridSearchCV(
-    SiameseEmbedder(MLPEncoder(hidden_sizes=(64,)), max_epochs=5, random_state=0),
-    {"margin": [0.25, 0.5, 1.0, 2.0], "loss": ["contrastive", "triplet"]},
+    SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), batch_size=128, max_epochs=3, random_state=0),
+    {"margin": [0.1, 0.25, 0.5, 1.0, 2.0]},
     cv=GroupKFold(n_splits=3),
     scoring=make_one_shot_scorer(n_way=3, n_episodes=200),
+    refit=False,  # only the comparison is wanted here
 )
 search.fit(X, y, groups=y)
 print("best:", search.best_params_, f"one-shot accuracy {search.best_score_:.3f}")
 
 # %%
-# Mean and spread over the three folds, for each loss.
+# Mean and spread over the three folds.
 results = search.cv_results_
+margins = np.asarray(results["param_margin"], dtype=float)
 fig, ax = plt.subplots(figsize=(6, 4))
-for loss in ["contrastive", "triplet"]:
-    rows = np.flatnonzero(np.asarray(results["param_loss"]) == loss)
-    margins = np.asarray(results["param_margin"], dtype=float)[rows]
-    ax.errorbar(margins, results["mean_test_score"][rows], yerr=results["std_test_score"][rows],
-                marker="o", capsize=3, label=loss)
-ax.set_xlabel("margin")
+ax.errorbar(margins, results["mean_test_score"], yerr=results["std_test_score"], marker="o", capsize=3)
+ax.set_xscale("log")
+ax.set_xlabel("margin of the contrastive loss")
 ax.set_ylabel("3-way 1-shot accuracy on unseen digits")
-ax.legend()
 ax.set_title("GridSearchCV with GroupKFold over the labels")
 plt.show()

@@ -37,7 +37,7 @@ embedder = SiameseEmbedder(
     loss="contrastive",
     margin=2.0,
     instance_weight=0.0,  # the pure pair loss of the paper
-    max_epochs=15,
+    max_epochs=8,
     random_state=0,
 )
 embedder.fit(X_train, y_train)

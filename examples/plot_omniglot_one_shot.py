@@ -86,10 +86,10 @@ print(f"{len(np.unique(y[~test]))} training characters, {len(np.unique(y[test]))
 # %%
 # Both models share the encoder, the augmentation and the training budget.
 common = dict(
-    encoder=ConvEncoder(input_shape=(28, 28), channels=(32, 64)),
+    encoder=ConvEncoder(input_shape=(28, 28), channels=(16, 32)),
     augmentation=RandomAffine(image_shape=(28, 28), translate=1.0),
     batch_size=128,
-    max_epochs=6,
+    max_epochs=4,
     validation_fraction=None,
     random_state=0,
 )

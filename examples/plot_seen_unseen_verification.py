@@ -38,11 +38,11 @@ X_unseen, y_unseen = X[~seen], y[~seen]
 # affine distortions), against raw pixels.
 models = {
     "raw pixels": None,
-    "default (MLP)": SiameseEmbedder(max_epochs=20, random_state=0),
+    "default (MLP)": SiameseEmbedder(max_epochs=10, random_state=0),
     "image recipe": SiameseEmbedder(
         encoder=ConvEncoder(input_shape=(8, 8)),
         augmentation=RandomAffine(image_shape=(8, 8), translate=1),
-        max_epochs=20,
+        max_epochs=10,
         random_state=0,
     ),
 }

@@ -30,7 +30,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratif
 # nearest one.
 models = {}
 for mining in ["semihard", "all", "random_pairs"]:
-    model = SiameseEmbedder(loss="triplet", mining=mining, margin=0.5, max_epochs=20, random_state=0)
+    model = SiameseEmbedder(loss="triplet", mining=mining, margin=0.5, max_epochs=10, random_state=0)
     models[mining] = model.fit(X_train, y_train)
     print(
         f"{mining:>12}: P@1 {precision_at_1(model, X_test, y_test):.3f}   "

@@ -71,7 +71,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         Class labels seen in fit.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
         Size of the embedding.
@@ -223,7 +223,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, embedding_dim_)
+        X_new : ndarray of shape (n_samples, `embedding_dim_`)
             Embeddings, float32.
         """
         return self._embed(X)
