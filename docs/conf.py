@@ -46,7 +46,9 @@ if missing:
 api_pages.write_api_pages(HERE / "api")
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
+# Members inherited from the private base classes are listed; scikit-learn's,
+# torch's and skorch's own (get_params, forward hooks, ...) are not.
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
