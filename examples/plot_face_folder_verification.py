@@ -41,9 +41,11 @@ def face(person, rng):
     dx, dy = rng.normal(0, 0.03, 2)
     img = 0.25 + 0.5 * blob(0.5 + dx, 0.52 + dy, person["width"], person["height"])
     for side in (-1, 1):
-        eye = blob(0.5 + dx + side * person["eyes"], 0.42 + dy, person["eye_size"], person["eye_size"] * 0.7)
+        eye_x = 0.5 + dx + side * person["eyes"]
+        eye = blob(eye_x, 0.42 + dy, person["eye_size"], person["eye_size"] * 0.7)
         img[eye] = 0.1
-    img[blob(0.5 + dx, 0.72 + dy + person["mouth_y"], person["mouth"], 0.025 + rng.uniform(0, 0.02))] = 0.15
+    smile = 0.025 + rng.uniform(0, 0.02)
+    img[blob(0.5 + dx, 0.72 + dy + person["mouth_y"], person["mouth"], smile)] = 0.15
     img[blob(0.5 + dx, 0.57 + dy, 0.025, person["nose"])] -= 0.15
     img = img * rng.uniform(0.7, 1.2) + rng.normal(0, 0.06, img.shape)
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
@@ -54,8 +56,12 @@ def face(person, rng):
 folder = Path(tempfile.mkdtemp()) / "att_faces_like"
 for p in range(1, 41):
     person = dict(
-        width=rng.uniform(0.28, 0.4), height=rng.uniform(0.36, 0.46), eyes=rng.uniform(0.09, 0.17),
-        eye_size=rng.uniform(0.035, 0.07), mouth=rng.uniform(0.07, 0.16), mouth_y=rng.uniform(-0.03, 0.04),
+        width=rng.uniform(0.28, 0.4),
+        height=rng.uniform(0.36, 0.46),
+        eyes=rng.uniform(0.09, 0.17),
+        eye_size=rng.uniform(0.035, 0.07),
+        mouth=rng.uniform(0.07, 0.16),
+        mouth_y=rng.uniform(-0.03, 0.04),
         nose=rng.uniform(0.03, 0.09),
     )
     (folder / f"s{p}").mkdir(parents=True)
@@ -78,8 +84,9 @@ verifier = SiameseVerifier(
 ).fit(X[train_people], y[train_people])
 
 pairs, same = make_pairs(X[~train_people], y[~train_people], n_pairs=1000, random_state=0)
-print(f"unseen people: verification accuracy {verification_accuracy(verifier, pairs, same):.3f}, "
-      f"ROC AUC {verification_roc_auc(verifier, pairs, same):.3f}")
+accuracy = verification_accuracy(verifier, pairs, same)
+auc = verification_roc_auc(verifier, pairs, same)
+print(f"unseen people: verification accuracy {accuracy:.3f}, ROC AUC {auc:.3f}")
 print(f"raw pixels:    ROC AUC {verification_roc_auc(None, pairs, same):.3f}")
 
 # %%

@@ -27,7 +27,9 @@ X = (X / 16.0).astype(np.float32)
 # 3-way one-shot episodes on the fold's digits. ``groups=y`` is what makes
 # the folds class-disjoint.
 search = GridSearchCV(
-    SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), batch_size=128, max_epochs=3, random_state=0),
+    SiameseEmbedder(
+        MLPEncoder(hidden_sizes=(32,)), batch_size=128, max_epochs=3, random_state=0
+    ),
     {"margin": [0.1, 0.25, 0.5, 1.0, 2.0]},
     cv=GroupKFold(n_splits=3),
     scoring=make_one_shot_scorer(n_way=3, n_episodes=200),
@@ -41,7 +43,8 @@ print("best:", search.best_params_, f"one-shot accuracy {search.best_score_:.3f}
 results = search.cv_results_
 margins = np.asarray(results["param_margin"], dtype=float)
 fig, ax = plt.subplots(figsize=(6, 4))
-ax.errorbar(margins, results["mean_test_score"], yerr=results["std_test_score"], marker="o", capsize=3)
+mean, std = results["mean_test_score"], results["std_test_score"]
+ax.errorbar(margins, mean, yerr=std, marker="o", capsize=3)
 ax.set_xscale("log")
 ax.set_xlabel("margin of the contrastive loss")
 ax.set_ylabel("3-way 1-shot accuracy on unseen digits")

@@ -34,7 +34,7 @@ X_new, y_new = X[~seen], y[~seen]
 embedder = SiameseEmbedder(
     encoder=ConvEncoder(input_shape=(8, 8)),
     augmentation=RandomAffine(image_shape=(8, 8), translate=1),
-    max_epochs=10,
+    max_epochs=20,
     random_state=0,
 ).fit(X[seen], y[seen])
 
@@ -52,7 +52,16 @@ for _ in range(20):
     raw = KNeighborsClassifier(n_neighbors=1).fit(X_new[support], y_new[support])
     scores["raw pixels"].append(raw.score(X_new[queries], y_new[queries]))
 for name, s in scores.items():
-    print(f"{name:>16}: 4-way one-shot accuracy {np.mean(s):.3f} (+- {np.std(s):.3f} over support draws)")
+    print(f"{name:>16}: 4-way one-shot accuracy {np.mean(s):.3f} "
+          f"(+- {np.std(s):.3f} over support draws)")
+
+# %%
+# Read the two lines together: on 8x8 digits, after a short training,
+# the embedding is at best a little above raw pixels, and one support draw
+# moves the score more than the model does. The longer runs on the
+# benchmark pages (30 epochs, 500 episodes) put the image recipe at 0.748
+# against 0.681 for raw pixels on these digits, and at 0.843 against 0.637
+# on 28x28 MNIST digits.
 
 # %%
 # The support images and a few queries with the pipeline's predictions.

@@ -26,7 +26,9 @@ from sklearn_siamese.plotting import plot_embedding
 
 X, y = mnist_data()
 X = (X / 255.0).astype(np.float32)
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=1000, stratify=y, random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, test_size=1000, stratify=y, random_state=0
+)
 
 # %%
 # Train a small MLP with the contrastive loss on all in-batch pairs.

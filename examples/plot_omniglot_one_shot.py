@@ -54,14 +54,16 @@ def synthetic_characters(n_alphabets=8, n_characters=20, n_drawings=20, size=28,
     for a in range(n_alphabets):
         style = rng.uniform(0.2, 0.8, (3, 2))  # an alphabet's strokes share anchor points
         for c in range(n_characters):
-            strokes = [(style[rng.randint(3)] + rng.normal(0, 0.15, 2), rng.uniform(0.15, 0.8, 2)) for _ in range(3)]
+            starts = style[rng.randint(3, size=3)] + rng.normal(0, 0.15, (3, 2))
+            strokes = list(zip(starts, rng.uniform(0.15, 0.8, (3, 2))))
             for _ in range(n_drawings):
                 img = np.zeros((size, size))
                 for start, end in strokes:
                     s, e = start + rng.normal(0, 0.03, 2), end + rng.normal(0, 0.03, 2)
                     t = np.linspace(0, 1, 30)[:, None]
                     for px, py in s + t * (e - s):
-                        img = np.maximum(img, np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / 0.0015))
+                        ink = np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / 0.0015)
+                        img = np.maximum(img, ink)
                 X.append(img.ravel())
                 y.append(f"alphabet{a}/character{c:02d}")
                 groups.append(f"alphabet{a}")
@@ -71,7 +73,7 @@ def synthetic_characters(n_alphabets=8, n_characters=20, n_drawings=20, size=28,
 folder = find_omniglot()
 if folder is not None:
     data = load_image_folder(
-        [folder / "images_background_small1.zip", folder / "images_background_small2.zip"], image_size=28, invert=True
+        [folder / f"images_background_small{i}.zip" for i in (1, 2)], image_size=28, invert=True
     )
     X, y, groups = data.data, data.target, data.groups
     held_out = ["Balinese", "Early_Aramaic"]
@@ -81,7 +83,8 @@ else:
     held_out = ["alphabet6", "alphabet7"]
     print("Omniglot not found: synthetic stand-in")
 test = np.isin(groups, held_out)
-print(f"{len(np.unique(y[~test]))} training characters, {len(np.unique(y[test]))} held-out characters")
+print(f"{len(np.unique(y[~test]))} training characters, "
+      f"{len(np.unique(y[test]))} held-out characters")
 
 # %%
 # Both models share the encoder, the augmentation and the training budget.
