@@ -23,6 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._class_expansion import add_rotated_classes, rotation_image_shape
 from ._checks import check_can_form_pairs, resolve_device, validate_input, validate_pairs
 from ._data_split import split_validation_classes
 from ._encoder_build import build_module, make_augment
@@ -46,6 +47,8 @@ class _BaseSiamese(BaseEstimator):
         "distance": [StrOptions(set(DISTANCES))],
         "normalize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
+        "rotation_classes": ["boolean"],
         "batch_size": [Interval(Integral, 4, None, closed="left")],
         "samples_per_class": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -129,8 +132,10 @@ class _BaseSiamese(BaseEstimator):
             module, self.embedding_dim_ = build_module(self.get_params(deep=False), X[:2], device)
             self.augment_ = make_augment(self.augmentation, self.encoder, X[:2], device)
             criterion = self._make_criterion(self.embedding_dim_)
-            dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
-            net = make_net(self, module, criterion, device, dataset, train_idx, valid_idx, rng)
+            # Kept for warm_start, which must rebuild the same training rows.
+            self._fit_rotation_shape = rotation_image_shape(self, X.shape[1]) if self.rotation_classes else None
+            dataset, net_train_idx = self._training_dataset(X, y_codes, train_idx)
+            net = make_net(self, module, criterion, device, dataset, net_train_idx, valid_idx, rng)
             # Set before training so that an EstimatorCheckpoint can save the estimator.
             self.net_ = net
             self._fit_y_codes = y_codes
@@ -173,7 +178,7 @@ class _BaseSiamese(BaseEstimator):
                 "when warm_start=True (max_epochs counts all epochs, as n_estimators "
                 "does in GradientBoostingClassifier)."
             )
-        dataset = TensorDataset(as_tensor(X), torch.as_tensor(y_codes))
+        dataset, _ = self._training_dataset(X, y_codes, self._fit_split[0])
         if net.iterator_valid__sampler is not None:
             net.train_split = predefined_split(dataset)
         bind_estimator(net.callbacks_, self)
@@ -190,6 +195,17 @@ class _BaseSiamese(BaseEstimator):
                 raise
         record_training(self, net, done=True)
         return (X, y_codes, *self._fit_split)
+
+    def _training_dataset(self, X, y_codes, train_idx):
+        """The dataset the net trains on, and its training rows.
+
+        With ``rotation_classes=True`` the training rows' rotations are
+        appended as new classes; otherwise X is shared, not copied.
+        """
+        image_shape = getattr(self, "_fit_rotation_shape", None)
+        if image_shape is not None:
+            X, y_codes, train_idx = add_rotated_classes(X, y_codes, train_idx, image_shape)
+        return TensorDataset(as_tensor(X), torch.as_tensor(y_codes)), train_idx
 
     def _training_device(self):
         """The device to train on: the accelerator's when one is given."""

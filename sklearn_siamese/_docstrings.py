@@ -29,6 +29,15 @@ PARAMETER_DOCS = {
     "max_epochs": """\
     max_epochs : int, default=30
         Number of epochs (one epoch draws about ``n_samples`` samples).""",
+    "max_time": """\
+    max_time : float, default=None
+        Training budget in seconds of wall-clock time ("train for 10
+        minutes": ``max_time=600``), on top of ``max_epochs``. Training
+        ends after the last epoch expected to finish within the budget
+        (at least one epoch runs); see
+        :class:`~sklearn_siamese.callbacks.TimeBudget`, which it adds. With
+        early stopping the best epoch's weights are kept, as usual. None
+        sets no budget.""",
     "batch_size": """\
     batch_size : int, default=64
         Samples per batch.""",
@@ -55,6 +64,18 @@ PARAMETER_DOCS = {
         taken from the encoder's ``input_shape`` or a square row); any
         callable ``augmentation(X_batch)`` returning a tensor of the same
         shape works. Seeded by ``random_state``.""",
+    "rotation_classes": """\
+    rotation_classes : bool, default=False
+        Whether ``fit`` adds every training image rotated by 90, 180 and
+        270 degrees as 3 new classes (Koch et al. 2015, Vinyals et al.
+        2016, Snell et al. 2017 on Omniglot), quadrupling the training
+        classes; an epoch then covers the rotated copies too. Validation
+        classes are not rotated and ``classes_`` stays the classes of
+        ``y``. Rows must be square images: the shape comes from the
+        encoder's ``input_shape``, a ``RandomAffine`` augmentation's
+        ``image_shape`` or a square number of features. Use it for
+        rotation-sensitive images such as handwriting, not for data whose
+        rotated versions are the same class.""",
     "instance_weight": """\
     instance_weight : float, default=0.5
         Weight of an instance-discrimination term (NT-Xent between two

@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -51,7 +51,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation data is held out.
-    .. shared-parameters:: n_iter_no_change augmentation instance_weight device
+    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -126,6 +126,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        max_time=None,
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -135,6 +136,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         early_stopping=True,
         n_iter_no_change=5,
         augmentation=None,
+        rotation_classes=False,
         instance_weight=0.5,
         device="cpu",
         accelerator=None,
@@ -151,6 +153,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr
@@ -160,6 +163,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.augmentation = augmentation
+        self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight
         self.device = device
         self.accelerator = accelerator

@@ -17,6 +17,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 
 from ._encoder_build import build_module
+from .callbacks import TimeBudget
 from ._training import (
     BatchIterator,
     EpochSnapshot,
@@ -99,6 +100,8 @@ def make_callbacks(estimator, valid_idx, rng):
             monitor="valid_precision_at_1", lower_is_better=False, patience=estimator.n_iter_no_change, load_best=True
         )
         callbacks.append(("early_stopping", stop))
+    if estimator.max_time is not None:
+        callbacks.append(("time_budget", TimeBudget(estimator.max_time)))
     if estimator.verbose and estimator.verbose > 1:
         callbacks.append(("progress_bar", ProgressBar()))
     user = []

@@ -69,7 +69,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -87,7 +87,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
-    .. shared-parameters:: n_iter_no_change augmentation instance_weight device
+    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -193,6 +193,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         distance="euclidean",
         normalize=True,
         max_epochs=30,
+        max_time=None,
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -202,6 +203,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         early_stopping=True,
         n_iter_no_change=5,
         augmentation=None,
+        rotation_classes=False,
         instance_weight=0.5,
         device="cpu",
         accelerator=None,
@@ -219,6 +221,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.distance = distance
         self.normalize = normalize
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr
@@ -228,6 +231,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.augmentation = augmentation
+        self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight
         self.device = device
         self.accelerator = accelerator

@@ -106,7 +106,7 @@ def test_unseen_classes_quick(capsys):
 
 
 def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
-    """The script reads two zips of ALPHABET/characterNN/*.png, as the real data."""
+    """The script reads two zips of ALPHABET/characterNN/*.png, as the real data, and cross-validates."""
     import zipfile
 
     from PIL import Image
@@ -116,22 +116,27 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
         with zipfile.ZipFile(tmp_path / f"images_background_small{part}.zip", "w") as zf:
             for alphabet in alphabets:
                 for c in range(4):
-                    base = rng.rand(12, 12) > 0.7
-                    for k in range(3):
-                        noisy = base ^ (rng.rand(12, 12) > 0.95)
+                    base = rng.rand(16, 16) > 0.7
+                    for k in range(4):
+                        noisy = base ^ (rng.rand(16, 16) > 0.95)
                         img = Image.fromarray(np.where(noisy, 0, 255).astype(np.uint8))
                         path = tmp_path / "img.png"
                         img.save(path)
                         zf.write(path, f"images_background_small{part}/{alphabet}/character{c:02d}/{k}.png")
-    results = _load("omniglot").main(
-        ["--data", str(tmp_path), "--quick", "--held-out", "Delta", "Epsilon", "--n-way", "3", "--size", "12"]
-    )
+    omniglot = _load("omniglot")
+    # 5 alphabets sorted make 2 folds: the first holds out Alpha, Delta and Gamma.
+    assert omniglot.make_folds(np.array(["Gamma", "Alpha", "Epsilon", "Beta", "Delta"])) == [
+        ["Alpha", "Delta", "Gamma"], ["Beta", "Epsilon"]
+    ]
+    results = omniglot.main(["--data", str(tmp_path), "--quick", "--n-way", "3", "--size", "16"])
     out = capsys.readouterr().out
-    assert "Delta error %" in out and "Epsilon error %" in out
-    assert [r["method"].split(",")[0] for r in results] == ["raw pixels"] + ["SiameseEmbedder conv"] * 3
+    assert "| fold 0 error % | mean error % (95% CI) |" in out
+    assert [r["method"].split(" ")[0] for r in results] == ["raw", "hand-written", "SiameseEmbedder", "SiameseEmbedder"]
     errors = {r["method"]: r["error"] for r in results}
     # Each fake character is one random pattern with 5% of pixels flipped:
     # raw pixels tell them apart almost always; chance error is 2/3 (3-way).
-    # Measured: raw 0.0, the embedders 0.008-0.025 after one epoch.
+    # Trained rows must beat chance (2/3) clearly even after their 2 s budget on a loaded machine.
     assert errors["raw pixels"] < 0.1
-    assert all(error < 0.25 for error in errors.values()), errors
+    assert all(error < 0.4 for error in errors.values()), errors
+    for r in results[1:]:
+        assert r["epochs"][0] > 0 and r["train_s"][0] < 30, r

@@ -1,0 +1,113 @@
+"""The public callbacks (sklearn_siamese.callbacks) and the estimators' ``max_time``."""
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from torch import nn
+
+from sklearn_siamese import SiameseEmbedder, SiameseVerifier
+from sklearn_siamese import callbacks as callbacks_module
+from sklearn_siamese._training import SiameseNet
+from sklearn_siamese.callbacks import TimeBudget
+from sklearn_siamese.encoders import MLPEncoder
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+def _small(**params):
+    return dict(encoder=MLPEncoder(hidden_sizes=(16,)), embedding_dim=8, validation_fraction=None, random_state=0, **params)
+
+
+def _fake_clock(monkeypatch, times):
+    ticks = iter(times)
+    monkeypatch.setattr(callbacks_module, "_now", lambda: next(ticks))
+
+
+def _run_epoch(cb, net):
+    net.history.new_epoch()
+    cb.on_epoch_end(net)
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss).initialize()
+    cb = TimeBudget(10)
+    # Epochs of 3 s: after the third (t=9) a fourth would end at 12 > 10.
+    _fake_clock(monkeypatch, [0, 3, 6, 9])
+    cb.on_train_begin(net)
+    _run_epoch(cb, net)
+    _run_epoch(cb, net)
+    with pytest.raises(KeyboardInterrupt):
+        _run_epoch(cb, net)
+    assert [row.get("time_budget_reached", False) for row in net.history] == [False, False, True]
+    assert net.history[:, "elapsed_s"] == [3, 6, 9]
+
+
+def test_time_budget_lets_the_first_epoch_finish(monkeypatch):
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss).initialize()
+    cb = TimeBudget(1)
+    _fake_clock(monkeypatch, [0] + [5] * 3)
+    cb.on_train_begin(net)
+    net.history.new_epoch()
+    cb.on_batch_end(net, training=True)  # 5 s > 1 s, but no epoch has finished yet
+    cb.on_batch_end(net, training=False)
+    with pytest.raises(KeyboardInterrupt):
+        cb.on_epoch_end(net)
+
+
+def test_max_time_mid_epoch_overrun_keeps_the_last_finished_epoch(monkeypatch, digits):
+    X, y = digits
+    # One clock reading per call: the first epoch ends at t=1, so a second
+    # is expected to end at t=2 <= 2.5 and starts; its second batch reads
+    # t=3 > 2.5 and training goes back to the end of the first epoch.
+    _fake_clock(monkeypatch, itertools.count())
+    emb = SiameseEmbedder(**_small(max_epochs=50, max_time=2.5)).fit(X, y)
+    assert emb.n_epochs_ == 1 and emb.interrupted_
+    assert emb.history_[-1, "interrupted"] and emb.history_[-1, "time_budget_reached"]
+    monkeypatch.undo()
+    one_epoch = SiameseEmbedder(**_small(max_epochs=1)).fit(X, y)
+    np.testing.assert_array_equal(emb.transform(X[:20]), one_epoch.transform(X[:20]))
+
+
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, SiameseVerifier])
+def test_max_time_ends_a_long_fit_near_the_budget(Estimator, digits):
+    X, y = digits
+    start = time.perf_counter()
+    est = Estimator(**_small(max_epochs=10_000, max_time=0.5)).fit(X, y)
+    took = time.perf_counter() - start
+    assert est.n_epochs_ < 10_000 and est.history_[-1, "time_budget_reached"]
+    assert not est.interrupted_
+    # Stops before an epoch that would end past the budget: the last epoch
+    # ended within it (unless it was the first), and fit took little more.
+    assert est.n_epochs_ == 1 or est.history_[-1, "elapsed_s"] <= 0.5
+    # Loose on purpose (shared CI machines stall); without the budget the
+    # 10,000 epochs would take hours.
+    assert took < 30.0
+
+
+def test_max_time_none_sets_no_budget(digits):
+    X, y = digits
+    emb = SiameseEmbedder(**_small(max_epochs=2)).fit(X, y)
+    assert "time_budget" not in dict(emb.net_.callbacks_)
+    assert emb.n_epochs_ == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "600", [600]])
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, SiameseVerifier])
+def test_bad_max_time_is_refused_before_training(Estimator, bad, digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="max_time"):
+        Estimator(max_time=bad).fit(X, y)
+
+
+@pytest.mark.parametrize("bad", [0, -5, None])
+def test_bad_time_budget_seconds(bad):
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, callbacks=[TimeBudget(bad)])
+    with pytest.raises(ValueError, match="seconds"):
+        net.initialize()
