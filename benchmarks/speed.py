@@ -10,10 +10,13 @@ Every figure is a ratio of two things timed in the same process, in
 alternating order, and the median over repeats is reported: single timings
 on a shared machine are too noisy to compare across runs.
 
-1. Training overhead: ``SiameseEmbedder.fit`` (skorch) against a plain
-   PyTorch loop over the same P x K batches (the same sampler with the same
-   seed), the same encoder initialisation, loss, optimiser and number of
-   steps. Both timings include building the module.
+1. Training overhead: ``SiameseEmbedder.fit`` (skorch, float32) against
+   a loop written by hand with no code from the package: its own numpy
+   P x K sampler, contrastive loss over all in-batch pairs, encoder and
+   Adam, the same batch size and number of steps. Then training precision:
+   images/s of fit in float32 and bfloat16 against the hand-written loop
+   in float32 and with bfloat16 autocast + channels_last, and the time to
+   reach a held-out 1-NN accuracy.
 2. Comparisons per second: pairs or triplets entering the loss per second
    for each mining mode, against ``mining="random_pairs"`` at the same batch
    size.
@@ -38,10 +41,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from _common import FASHION_DIR, alternate, load_fashion, machine_info, table
-from sklearn.utils import check_random_state
+from skorch.callbacks import Callback
+from torch import nn
 
 from sklearn_siamese import ConvEncoder, MLPEncoder, SiameseEmbedder
-from sklearn_siamese.losses import ContrastiveLoss
 from sklearn_siamese.mining import mine_pairs, mine_triplets
 from sklearn_siamese.sampling import PKSampler, RandomPairSampler, RandomTripletSampler
 
@@ -50,8 +53,11 @@ SEED = 0
 # Each setting as (full run, --quick); --quick only checks that the script works.
 SETTINGS = {
     "repeats": (5, 2),
-    "overhead_n": ({"mlp": 12800, "conv": 1280}, {"mlp": 640, "conv": 128}),
-    "overhead_epochs": (1, 1),
+    "overhead_n": ({"mlp": 10000, "conv": 2560}, {"mlp": 640, "conv": 256}),
+    "overhead_epochs": ({"mlp": 10, "conv": 1}, {"mlp": 1, "conv": 1}),
+    "tta_n": (2000, 256),
+    "tta_epochs": (3, 1),
+    "tta_target": (0.70, 0.0),
     "mining_n": (6400, 256),
     "inference_n": ({"mlp": 20000, "conv": 4096}, {"mlp": 1000, "conv": 128}),
     "memory_n": (60000, 3000),
@@ -62,6 +68,8 @@ FULL = {name: full for name, (full, _) in SETTINGS.items()}
 QUICK = {name: quick for name, (_, quick) in SETTINGS.items()}
 BATCH_SIZE = 64
 SAMPLES_PER_CLASS = 4
+# Batch of the training-speed sections (overhead, precision, time to accuracy).
+TRAIN_BATCH = 128
 
 
 # ----------------------------------------------------------------------- data
@@ -102,70 +110,168 @@ def _embedder(encoder, **kwargs):
     return SiameseEmbedder(encoder, **params)
 
 
-def plain_pytorch_fit(encoder, X, y, max_epochs):
-    """What a user would write by hand: same init, sampler, loss and optimiser.
+# The plain loop is what a user writes by hand: its own P x K sampler, loss
+# and encoders, nothing from sklearn_siamese.
+def plain_pk_batches(y, batch_size, k, rng, n_batches):
+    """P classes x K samples per batch, P = batch_size // K (K grows when classes are few)."""
+    classes = np.unique(y)
+    members = [np.flatnonzero(y == c) for c in classes]
+    p = min(batch_size // k, len(classes))
+    k = batch_size // p
+    for _ in range(n_batches):
+        chosen = rng.choice(len(classes), size=p, replace=False)
+        yield np.concatenate([rng.choice(members[c], size=min(k, len(members[c])), replace=False) for c in chosen])
 
-    The seed is derived as ``SiameseEmbedder`` does, so both see the same
-    initial weights and the same batches; returns the module and step count.
-    """
-    seed = check_random_state(SEED).randint(np.iinfo(np.int32).max)
-    rng = np.random.default_rng(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        encoder_module = encoder.build(X.shape[1], 32)
+
+def plain_contrastive_loss(z, labels, margin=1.0):
+    """Contrastive loss over all in-batch pairs: mean over positives plus mean over negatives."""
+    d = torch.cdist(z, z)
+    same = labels[:, None] == labels[None, :]
+    upper = torch.ones_like(same).triu(1)
+    return ((d[same & upper] ** 2).mean() + (F.relu(margin - d[~same & upper]) ** 2).mean()) / 2
+
+
+def plain_encoder(name, embedding_dim=32):
+    if name == "mlp":
+        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, embedding_dim))
+    blocks = []
+    for c_in in (1, 64, 64, 64):
+        blocks += [nn.Conv2d(c_in, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), *blocks, nn.Flatten(), nn.Linear(64, embedding_dim))
+
+
+def plain_pytorch_fit(name, X, y, max_epochs, fast=False, on_epoch=None):
+    """Train by hand; ``fast``: bfloat16 autocast and channels_last, as a user would add them."""
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    model = plain_encoder(name)
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
-    criterion = ContrastiveLoss(margin=1.0, mining="all")
-    optimizer = torch.optim.Adam(encoder_module.parameters(), lr=1e-3)
-    sampler = PKSampler(y, BATCH_SIZE, SAMPLES_PER_CLASS, rng)
-    encoder_module.train()
-    steps = 0
-    for _ in range(max_epochs):
-        for idx in sampler:
-            # index_select: the fastest way to gather a batch of rows on CPU.
+    n_batches = -(-len(X) // TRAIN_BATCH)
+    model.train()
+    for epoch in range(max_epochs):
+        for idx in plain_pk_batches(y, TRAIN_BATCH, SAMPLES_PER_CLASS, rng, n_batches):
             idx = torch.from_numpy(idx)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+                z = model(X_t[idx])
+            loss = plain_contrastive_loss(F.normalize(z.float(), dim=1), y_t[idx])
             optimizer.zero_grad()
-            embeddings = F.normalize(encoder_module(X_t.index_select(0, idx)), dim=1)
-            criterion(embeddings, y_t.index_select(0, idx)).backward()
+            loss.backward()
             optimizer.step()
-            steps += 1
-    return encoder_module, steps
+        if on_epoch is not None:
+            on_epoch(epoch, model)
+    return model, max_epochs * n_batches
+
+
+ENCODER_SPECS = {"mlp": lambda: MLPEncoder(hidden_sizes=(256, 256)), "conv": lambda: ConvEncoder(channels=(64,) * 4)}
+LABELS = {"mlp": "MLP 784-256-256-32", "conv": "conv-4 (64 ch, 28x28)"}
 
 
 def bench_overhead(X, y, cfg):
+    """Same work on both sides: fit with float32, no validation, no instance term, no augmentation."""
     rows, results = [], {}
-    for name, encoder in (("mlp", MLPEncoder()), ("conv", ConvEncoder())):
-        n = cfg["overhead_n"][name]
+    for name in ("mlp", "conv"):
+        n, epochs = cfg["overhead_n"][name], cfg["overhead_epochs"][name]
         Xn, yn = X[:n], y[:n]
-        epochs = cfg["overhead_epochs"]
-        result = {}
-
-        def with_skorch():
-            result["skorch"] = _embedder(encoder, max_epochs=epochs).fit(Xn, yn)
-
-        def plain():
-            result["plain"] = plain_pytorch_fit(encoder, Xn, yn, epochs)
-
+        est = _embedder(ENCODER_SPECS[name](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision="float32")
         cpu = []
-        t_skorch, t_plain = alternate([with_skorch, plain], cfg["repeats"], cpu)
-        cpu_ratio = np.median(cpu[0] / cpu[1])
-        est, (module, steps) = result["skorch"], result["plain"]
-        skorch_steps = sum(len(h["batches"]) for h in est.history_)
-        with torch.no_grad():
-            module.eval()
-            probe = torch.from_numpy(Xn[:256])
-            diff = (F.normalize(module(probe), dim=1) - torch.from_numpy(est.transform(Xn[:256]))).abs().max().item()
-        ratio = np.median(t_skorch / t_plain)
-        results[name] = {
-            "ratio": float(ratio), "cpu_ratio": float(cpu_ratio), "steps_plain": steps, "steps_fit": skorch_steps, "max_abs_diff": diff,
-        }  # fmt: skip
-        label = "MLP (784 -> 128 -> 128 -> 32)" if name == "mlp" else "ConvEncoder (28x28, 32-64 ch)"
-        rows.append([
-            label, n, f"{steps} / {skorch_steps}",
-            f"{np.median(t_skorch):.2f}", f"{np.median(t_plain):.2f}",
-            f"**{ratio:.3f}**", f"{t_skorch.min() / t_plain.min():.3f}", f"{cpu_ratio:.3f}", f"{diff:.1e}",
-        ])  # fmt: skip
-    header = ["encoder", "n", "steps plain / fit", "fit s", "plain s", "median ratio", "ratio of minima", "median CPU-time ratio", "max abs diff of embeddings"]
+        t_fit, t_plain = alternate([lambda: est.fit(Xn, yn), lambda: plain_pytorch_fit(name, Xn, yn, epochs)], cfg["repeats"], cpu)
+        steps = sum(len(h["batches"]) for h in est.history_)
+        ratio, cpu_ratio = np.median(t_fit / t_plain), np.median(cpu[0] / cpu[1])
+        steps_plain = -(-n // TRAIN_BATCH) * epochs
+        results[name] = {"ratio": float(ratio), "cpu_ratio": float(cpu_ratio), "steps_fit": steps, "steps_plain": steps_plain}
+        rows.append([LABELS[name], n, epochs, steps, f"{np.median(t_fit):.2f}", f"{np.median(t_plain):.2f}", f"**{ratio:.3f}**", f"{cpu_ratio:.3f}"])
+    header = ["encoder", "n", "epochs", "steps", "fit s", "plain s", "median time ratio", "median CPU-time ratio"]
     return table(header, rows), results
+
+
+def bench_precision(X, y, cfg):
+    """Images/s of fit in float32 and bfloat16 against the hand-written loop in both."""
+    n, epochs = cfg["overhead_n"]["conv"], cfg["overhead_epochs"]["conv"]
+    Xn, yn = X[:n], y[:n]
+    runs = {
+        "plain float32": lambda: plain_pytorch_fit("conv", Xn, yn, epochs),
+        "plain bf16 autocast + channels_last": lambda: plain_pytorch_fit("conv", Xn, yn, epochs, fast=True),
+        'fit precision="float32"': lambda: _embedder(ENCODER_SPECS["conv"](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision="float32").fit(Xn, yn),
+        'fit precision="bfloat16"': lambda: _embedder(ENCODER_SPECS["conv"](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision="bfloat16").fit(Xn, yn),
+    }
+    times = dict(zip(runs, alternate(list(runs.values()), cfg["repeats"])))
+    images = -(-n // TRAIN_BATCH) * epochs * TRAIN_BATCH
+    base = times["plain float32"]
+    rows = [[name, f"{images / np.median(t):,.0f}", f"**{np.median(t / base):.3f}**"] for name, t in times.items()]
+    ratios = {name: float(np.median(t / base)) for name, t in times.items()}
+    return table(["conv-4 training, batch 128", "images/s", "time / plain float32"], rows), ratios
+
+
+def _one_nn_accuracy(E_train, y_train, E_test, y_test):
+    d = (E_test**2).sum(1)[:, None] - 2 * E_test @ E_train.T + (E_train**2).sum(1)[None, :]
+    return float((y_train[d.argmin(1)] == y_test).mean())
+
+
+def bench_time_to_accuracy(X, y, cfg):
+    """Wall time until held-out 1-NN accuracy first reaches the target (evaluation time excluded)."""
+    name, epochs, target = "conv", cfg["tta_epochs"], cfg["tta_target"]
+    n = cfg["tta_n"]
+    Xtr, ytr, Xte, yte = X[:n], y[:n], X[n : n + n // 4], y[n : n + n // 4]
+    rows = []
+
+    def tracker():
+        state = {"start": time.perf_counter(), "paused": 0.0, "reached": None, "acc": []}
+
+        def on_epoch(epoch, embed):
+            t = time.perf_counter() - state["start"] - state["paused"]
+            pause = time.perf_counter()
+            acc = _one_nn_accuracy(embed(Xtr), ytr, embed(Xte), yte)
+            state["acc"].append(acc)
+            if state["reached"] is None and acc >= target:
+                state["reached"] = (epoch + 1, t)
+            state["paused"] += time.perf_counter() - pause
+
+        return state, on_epoch
+
+    def plain_embed(model):
+        def embed(A):
+            model.eval()
+            with torch.no_grad():
+                out = F.normalize(model(torch.from_numpy(A)), dim=1).numpy()
+            model.train()
+            return out
+
+        return embed
+
+    for label, fast in (("plain float32", False), ("plain bf16 + channels_last", True)):
+        state, on_epoch = tracker()
+        plain_pytorch_fit(name, Xtr, ytr, epochs, fast=fast, on_epoch=lambda e, m, f=on_epoch: f(e, plain_embed(m)))
+        rows.append((label, state))
+    for precision in ("float32", "bfloat16"):
+        state, on_epoch = tracker()
+        est = _embedder(ENCODER_SPECS[name](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision=precision)
+        est.set_params(callbacks=[EpochCall(lambda net, f=on_epoch: f(len(net.history) - 1, lambda A: _embed_net(net, A)))])
+        est.fit(Xtr, ytr)
+        rows.append((f'fit precision="{precision}"', state))
+    out = [[label, f"{max(s['acc']):.3f}", f"{s['reached'][1]:.1f} s (epoch {s['reached'][0]})" if s["reached"] else "not reached"] for label, s in rows]
+    return table(["conv-4", "best held-out 1-NN accuracy", f"time to {target:.2f}"], out)
+
+
+class EpochCall(Callback):
+    """Call ``func(net)`` at the end of every epoch."""
+
+    def __init__(self, func):
+        self.func = func
+
+    def on_epoch_end(self, net, **kwargs):
+        self.func(net)
+
+
+def _embed_net(net, A):
+    module = net.module_
+    module.eval()
+    with torch.no_grad():
+        out = module(torch.from_numpy(A)).numpy()
+    module.train()
+    return out
 
 
 # -------------------------------------------------- 2. comparisons per second
@@ -326,6 +432,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per ratio")
     parser.add_argument("--skip-memory", action="store_true", help="skip the subprocess memory measurement")
+    parser.add_argument("--training-only", action="store_true", help="only the training speed and precision sections")
     parser.add_argument("--memory-child", choices=("fit", "transform"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -337,14 +444,15 @@ def main(argv=None):
     cfg = dict(QUICK if args.quick else FULL)
     if args.repeats:
         cfg["repeats"] = args.repeats
-    n_max = max(max(cfg["overhead_n"].values()), cfg["mining_n"], max(cfg["inference_n"].values()), max(cfg["growth_n"]))
+    n_max = max(max(cfg["overhead_n"].values()), cfg["mining_n"], max(cfg["inference_n"].values()), max(cfg["growth_n"]), cfg["tta_n"] * 5 // 4)
     X, y, source = load_data(args.data, n_max)
 
     command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"# Speed benchmark\n\nCommand: `{command.strip()}`\n")
     print(f"Machine: {machine_info()}\n")
     print(
-        f"Settings: data {source}; batch_size={BATCH_SIZE} (P x K with K={SAMPLES_PER_CLASS}), "
+        f"Settings: data {source}; batch_size={TRAIN_BATCH} in the training sections, {BATCH_SIZE} elsewhere "
+        f"(P x K with K={SAMPLES_PER_CLASS}), "
         f"Adam lr=1e-3, contrastive loss, embedding_dim=32, validation off unless stated, "
         f"{cfg['repeats']} alternating repeats after one warm-up, median reported.\n"
     )
@@ -352,6 +460,13 @@ def main(argv=None):
     print("## Training overhead: `SiameseEmbedder.fit` / plain PyTorch loop (time ratio)\n")
     overhead_table, results["overhead"] = bench_overhead(X, y, cfg)
     print(overhead_table + "\n", flush=True)
+    print("## Training precision: images/s of a conv-4 step (median of alternating runs)\n")
+    precision_table, results["precision"] = bench_precision(X, y, cfg)
+    print(precision_table + "\n", flush=True)
+    print(f"## Time to a held-out 1-NN accuracy of {cfg['tta_target']:.2f} (conv-4, one run each)\n")
+    print(bench_time_to_accuracy(X, y, cfg) + "\n", flush=True)
+    if args.training_only:
+        return results
     print("## Comparisons per second: in-batch mining vs random_pairs (MLP, same batch size)\n")
     print(bench_mining(X, y, cfg) + "\n", flush=True)
     print("## Inference: `transform` / bare `torch.no_grad()` forward (chunks of 4096)\n")

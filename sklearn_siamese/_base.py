@@ -26,8 +26,10 @@ from torch import nn
 from ._class_expansion import add_rotated_classes, rotation_image_shape
 from ._checks import check_can_form_pairs, resolve_device, validate_input, validate_pairs
 from ._data_split import split_validation_classes
-from ._encoder_build import build_module, make_augment
+from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
+from ._out_of_core import float_batch
+from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
 from ._net_assembly import OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
 from ._training import TensorDataset, as_tensor, finished_epochs, set_torch_rng_state
 from .distances import DISTANCES, cross_distance, paired_distance
@@ -59,6 +61,7 @@ class _BaseSiamese(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "augmentation": [StrOptions({"affine"}), callable, None],
         "instance_weight": [Interval(Real, 0, None, closed="left")],
+        "precision": [StrOptions(set(PRECISIONS))],
         "device": [str, torch.device],
         "accelerator": [None, object],
         "callbacks": [list, None],
@@ -129,8 +132,12 @@ class _BaseSiamese(BaseEstimator):
 
         with forked_torch_rng(device):
             torch.manual_seed(seed)
-            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X[:2], device)
-            self.augment_ = make_augment(self.augmentation, self.encoder, X[:2], device)
+            X_probe = float_batch(X[:2])
+            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X_probe, device)
+            self.precision_ = resolve_precision(self.precision, device)
+            built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
+            prepare_for_precision(module, self.precision_, built_in)
+            self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device)
             criterion = self._make_criterion(self.embedding_dim_)
             # Kept for warm_start, which must rebuild the same training rows.
             self._fit_rotation_shape = rotation_image_shape(self, X.shape[1]) if self.rotation_classes else None

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
+from ._out_of_core import is_compact
+
 
 def can_form_pairs(y_codes):
     """Whether integer labels give both a same-class and a different-class pair.
@@ -97,8 +99,14 @@ def check_numeric(X, name, owner):
 
 
 def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
-    """``validate_data`` to float32, after our own checks of what X holds."""
+    """``validate_data`` to float32, after our own checks of what X holds.
+
+    uint8/float16/float32 arrays and memmaps are checked but not copied:
+    they are converted batch by batch (``_out_of_core``).
+    """
     check_numeric(X, name, type(estimator).__name__)
+    if is_compact(X, name):
+        return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
     # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
     with np.errstate(over="ignore"):
         return validate_data(estimator, X, y, dtype=np.float32, **kwargs)

@@ -85,6 +85,20 @@ PARAMETER_DOCS = {
         the training classes, which helps on classes unseen in training
         (measured in README: 0.5 is the default, 0 turns it off); it
         doubles the encoder passes per batch.""",
+    "precision": """\
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of the encoder's forward and backward passes in
+        training. ``"bfloat16"`` runs them under ``torch.autocast`` (CPU or
+        CUDA) while weights, optimiser state, loss and distances stay
+        float32. ``"auto"`` chooses bfloat16 where the hardware has bfloat16
+        units (CPUs with AVX-512 BF16 or AMX, CUDA GPUs that support it)
+        and float32 elsewhere: measured in README, it trains as accurately
+        at equal epochs and faster. ``transform`` and ``embed`` always run
+        in float32. Built-in convolutional encoders train in the
+        channels_last layout in either precision (faster, same values).""",
+    "precision_": """\
+    precision_ : {"float32", "bfloat16"}
+        The training precision ``precision`` resolved to on this device.""",
     "device": """\
     device : str or torch.device, default="cpu"
         Where to train and infer, e.g. ``"cuda"``.""",

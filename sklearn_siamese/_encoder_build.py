@@ -20,7 +20,15 @@ DEFAULT_EMBEDDING_DIM = 32
 
 
 class EmbeddingModule(nn.Module):
-    """The user's encoder, optionally followed by L2 normalisation."""
+    """The user's encoder, optionally followed by L2 normalisation.
+
+    In training mode with ``autocast_dtype`` set (the estimators'
+    ``precision``), the encoder runs under ``torch.autocast``; its output is
+    cast back to float32 before normalisation, so the loss and distances
+    are computed in float32. In eval mode it always runs in float32.
+    """
+
+    autocast_dtype = None
 
     def __init__(self, encoder, normalize):
         super().__init__()
@@ -28,7 +36,12 @@ class EmbeddingModule(nn.Module):
         self.normalize = normalize
 
     def forward(self, x):
-        z = self.encoder(x)
+        if self.training and self.autocast_dtype is not None:
+            with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+                z = self.encoder(x)
+            z = z.float()
+        else:
+            z = self.encoder(x)
         return F.normalize(z, dim=1) if self.normalize else z
 
 

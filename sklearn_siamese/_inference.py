@@ -48,11 +48,11 @@ def embed_rows(module, X, embedding_dim, dtype=np.float32):
     module.eval()
     out = np.empty((len(X), embedding_dim), dtype=dtype)
     good = np.ones(len(X), dtype=bool)
-    X_t = as_tensor(np.asarray(X, dtype=dtype))
     try:
         with torch.no_grad():
             for start in range(0, len(X), INFERENCE_CHUNK):
-                chunk = X_t[start : start + INFERENCE_CHUNK].to(device)
+                # Converted a chunk at a time: X may be a uint8 memmap larger than memory as float.
+                chunk = as_tensor(np.asarray(X[start : start + INFERENCE_CHUNK], dtype=dtype)).to(device)
                 z, ok = _checked_forward(encoder, normalize, state, chunk)
                 good[start : start + len(chunk)] = ok.cpu().numpy()
                 out[start : start + len(chunk)] = z.cpu().numpy()

@@ -87,7 +87,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
-    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight device
+    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight precision device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -121,6 +121,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
         Number of epochs run.
+    .. shared-parameters:: precision_
     interrupted_ : bool
         Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
         the middle of an epoch; the weights are then those of the last
@@ -205,6 +206,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         augmentation=None,
         rotation_classes=False,
         instance_weight=0.5,
+        precision="auto",
         device="cpu",
         accelerator=None,
         callbacks=None,
@@ -233,6 +235,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.augmentation = augmentation
         self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight
+        self.precision = precision
         self.device = device
         self.accelerator = accelerator
         self.callbacks = callbacks

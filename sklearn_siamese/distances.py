@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 DISTANCES = ("euclidean", "cosine")
 
-# Floor under squared distances before the square root: keeps the gradient
+# Floor under squared distances (its square root under distances): keeps the gradient
 # finite for identical embeddings.
 _EPS = 1e-12
 
@@ -21,10 +21,14 @@ def pairwise_distance(embeddings, distance="euclidean", squared=False):
         unit = F.normalize(embeddings, dim=1)
         dist = (1.0 - unit @ unit.T).clamp_min(0.0)
         return dist * dist if squared else dist
+    if not squared:
+        # cdist has an analytic backward, several times cheaper per training
+        # step than autograd through the expanded formula below; the floor
+        # keeps the gradient finite (zero) for identical embeddings.
+        return torch.cdist(embeddings, embeddings).clamp_min(_EPS**0.5)
     sq_norms = (embeddings * embeddings).sum(dim=1)
     sq = (sq_norms[:, None] + sq_norms[None, :] - 2.0 * embeddings @ embeddings.T).clamp_min(0.0)
-    sq = sq * (1.0 - torch.eye(len(embeddings), device=embeddings.device, dtype=embeddings.dtype))
-    return sq if squared else sq.clamp_min(_EPS).sqrt()
+    return sq.fill_diagonal_(0.0)
 
 
 def paired_distance(a, b, distance="euclidean"):

@@ -65,7 +65,8 @@ class _Reshape(nn.Module):
         self.shape = tuple(shape)
 
     def forward(self, x):
-        return x.reshape(len(x), *self.shape)
+        # x.shape[0], not len(x): stays symbolic, so ONNX export keeps a dynamic batch axis.
+        return x.reshape(x.shape[0], *self.shape)
 
     def extra_repr(self):
         return f"shape={self.shape}"

@@ -13,17 +13,18 @@ from .distances import pairwise_distance
 from .mining import mine_pairs, mine_triplets
 
 
-def _balanced_mean(values, same):
+def _balanced_mean(values, same, different=None):
     """Mean over same-class pairs plus mean over different-class pairs.
 
     In-batch pairs are mostly negatives (``(P - 1) / P`` of them); averaging
     each group on its own keeps positives from being swamped, as balanced
-    pair sampling does.
+    pair sampling does. ``different`` defaults to ``~same``; an empty group
+    adds nothing. Masked sums rather than boolean indexing keep the step
+    free of host-device synchronisation.
     """
     total = values.new_zeros(())
-    for group in (same, ~same):
-        if group.any():
-            total = total + values[group].mean()
+    for group in (same, ~same if different is None else different):
+        total = total + (values * group).sum() / group.sum().clamp_min(1)
     return total
 
 
@@ -56,10 +57,18 @@ class ContrastiveLoss(_MarginLoss):
 
     def forward(self, embeddings, labels):
         dist = pairwise_distance(embeddings, self.distance)
+        if self.mining == "all":
+            # Every pair: the loss over the whole matrix, masked, costs less
+            # than gathering the B(B-1)/2 pairs; each pair counts twice in
+            # both sums and counts, so the means are the same.
+            same = labels[:, None] == labels[None, :]
+            positive = same.clone().fill_diagonal_(False)
+            return _balanced_mean(self._per_pair(dist, same), positive, ~same)
         i, j, same = mine_pairs(dist.detach(), labels, self.mining)
-        d = dist[i, j]
-        per_pair = torch.where(same, d * d, F.relu(self.margin - d) ** 2) / 2
-        return _balanced_mean(per_pair, same)
+        return _balanced_mean(self._per_pair(dist[i, j], same), same)
+
+    def _per_pair(self, d, same):
+        return torch.where(same, d * d, F.relu(self.margin - d) ** 2) / 2
 
 
 class TripletLoss(_MarginLoss):

@@ -34,7 +34,7 @@ _VERSION = 1
 _REBUILT = {"net_", "history_"}
 
 # Parameters that do not change what a fitted model computes.
-_FREE_PARAMS = {"device", "verbose", "callbacks", "accelerator", "warm_start"}
+_FREE_PARAMS = {"device", "precision", "verbose", "callbacks", "accelerator", "warm_start"}
 
 
 def _encode(value, name):

@@ -26,6 +26,7 @@ class _ClassIndex:
             y_codes[order], return_index=True, return_counts=True
         )
         self.classes = classes
+        self.order, self.starts = order, starts
         self.members = [order[s : s + c] for s, c in zip(starts, counts)]
         self.counts = counts
         self.n_samples = len(y_codes)
@@ -71,23 +72,43 @@ class PKSampler:
         index, rng = self.index, self.rng
         n_classes = len(index.classes)
         P = min(self.n_classes_per_batch, n_classes)
+        k = np.minimum(self.samples_per_class, index.counts)
         # Classes are drawn in proportion to their size so each sample is
         # seen about once per epoch; one class with a positive pair is
         # always included so every batch has positives.
-        weights = index.counts / index.counts.sum()
+        log_weights = np.log(index.counts / index.counts.sum())
         for _ in range(self.n_batches):
-            first = rng.choice(index.paired)
-            others_w = weights.copy()
-            others_w[first] = 0.0
-            others_w /= others_w.sum()
-            others = rng.choice(n_classes, size=P - 1, replace=False, p=others_w)
-            chosen = np.concatenate([[first], others])
-            parts = []
-            for c in chosen:
-                members = index.members[c]
-                k = min(self.samples_per_class, len(members))
-                parts.append(rng.choice(members, size=k, replace=False))
-            yield np.concatenate(parts)
+            first = index.paired[rng.integers(len(index.paired))]
+            # Weighted draw without replacement in one vectorised step
+            # (Efraimidis and Spirakis 2006: the P - 1 largest log(u) / w);
+            # rng.choice(p=...) loops in Python and cost more than a small
+            # encoder's training step.
+            keys = np.log(rng.random(n_classes)) / np.exp(log_weights)
+            keys[first] = -np.inf
+            others = np.argpartition(keys, n_classes - P + 1)[n_classes - P + 1 :] if P > 1 else []
+            chosen = np.concatenate([[first], np.sort(others)]).astype(np.intp)
+            yield np.concatenate(self._members(chosen, k[chosen]))
+
+    def _members(self, chosen, k):
+        """``k[i]`` distinct members of each class ``chosen[i]``, drawn at random.
+
+        Positions are drawn with replacement for all classes at once; the
+        few classes that drew a position twice, or give all their members,
+        are drawn again one by one.
+        """
+        index, rng = self.index, self.rng
+        counts = index.counts[chosen]
+        width = int(k.max())
+        in_row = np.arange(width)[None, :] < k[:, None]
+        pos = (rng.random((len(chosen), width)) * counts[:, None]).astype(np.intp)
+        # Unused slots get distinct negative values so they never look repeated.
+        ordered = np.sort(np.where(in_row, pos, -1 - np.arange(width)), axis=1)
+        redraw = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) | (k == counts)
+        rows = index.order[index.starts[chosen][:, None] + np.where(in_row, pos, 0)]
+        parts = [rows[i, : k[i]] for i in range(len(chosen))]
+        for i in np.flatnonzero(redraw):
+            parts[i] = rng.choice(index.members[chosen[i]], size=k[i], replace=False)
+        return parts
 
 
 class RandomPairSampler:

@@ -3,11 +3,18 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
+from sklearn_siamese.neighbors import ApproximateKNeighborsTransformer
 
 # Fast constructor settings: the checks fit many times on tiny data.
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=3, batch_size=16, random_state=0)
 
-ESTIMATORS = [SiameseEmbedder(**FAST), SiameseVerifier(**FAST)]
+# index="auto" is the faiss HNSW search where faiss is installed, exact search elsewhere.
+ESTIMATORS = [
+    SiameseEmbedder(**FAST),
+    SiameseVerifier(**FAST),
+    ApproximateKNeighborsTransformer(index="auto"),
+    ApproximateKNeighborsTransformer(index="exact"),
+]
 
 # Checks expected to fail, per estimator name, each with its reason.
 EXPECTED_FAILED_CHECKS = {

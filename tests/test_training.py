@@ -1,8 +1,11 @@
 """The skorch glue in sklearn_siamese._training."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_siamese._training import BatchIterator, NonFiniteLossGuard, SiameseNet, TensorDataset
@@ -46,3 +49,31 @@ def test_loss_guard_stops_a_diverging_bounded_loss():
     guard.on_batch_end(net, training=True, loss=torch.tensor(1999.0))  # under 1e3 x the first
     with pytest.raises(FloatingPointError, match="training diverged.*lower lr"):
         guard.on_batch_end(net, training=True, loss=torch.tensor(2001.0))
+
+
+def test_siamese_net_calls_only_overridden_hooks_in_order():
+    calls = []
+
+    class Recorder(Callback):
+        def __init__(self, name):
+            self.name = name
+
+        def on_batch_end(self, net, **kwargs):
+            calls.append(self.name)
+
+    class Silent(Callback):
+        pass
+
+    net = SiameseNet(
+        nn.Linear(2, 2), criterion=nn.MSELoss, callbacks=[("a", Recorder("a")), ("s", Silent()), ("b", Recorder("b"))]
+    ).initialize()
+    net.notify("on_batch_end", batch=None, training=True)
+    assert calls == ["a", "b"]
+    assert [type(h.__self__).__name__ for h in net._overridden_hooks("on_batch_end")] == ["Recorder", "Recorder"]
+    # Re-initialised callbacks are seen at once.
+    net.set_params(callbacks=[("c", Recorder("c"))]).initialize_callbacks()
+    net.notify("on_batch_end", batch=None, training=True)
+    assert calls == ["a", "b", "c"]
+    net.set_params(callbacks=[]).initialize_callbacks()
+    net.notify("on_batch_end", batch=None, training=True)
+    assert "_hook_cache" not in pickle.loads(pickle.dumps(net)).__dict__

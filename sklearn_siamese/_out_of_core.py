@@ -1,0 +1,40 @@
+"""Input kept in its own compact dtype and converted to float32 one batch at a time.
+
+uint8, float16 and float32 arrays, ``np.memmap`` included, are validated
+without a copy; training batches and inference chunks are converted to
+float32 as they are used, so X is never held whole as float32. Values are
+converted, not rescaled: uint8 pixels become 0.0-255.0, exactly what
+converting X up front gave, so results do not depend on the input dtype.
+"""
+
+import numpy as np
+import torch
+
+# Dtypes read batch by batch; every other dtype is converted to float32 whole.
+COMPACT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float16), np.dtype(np.float32))
+
+
+def is_compact(X, name="X"):
+    """Whether X is an ndarray (or memmap) that stays in its dtype until batched.
+
+    A memmap of any other dtype is refused: converting it whole would
+    load it into memory, which is what a memmap is meant to avoid.
+    """
+    if not isinstance(X, np.ndarray):
+        return False
+    if X.dtype in COMPACT_DTYPES:
+        return True
+    if isinstance(X, np.memmap):
+        raise ValueError(
+            f"{name} is a np.memmap of dtype {X.dtype}; memmaps are read batch by batch only as "
+            "uint8, float16 or float32. Write the memmap in one of those dtypes (float32 keeps "
+            "every value a float64 one rounds to), or pass np.asarray(X, dtype=np.float32)."
+        )
+    return False
+
+
+def float_batch(batch):
+    """A batch (tensor or array) as float32, converting only when needed."""
+    if isinstance(batch, torch.Tensor):
+        return batch if batch.dtype == torch.float32 else batch.float()
+    return np.asarray(batch, dtype=np.float32)

@@ -1,0 +1,270 @@
+"""Approximate nearest neighbours as a scikit-learn transformer, backed by faiss.
+
+:class:`ApproximateKNeighborsTransformer` is used as scikit-learn's
+``KNeighborsTransformer`` is in its "approximate nearest neighbors" example:
+it turns rows into a sparse k-nearest-neighbours graph that
+``KNeighborsClassifier(metric="precomputed")``, ``Isomap``, ``TSNE`` or
+``DBSCAN`` consume in a ``Pipeline``. With faiss-cpu installed (extra
+``faiss``) the search runs on an HNSW graph; without it, ``index="auto"``
+searches exactly with scikit-learn's brute force.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+# Links per node of the HNSW graph (faiss's ``M``): 32 is the common choice
+# for 32-128 dimensions, trading 256 bytes per vector for recall.
+_HNSW_LINKS = 32
+
+# Candidates kept while building the graph (faiss's ``efConstruction``).
+_HNSW_EF_CONSTRUCTION = 64
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ImportError(
+            "index='hnsw' needs faiss: pip install 'sklearn-siamese[faiss]' (faiss-cpu), "
+            "or use index='exact' (or 'auto', which falls back to it)."
+        ) from exc
+    return faiss
+
+
+def faiss_available():
+    """Whether faiss can be imported, i.e. what ``index="auto"`` will use."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
+    """Transform rows into a sparse graph of their (approximate) nearest neighbours.
+
+    A drop-in for :class:`sklearn.neighbors.KNeighborsTransformer` on large
+    reference sets: ``fit`` indexes the references, ``transform`` returns
+    for each query row its ``n_neighbors`` nearest references (one more
+    with ``mode="distance"``, as ``KNeighborsTransformer`` does, so that a
+    training row's own zero-distance entry does not use up a neighbour).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Number of neighbours of each query.
+    mode : {"distance", "connectivity"}, default="distance"
+        Graph values: distances, or ones.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Distance: euclidean, or ``1 - cos(a, b)``. For a
+        :class:`~sklearn_siamese.SiameseEmbedder` with ``normalize=True``
+        (the default), both rank neighbours alike.
+    index : {"auto", "hnsw", "exact"}, default="auto"
+        ``"hnsw"``: faiss's HNSW graph (approximate, sub-linear queries);
+        raises ``ImportError`` without faiss. ``"exact"``: brute force with
+        :class:`sklearn.neighbors.NearestNeighbors`, no faiss needed.
+        ``"auto"``: ``"hnsw"`` when faiss is installed, else ``"exact"``;
+        ``index_type_`` tells which was used.
+    ef_search : int, default=64
+        HNSW candidates examined per query (at least ``n_neighbors`` + 1);
+        higher gives better recall and slower queries. Unused by
+        ``"exact"``.
+
+    Attributes
+    ----------
+    index_type_ : {"hnsw", "exact"}
+        The search that ``fit`` built.
+    index_ : faiss.Index or sklearn.neighbors.NearestNeighbors
+        The search structure over the references.
+    n_samples_fit_ : int
+        Number of references.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen in fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.neighbors.KNeighborsTransformer : Exact search.
+    sklearn_siamese.gallery.identify : Top-k matches with scores from a siamese model.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_siamese.neighbors import ApproximateKNeighborsTransformer
+    >>> X, y = load_digits(return_X_y=True)
+    >>> model = make_pipeline(ApproximateKNeighborsTransformer(n_neighbors=5),
+    ...                       KNeighborsClassifier(5, metric="precomputed"))
+    >>> round(model.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:]), 2)
+    0.96
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "mode": [StrOptions({"distance", "connectivity"})],
+        "metric": [StrOptions({"euclidean", "cosine"})],
+        "index": [StrOptions({"auto", "hnsw", "exact"})],
+        "ef_search": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_neighbors=5, *, mode="distance", metric="euclidean", index="auto", ef_search=64):
+        self.n_neighbors = n_neighbors
+        self.mode = mode
+        self.metric = metric
+        self.index = index
+        self.ef_search = ef_search
+
+    def _prepare(self, X):
+        """float32 rows as the faiss index expects them (unit length for cosine)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if self.metric == "cosine":
+            norms = np.linalg.norm(X, axis=1, keepdims=True)
+            X = X / np.maximum(norms, np.finfo(np.float32).tiny)
+        return X
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Index the reference rows X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            References.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ApproximateKNeighborsTransformer
+            The fitted transformer.
+        """
+        X = validate_data(self, X, dtype=np.float32)
+        self.n_samples_fit_ = len(X)
+        self.index_type_ = self.index if self.index != "auto" else ("hnsw" if faiss_available() else "exact")
+        if self.index_type_ == "exact":
+            self.index_ = NearestNeighbors(algorithm="brute", metric=self.metric).fit(X)
+            return self
+        faiss = _import_faiss()
+        metric = faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2
+        index = faiss.IndexHNSWFlat(X.shape[1], _HNSW_LINKS, metric)
+        index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+        index.add(self._prepare(X))
+        self.index_ = index
+        return self
+
+    def kneighbors(self, X, n_neighbors=None, return_distance=True):
+        """The nearest references of each row of X, nearest first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Queries.
+        n_neighbors : int, default=None
+            Neighbours per query; None uses ``n_neighbors``.
+        return_distance : bool, default=True
+            Whether to return the distances too.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Distances (``metric``) to the neighbours; only with
+            ``return_distance=True``.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Row numbers of the neighbours among the references.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {k!r}.")
+        if k > self.n_samples_fit_:
+            raise ValueError(f"n_neighbors={k} must be <= the {self.n_samples_fit_} references indexed by fit.")
+        if self.index_type_ == "exact":
+            dist, ind = self.index_.kneighbors(X, k)
+        else:
+            dist, ind = self._search_hnsw(X, k)
+        return (dist, ind) if return_distance else ind
+
+    def _search_hnsw(self, X, k):
+        import faiss
+
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(self.ef_search, k)
+        scores, ind = self.index_.search(self._prepare(X), k, params=params)
+        if (ind < 0).any():
+            raise RuntimeError(
+                f"The HNSW search found fewer than {k} neighbours for some queries; "
+                f"raise ef_search (now {self.ef_search}) or use index='exact'."
+            )
+        if self.metric == "cosine":
+            dist = np.clip(1.0 - scores, 0.0, None)
+        else:
+            dist = np.sqrt(np.clip(scores, 0.0, None))
+        return dist.astype(np.float64), ind.astype(np.intp)
+
+    def transform(self, X):
+        """Sparse graph of each row's nearest references.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Queries.
+
+        Returns
+        -------
+        graph : sparse matrix of shape (n_queries, n_samples_fit_)
+            CSR matrix with ``n_neighbors`` entries per row (one more with
+            ``mode="distance"``): distances or ones.
+        """
+        k = self.n_neighbors + (self.mode == "distance")
+        dist, ind = self.kneighbors(X, k)
+        values = dist.ravel() if self.mode == "distance" else np.ones(ind.size)
+        indptr = np.arange(0, ind.size + 1, k)
+        return csr_matrix((values, ind.ravel(), indptr), shape=(len(ind), self.n_samples_fit_))
+
+    def fit_transform(self, X, y=None):
+        """Fit on X, then return the graph of X against itself.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            References, also the queries.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        graph : sparse matrix of shape (n_samples, n_samples)
+            See :meth:`transform`.
+        """
+        return self.fit(X).transform(X)
+
+    def __getstate__(self):
+        # A faiss index is a C++ object: pickle its serialised bytes instead.
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__ itself
+        if getattr(self, "index_type_", None) == "hnsw":
+            import faiss
+
+            # bytes, not an ndarray: joblib would store an array apart from the object.
+            state["index_"] = faiss.serialize_index(self.index_).tobytes()
+        return state
+
+    def __setstate__(self, state):
+        if state.get("index_type_") == "hnsw":
+            serialized = np.frombuffer(state["index_"], dtype=np.uint8)
+            state = {**state, "index_": _import_faiss().deserialize_index(serialized)}
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
