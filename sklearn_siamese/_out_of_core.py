@@ -17,20 +17,11 @@ COMPACT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float16), np.dtype(np.float32)
 def is_compact(X, name="X"):
     """Whether X is an ndarray (or memmap) that stays in its dtype until batched.
 
-    A memmap of any other dtype is refused: converting it whole would
-    load it into memory, which is what a memmap is meant to avoid.
+    Arrays and memmaps of any other dtype (float64 among them, which is what
+    scikit-learn's own checks pass) are converted to float32 whole, as any
+    array is: only the three compact dtypes are read batch by batch.
     """
-    if not isinstance(X, np.ndarray):
-        return False
-    if X.dtype in COMPACT_DTYPES:
-        return True
-    if isinstance(X, np.memmap):
-        raise ValueError(
-            f"{name} is a np.memmap of dtype {X.dtype}; memmaps are read batch by batch only as "
-            "uint8, float16 or float32. Write the memmap in one of those dtypes (float32 keeps "
-            "every value a float64 one rounds to), or pass np.asarray(X, dtype=np.float32)."
-        )
-    return False
+    return isinstance(X, np.ndarray) and X.dtype in COMPACT_DTYPES
 
 
 def float_batch(batch):

@@ -63,13 +63,14 @@ def test_transform_converts_chunk_by_chunk():
     assert peak < X.size * 4 / 2  # about two 4096-row chunks (4 MB each) and the output
 
 
-def test_memmap_of_another_dtype_is_refused(tmp_path, digits_uint8):
+def test_memmap_of_another_dtype_is_converted_whole(tmp_path, digits_uint8):
+    # float64 memmaps (scikit-learn's check_readonly_memmap_input passes them)
+    # are converted in memory, giving the same model as the in-memory array.
     X, y = digits_uint8
-    with pytest.raises(ValueError, match="X is a np.memmap of dtype float64; memmaps are read batch by batch only"):
-        SiameseEmbedder(**FAST).fit(_memmap(tmp_path, X, np.float64), y)
-    emb = SiameseEmbedder(**FAST).fit(X, y)
-    with pytest.raises(ValueError, match="memmap of dtype int32"):
-        emb.transform(_memmap(tmp_path, X, np.int32))
+    from_memmap = SiameseEmbedder(**FAST).fit(_memmap(tmp_path, X, np.float64), y)
+    in_memory = SiameseEmbedder(**FAST).fit(X.astype(np.float64), y)
+    np.testing.assert_array_equal(from_memmap.transform(X), in_memory.transform(X))
+    np.testing.assert_array_equal(from_memmap.transform(_memmap(tmp_path, X, np.int32)), in_memory.transform(X))
 
 
 def test_float16_infinity_is_reported():
