@@ -47,11 +47,16 @@ def evaluate(model, parts, n_pairs, n_episodes, random_state=0):
 def methods(image_shape, max_epochs, quick=False, random_state=0):
     """The rows of the table: name -> unfitted model (None = raw pixels)."""
     common = dict(max_epochs=max_epochs, random_state=random_state)
+    default = SiameseEmbedder(random_state=random_state)
+    if quick:
+        default.set_params(max_epochs=max_epochs)
     rows = {
         "raw pixels": None,
         "PCA (32)": PCA(n_components=32, random_state=random_state),
         "NCA (32)": NeighborhoodComponentsAnalysis(n_components=32, max_iter=50, random_state=random_state),
-        "Embedder contrastive/all": SiameseEmbedder(loss="contrastive", mining="all", **common),
+        # What a user gets with no arguments (encoder="auto": conv + affine on images).
+        "SiameseEmbedder() default": default,
+        "Embedder MLP contrastive/all": SiameseEmbedder(encoder="mlp", loss="contrastive", mining="all", **common),
     }
     if quick:
         return rows
@@ -64,8 +69,8 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
         ("triplet", "hard"),
         ("triplet", "random_pairs"),
     ]:
-        rows[f"Embedder {loss}/{mining}"] = SiameseEmbedder(loss=loss, mining=mining, **common)
-    rows["Verifier bce/all"] = SiameseVerifier(**common)
+        rows[f"Embedder MLP {loss}/{mining}"] = SiameseEmbedder(encoder="mlp", loss=loss, mining=mining, **common)
+    rows["Verifier MLP bce/all"] = SiameseVerifier(encoder="mlp", **common)
     # The recipe for image rows: a convolutional encoder and Koch's affine distortions.
     recipe = dict(
         encoder=ConvEncoder(input_shape=image_shape),

@@ -80,6 +80,7 @@ verifier = SiameseVerifier(
     loss="contrastive",  # a distance-based verifier transfers to new people
     augmentation=RandomAffine(image_shape=faces.image_shape, translate=2),
     max_epochs=10,
+    samples_per_epoch=600,  # two passes over the 300 training images
     random_state=0,
 ).fit(X[train_people], y[train_people])
 

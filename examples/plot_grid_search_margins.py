@@ -28,7 +28,8 @@ X = (X / 16.0).astype(np.float32)
 # the folds class-disjoint.
 search = GridSearchCV(
     SiameseEmbedder(
-        MLPEncoder(hidden_sizes=(32,)), batch_size=128, max_epochs=3, random_state=0
+        MLPEncoder(hidden_sizes=(32,)), batch_size=128, max_epochs=3,
+        samples_per_epoch=1024, random_state=0,
     ),
     {"margin": [0.1, 0.25, 0.5, 1.0, 2.0]},
     cv=GroupKFold(n_splits=3),

@@ -34,7 +34,7 @@ X_new, y_new = X[~seen], y[~seen]
 embedder = SiameseEmbedder(
     encoder=ConvEncoder(input_shape=(8, 8)),
     augmentation=RandomAffine(image_shape=(8, 8), translate=1),
-    max_epochs=20,
+    max_epochs=8,
     random_state=0,
 ).fit(X[seen], y[seen])
 

@@ -32,8 +32,9 @@ X_train, X_test, y_train, y_test = train_test_split(
 # nearest one.
 models = {}
 for mining in ["semihard", "all", "random_pairs"]:
+    # A small MLP on the flat rows keeps the three trainings quick.
     model = SiameseEmbedder(
-        loss="triplet", mining=mining, margin=0.5, max_epochs=10, random_state=0
+        encoder="mlp", loss="triplet", mining=mining, margin=0.5, max_epochs=10, random_state=0
     )
     models[mining] = model.fit(X_train, y_train)
     print(

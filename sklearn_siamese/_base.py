@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._class_expansion import add_rotated_classes, rotation_image_shape
-from ._checks import check_can_form_pairs, resolve_device, validate_input, validate_pairs
+from ._checks import check_can_form_pairs, image_shape_of, resolve_device, validate_input, validate_pairs
 from ._data_split import split_validation_classes
 from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
@@ -42,13 +42,14 @@ class _BaseSiamese(BaseEstimator):
     """Shared parameters and training loop; not for direct use."""
 
     _parameter_constraints: dict = {
-        "encoder": [StrOptions(set(ENCODERS)), EncoderSpec, nn.Module, callable],
+        "encoder": [StrOptions(set(ENCODERS) | {"auto"}), EncoderSpec, nn.Module, callable],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "mining": [StrOptions(set(MINING))],
         "distance": [StrOptions(set(DISTANCES))],
         "normalize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "samples_per_epoch": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "rotation_classes": ["boolean"],
         "batch_size": [Interval(Integral, 4, None, closed="left")],
@@ -59,7 +60,7 @@ class _BaseSiamese(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"}), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "augmentation": [StrOptions({"affine"}), callable, None],
+        "augmentation": [StrOptions({"affine", "auto"}), callable, None],
         "instance_weight": [Interval(Real, 0, None, closed="left")],
         "precision": [StrOptions(set(PRECISIONS))],
         "device": [str, torch.device],
@@ -110,6 +111,7 @@ class _BaseSiamese(BaseEstimator):
                 delattr(self, key)
 
     def _fit_fresh(self, X, y):
+        self.image_shape_ = image_shape_of(X)
         X, y = validate_input(self, X, y, y_numeric=False)
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
@@ -133,11 +135,11 @@ class _BaseSiamese(BaseEstimator):
         with forked_torch_rng(device):
             torch.manual_seed(seed)
             X_probe = float_batch(X[:2])
-            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X_probe, device)
+            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X_probe, device, self.image_shape_)
             self.precision_ = resolve_precision(self.precision, device)
             built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
             prepare_for_precision(module, self.precision_, built_in)
-            self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device)
+            self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
             criterion = self._make_criterion(self.embedding_dim_)
             # Kept for warm_start, which must rebuild the same training rows.
             self._fit_rotation_shape = rotation_image_shape(self, X.shape[1]) if self.rotation_classes else None

@@ -39,16 +39,46 @@ def check_can_form_pairs(y_codes, who):
     )
 
 
-def square_image_side(n_features, message):
+def square_image_side(n_features, message, remedy="pass image_shape=(height, width)"):
     """Side of the square image a row of ``n_features`` values holds.
 
     ``message`` is the start of the error raised when there is none; it is
-    followed by what to do.
+    followed by ``remedy``, what to do.
     """
     side = math.isqrt(n_features)
     if side * side != n_features:
-        raise ValueError(f"{message}; pass image_shape=(height, width).")
+        raise ValueError(f"{message}; {remedy}.")
     return side
+
+
+def image_shape_of(X):
+    """``(channels, height, width)`` of X's samples when X is a stack of images, else None.
+
+    Arrays of shape ``(n, H, W)`` and ``(n, C, H, W)`` are images; 2-D X
+    (rows of features), sparse matrices and data frames are not.
+    """
+    if isinstance(X, (list, tuple)):
+        try:
+            shape = np.shape(X)
+        except ValueError:  # ragged nested lists: validate_data words the error
+            return None
+    elif hasattr(X, "toarray") or hasattr(X, "dtypes") or not hasattr(X, "shape"):
+        return None
+    else:
+        shape = X.shape
+    if len(shape) == 3:
+        return (1, *(int(s) for s in shape[1:]))
+    if len(shape) == 4:
+        return tuple(int(s) for s in shape[1:])
+    return None
+
+
+def flatten_images(X):
+    """X with each image of an ``(n, H, W)`` or ``(n, C, H, W)`` stack flattened to one row."""
+    if image_shape_of(X) is None:
+        return X
+    X = np.asarray(X)
+    return X.reshape(len(X), -1)
 
 
 def resolve_device(device):
@@ -101,11 +131,15 @@ def check_numeric(X, name, owner):
 def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
     """``validate_data`` to float32, after our own checks of what X holds.
 
-    uint8/float16/float32 arrays and memmaps are checked but not copied:
-    they are converted batch by batch (``_out_of_core``).
+    A stack of images is flattened first: ``n_features_in_`` counts the
+    values of one image (``C * H * W``), so images and their flattened rows
+    are interchangeable. uint8/float16/float32 arrays and memmaps are
+    checked but not copied: they are converted batch by batch
+    (``_out_of_core``).
     """
+    X = flatten_images(X)
     check_numeric(X, name, type(estimator).__name__)
-    if is_compact(X, name):
+    if is_compact(X):
         return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
     # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
     with np.errstate(over="ignore"):
@@ -123,6 +157,9 @@ def validate_pairs(estimator, pairs):
         pairs = np.asarray(pairs)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"pairs must be an array-like of shape (n_pairs, 2, n_features): {exc}") from exc
+    if pairs.ndim in (4, 5) and pairs.shape[1] == 2:
+        # Pairs of images, (n_pairs, 2, H, W) or (n_pairs, 2, C, H, W): flatten each image.
+        pairs = pairs.reshape(len(pairs), 2, -1)
     if pairs.ndim != 3 or pairs.shape[1] != 2:
         raise ValueError(
             "pairs must have shape (n_pairs, 2, n_features), got shape "

@@ -10,8 +10,11 @@ import re
 
 PARAMETER_DOCS = {
     "encoder": """\
-    encoder : {"mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="mlp"
-        The network mapping a row of X to its embedding. A name selects a
+    encoder : {"auto", "mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="auto"
+        The network mapping a row of X to its embedding. ``"auto"`` is
+        ``"conv"`` when X holds images (given as ``(n, H, W)`` or
+        ``(n, C, H, W)``, or 2-D with a square number of features of side
+        >= 8, e.g. 64 or 784) and ``"mlp"`` otherwise. A name selects a
         built-in encoder with default settings; an
         :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
         ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
@@ -28,7 +31,14 @@ PARAMETER_DOCS = {
         Whether embeddings are scaled to unit L2 norm.""",
     "max_epochs": """\
     max_epochs : int, default=30
-        Number of epochs (one epoch draws about ``n_samples`` samples).""",
+        Number of epochs (each draws ``samples_per_epoch`` samples).""",
+    "samples_per_epoch": """\
+    samples_per_epoch : "auto" or int, default="auto"
+        Samples an epoch draws for training (``ceil(samples_per_epoch /
+        batch_size)`` optimiser steps). ``"auto"`` is one pass over the
+        training samples, but at least 4096, so that on small data sets
+        training and the patience of early stopping do not shrink to a
+        few dozen steps.""",
     "max_time": """\
     max_time : float, default=None
         Training budget in seconds of wall-clock time ("train for 10
@@ -55,13 +65,17 @@ PARAMETER_DOCS = {
         Weight decay passed to the optimiser.""",
     "n_iter_no_change": """\
     n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.""",
+        Patience of early stopping, in epochs (of ``samples_per_epoch``
+        samples each).""",
     "augmentation": """\
-    augmentation : "affine", RandomAffine, callable or None, default=None
+    augmentation : "auto", "affine", RandomAffine, callable or None, default="auto"
         Augmentation of training batches. ``"affine"`` applies the random
         affine distortions of Koch et al. 2015
         (:class:`~sklearn_siamese.augmentation.RandomAffine`, image shape
-        taken from the encoder's ``input_shape`` or a square row); any
+        taken from the encoder's ``input_shape``, images in X or a square
+        row; translation up to ``max(1, width / 14)`` pixels). ``"auto"``
+        is ``"affine"`` when ``encoder="auto"`` reads X as images and None
+        (no augmentation) otherwise. Any
         callable ``augmentation(X_batch)`` returning a tensor of the same
         shape works. Seeded by ``random_state``.""",
     "rotation_classes": """\
@@ -111,6 +125,17 @@ PARAMETER_DOCS = {
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch, 2 also shows a
         progress bar per epoch.""",
+    "n_features_in_": """\
+    n_features_in_ : int
+        Number of features seen in fit: for X given as images
+        ``(n, H, W)`` or ``(n, C, H, W)``, the values of one image
+        (``C * H * W``); every method accepts the images or their
+        flattened rows alike.""",
+    "image_shape_": """\
+    image_shape_ : tuple of int or None
+        ``(channels, height, width)`` of the images when X was given as
+        images in fit, else None. Encoders with ``input_shape=None`` and
+        ``augmentation="affine"`` use it.""",
     "warm_start": """\
     warm_start : bool, default=False
         When True and the estimator is already fitted, ``fit`` continues the

@@ -6,6 +6,7 @@ shape from the encoder.
 
 import copy
 import inspect
+import math
 
 import numpy as np
 import torch
@@ -45,8 +46,25 @@ class EmbeddingModule(nn.Module):
         return F.normalize(z, dim=1) if self.normalize else z
 
 
-def encoder_spec(encoder):
-    """The ``encoder`` parameter with a built-in name replaced by its default spec."""
+# Smallest side of a square image that encoder="auto" reads rows as: tabular
+# data with 4, 9, 16, 25, 36 or 49 columns stays with the MLP.
+MIN_AUTO_IMAGE_SIDE = 8
+
+
+def looks_like_images(n_features, image_shape):
+    """The ``"auto"`` rule: X given as images, or rows of a square of side >= 8."""
+    side = math.isqrt(n_features)
+    return image_shape is not None or (side >= MIN_AUTO_IMAGE_SIDE and side * side == n_features)
+
+
+def encoder_spec(encoder, n_features=None, image_shape=None):
+    """The ``encoder`` parameter with a built-in name replaced by its default spec.
+
+    ``"auto"`` is a :class:`ConvEncoder` for images (:func:`looks_like_images`)
+    and an :class:`MLPEncoder` otherwise.
+    """
+    if encoder == "auto":
+        encoder = "conv" if n_features is not None and looks_like_images(n_features, image_shape) else "mlp"
     return ENCODERS[encoder]() if isinstance(encoder, str) else encoder
 
 
@@ -64,14 +82,24 @@ def _call_builder(builder, n_features, embedding_dim):
     return builder(**kwargs)
 
 
-def build_module(params, X_probe, device):
+def with_image_shape(encoder, n_features, image_shape):
+    """The encoder spec with ``input_shape=None`` replaced by the shape of the images in X."""
+    encoder = encoder_spec(encoder, n_features, image_shape)
+    if image_shape is not None and isinstance(encoder, EncoderSpec) and "input_shape" in encoder.get_params():
+        if encoder.input_shape is None:
+            encoder = clone(encoder).set_params(input_shape=tuple(image_shape))
+    return encoder
+
+
+def build_module(params, X_probe, device, image_shape=None):
     """The embedding module for ``params`` (an estimator's parameters) and its output size.
 
     ``X_probe``, two rows of X, is run through the encoder once so a bad
-    encoder fails here, clearly. Returns ``(module, embedding_dim)``.
+    encoder fails here, clearly. ``image_shape`` is the shape of X's
+    samples when X was given as images. Returns ``(module, embedding_dim)``.
     """
     n_features = X_probe.shape[1]
-    encoder = encoder_spec(params["encoder"])
+    encoder = with_image_shape(params["encoder"], n_features, image_shape)
     embedding_dim = params["embedding_dim"]
     if isinstance(encoder, EncoderSpec):
         module = encoder.build(n_features, embedding_dim or DEFAULT_EMBEDDING_DIM)
@@ -122,17 +150,27 @@ def probe_encoder(module, X_probe, device, embedding_dim):
     return int(out.shape[1])
 
 
-def make_augment(augmentation, encoder, X_probe, device):
-    """The training-batch augmentation, checked once on a probe batch."""
+def make_augment(augmentation, encoder, X_probe, device, image_shape=None):
+    """The training-batch augmentation, checked once on a probe batch.
+
+    ``"auto"`` is ``"affine"`` when ``encoder="auto"`` reads X as images,
+    and no augmentation otherwise.
+    """
+    n_features = X_probe.shape[1]
     augment = augmentation
+    if augment == "auto":
+        augment = "affine" if encoder == "auto" and looks_like_images(n_features, image_shape) else None
     if augment is None:
         return None
+    image_shape = getattr(with_image_shape(encoder, n_features, image_shape), "input_shape", None) or image_shape
     if isinstance(augment, str):
-        augment = RandomAffine()
+        # Koch et al.'s +-2 pixels were for 105-pixel images; +-1 pixel on
+        # 8x8 digits is already a large shift.
+        width = image_shape[-1] if image_shape is not None else math.isqrt(n_features)
+        augment = RandomAffine(translate=max(1.0, width / 14))
     elif isinstance(augment, RandomAffine):
         augment = clone(augment)  # never mutate the parameter
     if isinstance(augment, RandomAffine) and augment.image_shape is None:
-        image_shape = getattr(encoder_spec(encoder), "input_shape", None)
         if image_shape is not None:
             augment.set_params(image_shape=image_shape)
     probe = torch.from_numpy(np.ascontiguousarray(X_probe)).to(device)

@@ -49,11 +49,30 @@ def forked_torch_rng(device):
         yield
 
 
-def make_sampler(estimator, y_codes, rng):
-    """Batches of ``P`` classes x ``K`` samples, or the subclass's random pairs or triplets."""
+# An epoch of samples_per_epoch="auto" draws at least this many samples. On
+# a few hundred samples one pass is a handful of optimiser steps, and
+# max_epochs and the patience of early stopping, counted in epochs, then
+# end training after about a hundred steps (issue 12: 300 face photos, 19
+# epochs, 2 s), long before it stops improving.
+MIN_SAMPLES_PER_EPOCH = 4096
+
+
+def batches_per_epoch(estimator, n_rows):
+    """Training batches in one epoch over ``n_rows`` rows, from ``samples_per_epoch``."""
+    n_samples = estimator.samples_per_epoch
+    if n_samples == "auto":
+        n_samples = max(n_rows, MIN_SAMPLES_PER_EPOCH)
+    return max(1, -(-n_samples // estimator.batch_size))
+
+
+def make_sampler(estimator, y_codes, rng, n_batches=None):
+    """Batches of ``P`` classes x ``K`` samples, or the subclass's random pairs or triplets.
+
+    ``n_batches`` per epoch; None is one pass over ``y_codes``.
+    """
     if estimator.mining == "random_pairs":
-        return estimator._random_batch_sampler()(y_codes, estimator.batch_size, rng)
-    return PKSampler(y_codes, estimator.batch_size, estimator.samples_per_class, rng)
+        return estimator._random_batch_sampler()(y_codes, estimator.batch_size, rng, n_batches)
+    return PKSampler(y_codes, estimator.batch_size, estimator.samples_per_class, rng, n_batches)
 
 
 def make_train_sampler(estimator, y_codes, rng):
@@ -64,15 +83,15 @@ def make_train_sampler(estimator, y_codes, rng):
     start from the same weights and validation split. Each process then
     draws its own training batches, from a random stream seeded by the
     shared seed and its rank, and ``1/num_processes`` of an epoch's
-    batches, so an epoch is still about one pass over the data. With one
-    process this is ``make_sampler(estimator, y_codes, rng)``.
+    batches, so an epoch still draws ``samples_per_epoch`` samples in all.
     """
     accelerator = estimator.accelerator
     n_processes = getattr(accelerator, "num_processes", 1)
+    n_batches = batches_per_epoch(estimator, len(y_codes))
     if n_processes <= 1:
-        return make_sampler(estimator, y_codes, rng)
+        return make_sampler(estimator, y_codes, rng, n_batches)
     process_rng = np.random.default_rng([int(rng.integers(2**31)), accelerator.process_index])
-    sampler = make_sampler(estimator, y_codes, process_rng)
+    sampler = make_sampler(estimator, y_codes, process_rng, n_batches)
     return FirstBatches(sampler, -(-len(sampler) // n_processes))
 
 
@@ -179,7 +198,8 @@ def restore_net(estimator, device, module_state, criterion_state, history):
     ``RuntimeError`` when the weights do not fit the module.
     """
     X_probe = np.zeros((2, estimator.n_features_in_), dtype=np.float32)
-    module, estimator.embedding_dim_ = build_module(estimator.get_params(deep=False), X_probe, device)
+    image_shape = getattr(estimator, "image_shape_", None)
+    module, estimator.embedding_dim_ = build_module(estimator.get_params(deep=False), X_probe, device, image_shape)
     module.load_state_dict(module_state)
     net = NeuralNet(module, criterion=estimator._make_criterion(estimator.embedding_dim_), device=device)
     net.initialize()

@@ -69,7 +69,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs max_time batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -108,8 +108,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
     classes_ : ndarray of shape (n_classes,)
         Class labels of the references (those seen in fit, or given to
         :meth:`fit_references`).
-    n_features_in_ : int
-        Number of features seen in fit.
+    .. shared-parameters:: n_features_in_ image_shape_
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
@@ -185,7 +184,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
 
     def __init__(
         self,
-        encoder="mlp",
+        encoder="auto",
         *,
         embedding_dim=None,
         loss="bce",
@@ -195,6 +194,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         normalize=True,
         max_epochs=30,
         max_time=None,
+        samples_per_epoch="auto",
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
@@ -203,7 +203,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
-        augmentation=None,
+        augmentation="auto",
         rotation_classes=False,
         instance_weight=0.5,
         precision="auto",
@@ -224,6 +224,7 @@ class SiameseVerifier(ClassifierMixin, _BaseSiamese):
         self.normalize = normalize
         self.max_epochs = max_epochs
         self.max_time = max_time
+        self.samples_per_epoch = samples_per_epoch
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr

@@ -13,8 +13,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
-from . import ConvEncoder, SiameseEmbedder
-from .augmentation import RandomAffine
+from . import SiameseEmbedder
 from .metrics import one_shot_accuracy
 
 SEEN = [2, 3, 4, 5, 6, 7]
@@ -33,16 +32,16 @@ def run(max_epochs=30, n_episodes=500, random_state=0, verbose=0):
     methods = {
         "raw pixels": None,
         "PCA (32 components)": PCA(n_components=32, random_state=random_state),
-        "SiameseEmbedder (contrastive)": SiameseEmbedder(
-            max_epochs=max_epochs, random_state=random_state, verbose=verbose
+        # No arguments: encoder="auto" reads the 64 pixels as an 8x8 image
+        # (a conv net with affine augmentation).
+        "SiameseEmbedder() default": SiameseEmbedder(max_epochs=max_epochs, random_state=random_state, verbose=verbose),
+        "SiameseEmbedder (MLP encoder)": SiameseEmbedder(
+            encoder="mlp", max_epochs=max_epochs, random_state=random_state, verbose=verbose
         ),
-        "SiameseEmbedder (triplet, semihard)": SiameseEmbedder(
-            loss="triplet", mining="semihard", max_epochs=max_epochs, random_state=random_state, verbose=verbose
-        ),
-        # The recipe for images: a convolutional encoder and affine distortions.
-        "SiameseEmbedder (conv + affine: image recipe)": SiameseEmbedder(
-            encoder=ConvEncoder(input_shape=(8, 8)),
-            augmentation=RandomAffine(image_shape=(8, 8), translate=1.0),
+        "SiameseEmbedder (MLP, triplet, semihard)": SiameseEmbedder(
+            encoder="mlp",
+            loss="triplet",
+            mining="semihard",
             max_epochs=max_epochs,
             random_state=random_state,
             verbose=verbose,

@@ -20,6 +20,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from torch import nn
 
+from ._checks import square_image_side
+
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
@@ -73,6 +75,16 @@ class _Reshape(nn.Module):
 
 
 def _check_input_shape(spec, n_features):
+    if spec.input_shape is None:
+        name = type(spec).__name__
+        side = square_image_side(
+            n_features,
+            f"{name}: input_shape=None takes the image shape from X, but its rows of "
+            f"{n_features} features are not square images",
+            "pass X of shape (n, height, width) or (n, channels, height, width), "
+            "or set input_shape=(height, width)",
+        )
+        return (1, side, side)
     shape = tuple(int(s) for s in spec.input_shape)
     if len(shape) == 2:
         shape = (1,) + shape
@@ -156,8 +168,11 @@ class ConvEncoder(EncoderSpec):
 
     Parameters
     ----------
-    input_shape : tuple of int, default=(28, 28)
-        ``(height, width)`` or ``(channels, height, width)`` of each row of X.
+    input_shape : tuple of int, default=None
+        ``(height, width)`` or ``(channels, height, width)`` of each sample.
+        None takes it from X at fit: the image shape of X given as
+        ``(n, H, W)`` or ``(n, C, H, W)``, or a square ``(s, s)`` when rows
+        of 2-D X hold ``s * s`` features (``ValueError`` otherwise).
     channels : tuple of int, default=(32, 64)
         Output channels of each convolutional block.
     dropout : float, default=0.0
@@ -165,12 +180,12 @@ class ConvEncoder(EncoderSpec):
     """
 
     _parameter_constraints = {
-        "input_shape": ["array-like"],
+        "input_shape": ["array-like", None],
         "channels": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(self, input_shape=(28, 28), channels=(32, 64), dropout=0.0):
+    def __init__(self, input_shape=None, channels=(32, 64), dropout=0.0):
         self.input_shape = input_shape
         self.channels = channels
         self.dropout = dropout
@@ -202,13 +217,14 @@ class KochEncoder(EncoderSpec):
 
     Parameters
     ----------
-    input_shape : tuple of int, default=(105, 105)
-        ``(height, width)`` or ``(channels, height, width)`` of each row of X.
+    input_shape : tuple of int, default=None
+        ``(height, width)`` or ``(channels, height, width)`` of each sample;
+        None takes it from X, as :class:`ConvEncoder` does.
     """
 
-    _parameter_constraints = {"input_shape": ["array-like"]}
+    _parameter_constraints = {"input_shape": ["array-like", None]}
 
-    def __init__(self, input_shape=(105, 105)):
+    def __init__(self, input_shape=None):
         self.input_shape = input_shape
 
     def _build(self, n_features, embedding_dim):

@@ -348,7 +348,7 @@ def test_real_verifier_uses_its_pair_probability(digits):
     if Verifier is None:
         pytest.skip("SiameseVerifier is not in this build yet")
     X, y = digits["X_train"], digits["y_train"]
-    verifier = Verifier(max_epochs=2, random_state=0).fit(X, y)
+    verifier = Verifier(encoder="mlp", max_epochs=2, random_state=0).fit(X, y)
     pairs, same = make_pairs(digits["X_test"], digits["y_test"], n_pairs=200, random_state=0)
     scores = pair_scores(verifier, pairs)
     np.testing.assert_allclose(scores, verifier.pair_score(pairs))

@@ -71,6 +71,15 @@ def test_memmap_of_another_dtype_is_converted_whole(tmp_path, digits_uint8):
     in_memory = SiameseEmbedder(**FAST).fit(X.astype(np.float64), y)
     np.testing.assert_array_equal(from_memmap.transform(X), in_memory.transform(X))
     np.testing.assert_array_equal(from_memmap.transform(_memmap(tmp_path, X, np.int32)), in_memory.transform(X))
+    X_valid, _ = validate_input(SiameseEmbedder(), _memmap(tmp_path, X, np.float64), y)
+    assert X_valid.dtype == np.float32
+
+
+def test_unsupported_dtypes_get_clear_errors():
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        SiameseEmbedder(**FAST).fit(np.ones((20, 3), dtype=np.complex64), np.arange(20) % 2)
+    with pytest.raises(ValueError, match="X must hold numbers only"):
+        SiameseEmbedder(**FAST).fit(np.array([["a", "b"]] * 20), np.arange(20) % 2)
 
 
 def test_float16_infinity_is_reported():

@@ -81,7 +81,7 @@ BAD_FIT = [
     ("too-large", {}, lambda X, y: _with(X, 1, 2, 1e300), None, ValueError, "too large for dtype"),
     ("empty", {}, lambda X, y: X[:0], lambda X, y: y[:0], ValueError, r"0 sample\(s\)"),
     ("1-D", {}, lambda X, y: X[:, 0], None, ValueError, "Expected 2D array, got 1D array"),
-    ("3-D", {}, lambda X, y: X[:, :, None], None, ValueError, "dim 3"),
+    ("5-D", {}, lambda X, y: X[:, :, None, None, None], None, ValueError, "dim 5"),
     ("lengths", {}, None, lambda X, y: y[:-1], ValueError, "inconsistent numbers of samples"),
     ("one-class", {}, None, lambda X, y: np.zeros(len(y)), ValueError, "at least 2 classes.*y has 1 class"),
     ("singletons", {}, None, lambda X, y: np.arange(len(y)), ValueError, "every class in y has a single sample"),
