@@ -5,8 +5,13 @@ a script's own folder first on ``sys.path``, so ``python benchmarks/NAME.py``
 finds it without touching ``sys.path``.
 """
 
+import contextlib
+import io
 import os
 import platform
+import re
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +25,8 @@ from sklearn_siamese.datasets import load_idx, load_image_folder
 # Digits the unseen-class protocol trains on; 0, 1, 8 and 9 are never seen.
 SEEN = [2, 3, 4, 5, 6, 7]
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+# The documentation's benchmark pages include the reports written here.
+DOCS_TABLES = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "_generated"
 
 
 # ----------------------------------------------------------------------- data
@@ -94,6 +101,7 @@ def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
     parser.add_argument("--episodes", type=int, default=episodes)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument(rows_flag, dest="rows", nargs="*", help="name prefixes of the rows to run (default: all)")
+    add_write_docs_argument(parser)
     if quick_help:
         parser.add_argument("--quick", action="store_true", help=quick_help)
     return parser
@@ -153,3 +161,49 @@ def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def add_write_docs_argument(parser):
+    """``--write-docs``: also write the printed report where the docs' benchmark page includes it."""
+    parser.add_argument(
+        "--write-docs", action="store_true", help=f"also write the report to {DOCS_TABLES.relative_to(DOCS_TABLES.parents[2])}/"
+    )
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self):
+        for stream in self.streams:
+            stream.flush()
+
+
+@contextlib.contextmanager
+def docs_report(name, script, argv, write_docs, out_dir=DOCS_TABLES):
+    """Print as usual; with ``write_docs`` also save what was printed to ``out_dir/NAME.md``.
+
+    The saved report starts with the exact command, and its headings are
+    renumbered to start at level 3 without gaps, so it nests under a
+    page's section (MyST warns on skipped levels, and the docs build
+    treats warnings as errors).
+    """
+    if not write_docs:
+        yield
+        return
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(_Tee(sys.stdout, captured)):
+        yield
+    argv = sys.argv[1:] if argv is None else argv
+    lines = captured.getvalue().rstrip().splitlines()
+    levels = sorted({len(m.group(1)) for line in lines if (m := re.match(r"(#+) ", line))})
+    renumber = {level: "#" * (3 + i) for i, level in enumerate(levels)}
+    lines = [re.sub(r"^(#+) ", lambda m: renumber[len(m.group(1))] + " ", line) for line in lines]
+    command = shlex.join(["python", f"benchmarks/{script}", *argv])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(f"Written by `{command}`.\n\n" + "\n".join(lines) + "\n")

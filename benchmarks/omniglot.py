@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 import torch
-from _common import load_omniglot, machine_info, selected
+from _common import add_write_docs_argument, docs_report, load_omniglot, machine_info, selected
 from torch import nn
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder
@@ -150,46 +150,48 @@ def main(argv=None):
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--models", dest="rows", nargs="*", help="name prefixes of the rows to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="2 s budget, 20 episodes, the first fold: a smoke test")
+    add_write_docs_argument(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.budget, args.episodes, args.folds = min(args.budget, 2.0), 20, args.folds or [0]
     X, y, groups = load_omniglot(args.data, args.size)
     folds = make_folds(groups)
     fold_ids = args.folds if args.folds is not None else list(range(len(folds)))
-    print(f"# Omniglot, {args.n_way}-way 1-shot within held-out alphabets, leave-2-alphabets-out")
-    print(f"machine: {machine_info()}")
-    print(f"folds (held out): {[folds[i] for i in fold_ids]}; settings: {vars(args)}\n")
-    print("| method | " + " | ".join(f"fold {i} error %" for i in fold_ids) + " | mean error % (95% CI) | train (s) | epochs |")
-    print("|---|" + "---|" * (len(fold_ids) + 3))
-    results = []
-    for name in models(args.size, args.budget, args.random_state):
-        if not selected(name, args.rows):
-            continue
-        fold_errors, seconds, epochs = [], [], []
-        for i in fold_ids:
-            model = models(args.size, args.budget, args.random_state)[name]
-            held = np.isin(groups, folds[i])
-            start = time.perf_counter()
-            if model is not None:
-                model.fit(X[~held], y[~held])
-            seconds.append(time.perf_counter() - start)
-            epochs.append(getattr(model, "n_epochs_", 0))
-            rng = np.random.default_rng([args.random_state, i])
-            errors = []
-            for alphabet in folds[i]:
-                rows = groups == alphabet
-                E = X[rows] if model is None else model.transform(X[rows])
-                errors.append(episode_errors(E, y[rows], args.n_way, args.episodes, rng))
-            fold_errors.append(np.concatenate(errors))
-        err = np.concatenate(fold_errors)
-        cells = [f"{100 * e.mean():.1f}" for e in fold_errors]
-        print(
-            f"| {name} | " + " | ".join(cells) + f" | {100 * err.mean():.1f} (+-{100 * interval(err):.1f}) "
-            f"| {np.mean(seconds):.0f} | {np.mean(epochs):.2g} |",
-            flush=True,
-        )
-        results.append({"method": name, "error": float(err.mean()), "fold_errors": [float(e.mean()) for e in fold_errors],
-                        "train_s": seconds, "epochs": epochs})
+    with docs_report("omniglot", "omniglot.py", argv, args.write_docs):
+        print(f"# Omniglot, {args.n_way}-way 1-shot within held-out alphabets, leave-2-alphabets-out")
+        print(f"machine: {machine_info()}")
+        print(f"folds (held out): {[folds[i] for i in fold_ids]}; settings: {vars(args)}\n")
+        print("| method | " + " | ".join(f"fold {i} error %" for i in fold_ids) + " | mean error % (95% CI) | train (s) | epochs |")
+        print("|---|" + "---|" * (len(fold_ids) + 3))
+        results = []
+        for name in models(args.size, args.budget, args.random_state):
+            if not selected(name, args.rows):
+                continue
+            fold_errors, seconds, epochs = [], [], []
+            for i in fold_ids:
+                model = models(args.size, args.budget, args.random_state)[name]
+                held = np.isin(groups, folds[i])
+                start = time.perf_counter()
+                if model is not None:
+                    model.fit(X[~held], y[~held])
+                seconds.append(time.perf_counter() - start)
+                epochs.append(getattr(model, "n_epochs_", 0))
+                rng = np.random.default_rng([args.random_state, i])
+                errors = []
+                for alphabet in folds[i]:
+                    rows = groups == alphabet
+                    E = X[rows] if model is None else model.transform(X[rows])
+                    errors.append(episode_errors(E, y[rows], args.n_way, args.episodes, rng))
+                fold_errors.append(np.concatenate(errors))
+            err = np.concatenate(fold_errors)
+            cells = [f"{100 * e.mean():.1f}" for e in fold_errors]
+            print(
+                f"| {name} | " + " | ".join(cells) + f" | {100 * err.mean():.1f} (+-{100 * interval(err):.1f}) "
+                f"| {np.mean(seconds):.0f} | {np.mean(epochs):.2g} |",
+                flush=True,
+            )
+            results.append({"method": name, "error": float(err.mean()), "fold_errors": [float(e.mean()) for e in fold_errors],
+                            "train_s": seconds, "epochs": epochs})
     return results
 
 

@@ -11,7 +11,7 @@ so ``validation_fraction="auto"`` holds nothing out.
 
 import argparse
 
-from _common import add_run_arguments, affine_for, load, selected, split
+from _common import add_run_arguments, affine_for, docs_report, load, machine_info, selected, split
 from unseen_classes import evaluate, format_table
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder
@@ -60,8 +60,9 @@ def main(argv=None):
         results[name] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
         print(f"{name}: {results[name]}", flush=True)
     print()
-    print(format_table(f"{args.dataset}: SiameseEmbedder settings, {args.max_epochs} epochs", results))
-
+    with docs_report(f"tune_defaults_{args.dataset}", "tune_defaults.py", argv, args.write_docs):
+        print(f"machine: {machine_info()}\n")
+        print(format_table(f"{args.dataset}: SiameseEmbedder settings, {args.max_epochs} epochs", results))
 
 if __name__ == "__main__":
     main()

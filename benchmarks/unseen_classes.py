@@ -14,7 +14,7 @@ and on pairs mixing both, plus 4-way 1-shot accuracy on the unseen classes.
 import argparse
 import time
 
-from _common import FASHION_DIR, SEEN, add_run_arguments, affine_for, load, machine_info, selected, split
+from _common import FASHION_DIR, SEEN, add_run_arguments, affine_for, docs_report, load, machine_info, selected, split
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
@@ -110,19 +110,20 @@ def main(argv=None):
     if args.quick:
         args.datasets, args.max_epochs, args.pairs, args.episodes = ["digits"], 2, 200, 20
 
-    print(f"# Unseen-class protocol (train on classes {SEEN})")
-    print(f"machine: {machine_info()}")
-    print(f"settings: {vars(args)}\n")
-    for name in args.datasets:
-        X, y, shape = load(name, args.fashion_dir, args.max_samples, args.random_state)
-        parts = split(X, y, args.random_state)
-        results = {}
-        for method, model in methods(shape, args.max_epochs, args.quick, args.random_state).items():
-            if not selected(method, args.rows):
-                continue
-            results[method] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
-        print(format_table(f"{name} ({len(X)} samples, {X.shape[1]} features)", results))
-        print()
+    with docs_report("unseen_classes", "unseen_classes.py", argv, args.write_docs):
+        print(f"# Unseen-class protocol (train on classes {SEEN})")
+        print(f"machine: {machine_info()}")
+        print(f"settings: {vars(args)}\n")
+        for name in args.datasets:
+            X, y, shape = load(name, args.fashion_dir, args.max_samples, args.random_state)
+            parts = split(X, y, args.random_state)
+            results = {}
+            for method, model in methods(shape, args.max_epochs, args.quick, args.random_state).items():
+                if not selected(method, args.rows):
+                    continue
+                results[method] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
+            print(format_table(f"{name} ({len(X)} samples, {X.shape[1]} features)", results))
+            print()
 
 
 if __name__ == "__main__":

@@ -261,7 +261,7 @@ class _BaseSiamese(BaseEstimator):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, embedding_dim_)
+        embeddings : ndarray of shape (n_samples, `embedding_dim_`)
             One embedding per row.
         """
         return self._embed(X)
@@ -277,9 +277,9 @@ class _BaseSiamese(BaseEstimator):
 
         Parameters
         ----------
-        A : ndarray of shape (n_a, embedding_dim_)
+        A : ndarray of shape (n_a, `embedding_dim_`)
             Embeddings returned by :meth:`embed`.
-        B : ndarray of shape (n_b, embedding_dim_)
+        B : ndarray of shape (n_b, `embedding_dim_`)
             Embeddings returned by :meth:`embed`.
 
         Returns

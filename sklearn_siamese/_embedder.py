@@ -70,7 +70,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in fit.
     .. shared-parameters:: n_features_in_ image_shape_
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
         Size of the embedding.
@@ -231,7 +231,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, embedding_dim_)
+        X_new : ndarray of shape (n_samples, `embedding_dim_`)
             Embeddings, float32.
         """
         return self._embed(X)

@@ -126,7 +126,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         Class labels of the references (those seen in fit, or given to
         :meth:`fit_references`).
     .. shared-parameters:: n_features_in_ image_shape_
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
         Size of the embedding.
@@ -145,7 +145,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         finished epoch and that epoch's history row has ``interrupted=True``.
     validation_classes_ : ndarray
         Classes held out for validation (empty when none were).
-    reference_embeddings_ : ndarray of shape (n_references, embedding_dim_)
+    reference_embeddings_ : ndarray of shape (n_references, `embedding_dim_`)
         Embeddings of the reference samples, grouped by class.
     reference_labels_ : ndarray of shape (n_references,)
         Class label of each reference.

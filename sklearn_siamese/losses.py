@@ -112,7 +112,7 @@ class TripletLoss(_MarginLoss):
 
 
 class L1SimilarityHead(nn.Module):
-    """Koch et al. (2015) head: ``logit = w . |e1 - e2| + b``.
+    """Koch et al. (2015) head: ``logit = w @ |e1 - e2| + b``.
 
     With ``nonpositive=True`` the weights are kept at or below zero
     (``w = -softplus(v)`` for the trained ``v = linear.weight``), so the

@@ -86,7 +86,7 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
         Number of references.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in fit, when X has string column names.
 
     See Also
@@ -220,7 +220,7 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        graph : sparse matrix of shape (n_queries, n_samples_fit_)
+        graph : sparse matrix of shape (n_queries, `n_samples_fit_`)
             CSR matrix with ``n_neighbors`` entries per row (one more with
             ``mode="distance"``): distances or ones.
         """
