@@ -59,6 +59,7 @@ def main(argv=None):
         embedding_dim=16,
         batch_size=args.batch_size,
         max_epochs=args.max_epochs,
+        samples_per_epoch=512,  # short epochs, so the validation loss is seen falling over several
         validation_fraction=0.34,
         instance_weight=0.0,  # the pair loss alone: one row per sample in each batch
         n_iter_no_change=2,

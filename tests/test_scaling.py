@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder
-from sklearn_siamese._net_assembly import MIN_SAMPLES_PER_EPOCH, make_train_sampler
+from sklearn_siamese._net_assembly import make_train_sampler
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -203,10 +203,8 @@ def test_data_parallel_mining_is_per_process(data_parallel_run):
     for run in (rank0, rank1):
         assert set(run["rows"]) == {batch_size}  # not 2 x batch_size
         epochs = len(run["train_loss"])
-        # Half of a one-process epoch each; torchrun's processes keep
-        # samples_per_epoch="auto"'s minimum (no conftest there).
-        n_samples = max(int(run["n_train"]), MIN_SAMPLES_PER_EPOCH)
-        per_epoch = math.ceil(math.ceil(n_samples / batch_size) / 2)
+        # Half of a one-process epoch (the example's samples_per_epoch=512) each.
+        per_epoch = math.ceil(math.ceil(512 / batch_size) / 2)
         assert len(run["rows"]) == epochs * per_epoch
     # Different batches in the two processes (their own random streams).
     assert not np.array_equal(rank0["labels"], rank1["labels"])
