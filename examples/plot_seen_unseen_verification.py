@@ -78,6 +78,6 @@ centres = np.arange(3) + width * (len(reports) - 1) / 2
 ax.set_xticks(centres, [f"{g} classes" for g in groups])
 ax.set_ylim(0.5, 1.0)
 ax.set_ylabel("pair verification accuracy")
-ax.legend(loc="lower left")
+ax.legend(loc="upper right", ncols=3, fontsize=8)
 ax.set_title("Trained on digits 2-7; threshold from seen-class validation pairs")
 plt.show()
