@@ -51,7 +51,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     ``loss="bce"`` the head's binary cross-entropy trains both, as in
     Koch et al. (:class:`~sklearn_siamese.losses.KochBCELoss`), which fits
     the training classes best but transfers worst to unseen classes (see
-    README, "Verifier"). With
+    the user guide, "The verifier"). With
     ``loss="contrastive"`` the encoder is trained with the contrastive loss
     and the embedding distance ``d`` is mapped to a fixed logit
     ``4 * (1 - 2 * d / margin)``: 0 at ``d = margin / 2`` (half way between
@@ -112,7 +112,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         references (prototypical networks, Snell et al. 2017) instead of
         against every reference and keeping the best. With many
         references per class this is much faster (one comparison per
-        class); accuracy is compared in README, "Large reference sets".
+        class); accuracy is compared in the user guide, "The verifier: Large reference sets".
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split,
         calibration pairs, the choice of references and dropout. The same

@@ -122,7 +122,7 @@ class L1SimilarityHead(nn.Module):
     to new ones. With ``tied=True`` every dimension shares one weight, so
     the head only scales and shifts the L1 distance: per-dimension weights
     learned on the training classes lowered one-shot accuracy on unseen
-    digits from 0.66 to 0.60 (README, "Verifier").
+    digits from 0.66 to 0.60 (the user guide, "The verifier").
     """
 
     def __init__(self, embedding_dim, nonpositive=False, tied=False):
@@ -178,7 +178,7 @@ class ContrastiveKochLoss(nn.Module):
     detached embeddings, so it turns distances into calibrated "same"
     logits without pulling every training class into a point, as the BCE
     gradient on the encoder does (its one-shot accuracy on unseen digits
-    fell from 0.66 to 0.48, measured in README).
+    fell from 0.66 to 0.48, measured in the user guide, "The verifier").
 
     Parameters
     ----------
