@@ -97,7 +97,7 @@ if os.environ.get("SPHINX_GALLERY_PLOT", "1") == "0":
 # ------------------------------------------------------------------------- HTML
 html_theme = "pydata_sphinx_theme"
 html_title = "sklearn-siamese"
-html_static_path = ["_static"]
+html_static_path = []  # no custom static files
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
