@@ -82,10 +82,16 @@ def test_max_time_ends_a_long_fit_near_the_budget(Estimator, digits):
     est = Estimator(**_small(max_epochs=10_000, max_time=0.5)).fit(X, y)
     took = time.perf_counter() - start
     assert est.n_epochs_ < 10_000 and est.history_[-1, "time_budget_reached"]
-    assert not est.interrupted_
-    # Stops before an epoch that would end past the budget: the last epoch
-    # ended within it (unless it was the first), and fit took little more.
-    assert est.n_epochs_ == 1 or est.history_[-1, "elapsed_s"] <= 0.5
+    # Usually it stops before an epoch that would end past the budget. On a
+    # loaded machine an epoch can run longer than the one before and cross
+    # the budget mid-epoch: then it stops at the next step, marks the row
+    # ``interrupted`` and keeps the last finished epoch (tested exactly,
+    # with a fake clock, above). Either way the last finished epoch ended
+    # within the budget, unless it was the first.
+    assert est.interrupted_ == bool(est.history_[-1].get("interrupted", False))
+    finished = [row for row in est.history_ if not row.get("interrupted", False)]
+    assert len(finished) == est.n_epochs_
+    assert est.n_epochs_ == 1 or finished[-1]["elapsed_s"] <= 0.5
     # Loose on purpose (shared CI machines stall); without the budget the
     # 10,000 epochs would take hours.
     assert took < 30.0
