@@ -66,6 +66,7 @@ def main(argv=None):
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--quick", action="store_true", help="50,000 references, 1,000 queries")
+    _common.add_write_docs_argument(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.n_references, args.n_queries, args.exact_queries = 50_000, 1_000, 200
@@ -93,10 +94,11 @@ def main(argv=None):
                      f"{r['qps']:,.0f} (on {args.n_queries:,} queries)", f"{recall:.3f}",
                      f"{r['memory']:.0f}" if i == 0 else ""])
         results.append(r)
-    print(f"# Search: {args.n_references:,} references x {args.dim}-d, {args.n_queries:,} queries, k={K}\n")
-    print(_common.machine_info() + "\n")
-    print(_common.table(["method", "build (s)", "queries/s", f"recall@{K}", "memory held by the index (MiB)"], rows))
-    print(f"\nrecall@{K} against brute force on the first {n_exact:,} queries; data {X.nbytes / 2**20:.0f} MiB float32.")
+    with _common.docs_report("search", "search.py", argv, args.write_docs):
+        print(f"# Search: {args.n_references:,} references x {args.dim}-d, {args.n_queries:,} queries, k={K}\n")
+        print(_common.machine_info() + "\n")
+        print(_common.table(["method", "build (s)", "queries/s", f"recall@{K}", "memory held by the index (MiB)"], rows))
+        print(f"\nrecall@{K} against brute force on the first {n_exact:,} queries; data {X.nbytes / 2**20:.0f} MiB float32.")
     return results
 
 

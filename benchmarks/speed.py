@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import FASHION_DIR, alternate, load_fashion, machine_info, table
+from _common import FASHION_DIR, add_write_docs_argument, alternate, docs_report, load_fashion, machine_info, table
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -435,6 +435,7 @@ def main(argv=None):
     parser.add_argument("--training-only", action="store_true", help="only the training speed and precision sections")
     parser.add_argument("--memory-child", choices=("fit", "transform"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    add_write_docs_argument(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -447,6 +448,12 @@ def main(argv=None):
     n_max = max(max(cfg["overhead_n"].values()), cfg["mining_n"], max(cfg["inference_n"].values()), max(cfg["growth_n"]), cfg["tta_n"] * 5 // 4)
     X, y, source = load_data(args.data, n_max)
 
+    with docs_report("speed", "speed.py", argv, args.write_docs):
+        return _report(args, argv, cfg, X, y, source)
+
+
+def _report(args, argv, cfg, X, y, source):
+    """Print every section; return the numbers the tests check."""
     command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"# Speed benchmark\n\nCommand: `{command.strip()}`\n")
     print(f"Machine: {machine_info()}\n")

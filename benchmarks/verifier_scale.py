@@ -19,7 +19,7 @@ import time
 import tracemalloc
 
 import numpy as np
-from _common import load, machine_info, split, table
+from _common import add_write_docs_argument, docs_report, load, machine_info, split, table
 
 from sklearn_siamese import SiameseVerifier
 
@@ -64,43 +64,45 @@ def main(argv=None):
     parser.add_argument("--episodes", type=int, default=500)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    add_write_docs_argument(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.classes, args.refs, args.queries, args.max_epochs, args.episodes = 20, 5, 200, 2, 20
-    print("# SiameseVerifier: large reference sets")
-    print(f"machine: {machine_info()}")
-    print(f"settings: {vars(args)}\n")
+    with docs_report("verifier_scale", "verifier_scale.py", argv, args.write_docs):
+        print("# SiameseVerifier: large reference sets")
+        print(f"machine: {machine_info()}")
+        print(f"settings: {vars(args)}\n")
 
-    X, y, _ = load("digits")
-    parts = split(X, y, args.random_state)
-    ver = SiameseVerifier(max_epochs=args.max_epochs, random_state=args.random_state).fit(*parts["train"])
+        X, y, _ = load("digits")
+        parts = split(X, y, args.random_state)
+        ver = SiameseVerifier(max_epochs=args.max_epochs, random_state=args.random_state).fit(*parts["train"])
 
-    rows = []
-    X_unseen, y_unseen = parts["unseen"]
-    for k_shot in (1, 5):
-        accuracy = []
-        for prototypes in (False, True):
-            ver.set_params(prototypes=prototypes)
-            accuracy.append(episode_accuracy(ver, X_unseen, y_unseen, k_shot, args.episodes, args.random_state))
-        rows.append([f"unseen 4-way {k_shot}-shot accuracy (digits)", f"{accuracy[0]:.3f}", f"{accuracy[1]:.3f}"])
+        rows = []
+        X_unseen, y_unseen = parts["unseen"]
+        for k_shot in (1, 5):
+            accuracy = []
+            for prototypes in (False, True):
+                ver.set_params(prototypes=prototypes)
+                accuracy.append(episode_accuracy(ver, X_unseen, y_unseen, k_shot, args.episodes, args.random_state))
+            rows.append([f"unseen 4-way {k_shot}-shot accuracy (digits)", f"{accuracy[0]:.3f}", f"{accuracy[1]:.3f}"])
 
-    rng = np.random.default_rng(args.random_state)
-    n_features = X.shape[1]
-    X_ref = rng.random((args.classes * args.refs, n_features), dtype=np.float32)
-    y_ref = np.repeat(np.arange(args.classes), args.refs)
-    X_query = rng.random((args.queries, n_features), dtype=np.float32)
-    ver.fit_references(X_ref, y_ref)
-    result_mib = args.queries * args.classes * 8 / 2**20
-    for method in ("predict", "predict_proba", "decision_function"):
-        cells = []
-        for prototypes in (False, True):
-            ver.set_params(prototypes=prototypes)
-            seconds, peak = measure(getattr(ver, method), X_query)
-            cells.append(f"{args.queries / seconds:,.0f} q/s, {peak / 2**20:.0f} MiB")
-        rows.append([method, *cells])
-    print(f"{args.classes} classes x {args.refs} references, {args.queries} queries "
-          f"(the float64 result alone is {result_mib:.0f} MiB):\n")
-    print(table(["", "every reference (default)", "prototypes=True"], rows))
+        rng = np.random.default_rng(args.random_state)
+        n_features = X.shape[1]
+        X_ref = rng.random((args.classes * args.refs, n_features), dtype=np.float32)
+        y_ref = np.repeat(np.arange(args.classes), args.refs)
+        X_query = rng.random((args.queries, n_features), dtype=np.float32)
+        ver.fit_references(X_ref, y_ref)
+        result_mib = args.queries * args.classes * 8 / 2**20
+        for method in ("predict", "predict_proba", "decision_function"):
+            cells = []
+            for prototypes in (False, True):
+                ver.set_params(prototypes=prototypes)
+                seconds, peak = measure(getattr(ver, method), X_query)
+                cells.append(f"{args.queries / seconds:,.0f} q/s, {peak / 2**20:.0f} MiB")
+            rows.append([method, *cells])
+        print(f"{args.classes} classes x {args.refs} references, {args.queries} queries "
+              f"(the float64 result alone is {result_mib:.0f} MiB):\n")
+        print(table(["", "every reference (default)", "prototypes=True"], rows))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,19 @@ from torch.func import functional_call
 from ._encoder_build import EmbeddingModule
 from ._training import as_tensor
 
-# Rows per forward pass at inference.
-INFERENCE_CHUNK = 4096
+# Input bytes (as float32) per forward pass at inference, and the bounds on
+# its rows. The encoder's activations are a multiple of the input (64x for
+# a conv-4 net's first block), so the chunk is sized by bytes, not rows:
+# 4 MiB is 1,337 rows of 28x28 images (a conv-4 peak of about 270 MiB) and
+# 4,096 rows of 64 features.
+INFERENCE_CHUNK_BYTES = 4 * 2**20
+INFERENCE_CHUNK_ROWS = (16, 4096)
+
+
+def inference_chunk_rows(n_features):
+    """Rows per forward pass for rows of ``n_features`` values."""
+    low, high = INFERENCE_CHUNK_ROWS
+    return int(np.clip(INFERENCE_CHUNK_BYTES // (4 * max(int(n_features), 1)), low, high))
 
 
 def _checked_forward(encoder, normalize, state, x):
@@ -48,11 +59,12 @@ def embed_rows(module, X, embedding_dim, dtype=np.float32):
     module.eval()
     out = np.empty((len(X), embedding_dim), dtype=dtype)
     good = np.ones(len(X), dtype=bool)
+    rows = inference_chunk_rows(X.shape[1] if X.ndim > 1 else 1)
     try:
         with torch.no_grad():
-            for start in range(0, len(X), INFERENCE_CHUNK):
+            for start in range(0, len(X), rows):
                 # Converted a chunk at a time: X may be a uint8 memmap larger than memory as float.
-                chunk = as_tensor(np.asarray(X[start : start + INFERENCE_CHUNK], dtype=dtype)).to(device)
+                chunk = as_tensor(np.asarray(X[start : start + rows], dtype=dtype)).to(device)
                 z, ok = _checked_forward(encoder, normalize, state, chunk)
                 good[start : start + len(chunk)] = ok.cpu().numpy()
                 out[start : start + len(chunk)] = z.cpu().numpy()

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 from ._adapter import embed_with, negative_euclidean
 
 # Query rows per similarity block (bounds memory to _QUERY_CHUNK x n_references).
-_QUERY_CHUNK = 256
+_QUERY_CHUNK = 128
 
 
 def _embed_queries(estimator, X, y, X_ref, y_ref):
@@ -67,7 +67,11 @@ def _ranked_relevance(E, y, similarity, E_ref, y_ref, depth):
         sim = np.asarray(similarity(E[rows], E_ref), dtype=np.float64)
         if leave_one_out:
             sim[np.arange(len(rows)), rows] = -np.inf
-        order = np.argsort(-sim, axis=1, kind="stable")[:, :depth]
+        if depth == 1:
+            # The first maximum is the lower index, as the stable sort gives; NaN ranks last there too.
+            order = np.argmax(np.where(np.isnan(sim), -np.inf, sim), axis=1)[:, None]
+        else:
+            order = np.argsort(-sim, axis=1, kind="stable")[:, :depth]
         keep = n_relevant[rows] > 0
         yield (y_ref[order] == y[rows, None])[keep], n_relevant[rows][keep]
 
