@@ -185,7 +185,7 @@ class _Tee(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def docs_report(name, script, argv, write_docs, out_dir=DOCS_TABLES):
+def docs_report(name, script, argv, write_docs, out_dir=None):
     """Print as usual; with ``write_docs`` also save what was printed to ``out_dir/NAME.md``.
 
     The saved report starts with the exact command, and its headings are
@@ -205,5 +205,6 @@ def docs_report(name, script, argv, write_docs, out_dir=DOCS_TABLES):
     renumber = {level: "#" * (3 + i) for i, level in enumerate(levels)}
     lines = [re.sub(r"^(#+) ", lambda m: renumber[len(m.group(1))] + " ", line) for line in lines]
     command = shlex.join(["python", f"benchmarks/{script}", *argv])
+    out_dir = DOCS_TABLES if out_dir is None else out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.md").write_text(f"Written by `{command}`.\n\n" + "\n".join(lines) + "\n")

@@ -169,8 +169,35 @@ def test_search_small_run_finds_the_true_neighbours(capsys):
 
 
 def test_out_of_core_small_run_reports_peak_memory(capsys):
-    results = _load("out_of_core").main(["--n-samples", "3000"])
-    assert "peak memory added by fit + transform (MiB)" in capsys.readouterr().out
-    r = results["uint8 memmap"]
+    kinds = ["uint8 memmap", "hand-written PyTorch, uint8 memmap"]
+    results = _load("out_of_core").main(["--n-samples", "3000", "--kinds", *kinds])
+    out = capsys.readouterr().out
+    assert "peak memory added by fit + transform (MiB)" in out and "of it, anonymous (MiB)" in out
     # No bound here: on a machine short of memory, pages swapped out before fit come back during it.
-    assert r["shape"] == [3000, 32] and r["added_mb"] > 0
+    for kind in kinds:
+        r = results[kind]
+        assert r["shape"] == [3000, 32] and r["added_mb"] > 0 and r["added_anon_mb"] >= 0
+
+
+def test_write_docs_saves_the_report_with_its_command(capsys, monkeypatch, tmp_path):
+    script = _load("verifier_scale")
+    monkeypatch.setattr(sys.modules["_common"], "DOCS_TABLES", tmp_path)
+    script.main(["--quick", "--write-docs"])
+    printed = capsys.readouterr().out
+    saved = (tmp_path / "verifier_scale.md").read_text()
+    assert saved.startswith("Written by `python benchmarks/verifier_scale.py --quick --write-docs`.")
+    # The report as printed, its headings moved down to nest under a page's section.
+    assert "### SiameseVerifier: large reference sets" in saved and "# SiameseVerifier" in printed
+    assert printed.count("| predict |") == saved.count("| predict |") == 1
+
+
+def test_every_generated_table_a_page_includes_exists_and_has_a_writer():
+    import re
+
+    pages = (BENCHMARKS.parent / "docs" / "benchmarks").glob("*.md")
+    included = {m for page in pages for m in re.findall(r"_generated/(\w+)\.md", page.read_text())}
+    writers = {m for script in BENCHMARKS.glob("*.py") for m in re.findall(r'docs_report\(\s*"(\w+)"', script.read_text())}
+    assert {"omniglot", "speed", "unseen_classes", "verifier_scale", "search", "out_of_core"} <= included
+    for name in included:
+        assert (BENCHMARKS.parent / "docs" / "benchmarks" / "_generated" / f"{name}.md").is_file(), name
+        assert name in writers, f"no benchmark script writes _generated/{name}.md"
