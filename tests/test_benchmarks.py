@@ -144,10 +144,11 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
     assert omniglot.make_folds(np.array(["Gamma", "Alpha", "Epsilon", "Beta", "Delta"])) == [
         ["Alpha", "Delta", "Gamma"], ["Beta", "Epsilon"]
     ]
-    results = omniglot.main(["--data", str(tmp_path), "--quick", "--n-way", "3", "--size", "16"])
+    rows = ["raw", "hand", "SiameseEmbedder image recipe", "SiameseVerifier"]
+    results = omniglot.main(["--data", str(tmp_path), "--quick", "--n-way", "3", "--size", "16", "--models", *rows])
     out = capsys.readouterr().out
     assert "| fold 0 error % | mean error % (95% CI) |" in out
-    assert [r["method"].split(" ")[0] for r in results] == ["raw", "hand-written", "SiameseEmbedder", "SiameseEmbedder"]
+    assert [r["method"].split(" ")[0] for r in results] == ["raw", "hand-written", "SiameseEmbedder", "SiameseVerifier"]
     errors = {r["method"]: r["error"] for r in results}
     # Each fake character is one random pattern with 5% of pixels flipped:
     # raw pixels tell them apart almost always; chance error is 2/3 (3-way).
@@ -195,7 +196,7 @@ def test_every_generated_table_a_page_includes_exists_and_has_a_writer():
     import re
 
     pages = (BENCHMARKS.parent / "docs" / "benchmarks").glob("*.md")
-    included = {m for page in pages for m in re.findall(r"_generated/(\w+)\.md", page.read_text())}
+    included = {m for page in pages for m in re.findall(r"\{include\} _generated/(\w+)\.md", page.read_text())}
     writers = {m for script in BENCHMARKS.glob("*.py") for m in re.findall(r'docs_report\(\s*"(\w+)"', script.read_text())}
     assert {"omniglot", "speed", "unseen_classes", "verifier_scale", "search", "out_of_core"} <= included
     for name in included:
