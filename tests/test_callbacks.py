@@ -86,12 +86,13 @@ def test_max_time_ends_a_long_fit_near_the_budget(Estimator, digits):
     # loaded machine an epoch can run longer than the one before and cross
     # the budget mid-epoch: then it stops at the next step, marks the row
     # ``interrupted`` and keeps the last finished epoch (tested exactly,
-    # with a fake clock, above). Either way the last finished epoch ended
-    # within the budget, unless it was the first.
+    # with a fake clock, above). Either way the last finished epoch began
+    # within the budget (its last step too, but the end-of-epoch
+    # bookkeeping after that step can cross it by a little).
     assert est.interrupted_ == bool(est.history_[-1].get("interrupted", False))
     finished = [row for row in est.history_ if not row.get("interrupted", False)]
     assert len(finished) == est.n_epochs_
-    assert est.n_epochs_ == 1 or finished[-1]["elapsed_s"] <= 0.5
+    assert est.n_epochs_ == 1 or finished[-2]["elapsed_s"] < 0.5
     # Loose on purpose (shared CI machines stall); without the budget the
     # 10,000 epochs would take hours.
     assert took < 30.0
