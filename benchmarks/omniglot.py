@@ -196,7 +196,10 @@ def main(argv=None):
                 errors = []
                 for alphabet in folds[i]:
                     rows = groups == alphabet
-                    E = X[rows] if model is None else getattr(model, "embed", getattr(model, "transform", None))(X[rows])
+                    if model is None:
+                        E = X[rows]
+                    else:  # the verifier has no transform; the hand-written row has no embed
+                        E = model.embed(X[rows]) if hasattr(model, "embed") else model.transform(X[rows])
                     similarity = getattr(model, "embedding_similarity", None)
                     errors.append(episode_errors(E, y[rows], args.n_way, args.episodes, rng, similarity))
                 fold_errors.append(np.concatenate(errors))

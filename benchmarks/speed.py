@@ -97,6 +97,15 @@ def load_data(path, n):
 
 
 # ------------------------------------------------------ 1. training overhead
+def _training_embedder(name, n, epochs, precision):
+    """The estimator of the training sections: the plain loop's batch and exactly its steps.
+
+    ``samples_per_epoch=n``: by default an epoch is at least 4,096 samples,
+    which on small ``n`` would be more steps than the plain loop takes.
+    """
+    return _embedder(ENCODER_SPECS[name](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision=precision, samples_per_epoch=n)
+
+
 def _embedder(encoder, **kwargs):
     # The plain loop trains the pair loss alone: no validation, no instance term.
     params = dict(
@@ -175,8 +184,7 @@ def bench_overhead(X, y, cfg):
     for name in ("mlp", "conv"):
         n, epochs = cfg["overhead_n"][name], cfg["overhead_epochs"][name]
         Xn, yn = X[:n], y[:n]
-        # samples_per_epoch=n: the same steps as the plain loop (by default an epoch is at least 4,096 samples).
-        est = _embedder(ENCODER_SPECS[name](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision="float32", samples_per_epoch=n)
+        est = _training_embedder(name, n, epochs, "float32")
         cpu = []
         t_fit, t_plain = alternate([lambda: est.fit(Xn, yn), lambda: plain_pytorch_fit(name, Xn, yn, epochs)], cfg["repeats"], cpu)
         steps = sum(len(h["batches"]) for h in est.history_)
@@ -195,8 +203,8 @@ def bench_precision(X, y, cfg):
     runs = {
         "plain float32": lambda: plain_pytorch_fit("conv", Xn, yn, epochs),
         "plain bf16 autocast + channels_last": lambda: plain_pytorch_fit("conv", Xn, yn, epochs, fast=True),
-        'fit precision="float32"': lambda: _embedder(ENCODER_SPECS["conv"](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision="float32", samples_per_epoch=n).fit(Xn, yn),
-        'fit precision="bfloat16"': lambda: _embedder(ENCODER_SPECS["conv"](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision="bfloat16", samples_per_epoch=n).fit(Xn, yn),
+        'fit precision="float32"': lambda: _training_embedder("conv", n, epochs, "float32").fit(Xn, yn),
+        'fit precision="bfloat16"': lambda: _training_embedder("conv", n, epochs, "bfloat16").fit(Xn, yn),
     }
     times = dict(zip(runs, alternate(list(runs.values()), cfg["repeats"])))
     images = -(-n // TRAIN_BATCH) * epochs * TRAIN_BATCH
@@ -248,7 +256,7 @@ def bench_time_to_accuracy(X, y, cfg):
         rows.append((label, state))
     for precision in ("float32", "bfloat16"):
         state, on_epoch = tracker()
-        est = _embedder(ENCODER_SPECS[name](), max_epochs=epochs, batch_size=TRAIN_BATCH, precision=precision, samples_per_epoch=n)
+        est = _training_embedder(name, n, epochs, precision)
         est.set_params(callbacks=[EpochCall(lambda net, f=on_epoch: f(len(net.history) - 1, lambda A: _embed_net(net, A)))])
         est.fit(Xtr, ytr)
         rows.append((f'fit precision="{precision}"', state))

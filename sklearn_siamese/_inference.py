@@ -20,7 +20,7 @@ INFERENCE_CHUNK_ROWS = (16, 4096)
 def inference_chunk_rows(n_features):
     """Rows per forward pass for rows of ``n_features`` values."""
     low, high = INFERENCE_CHUNK_ROWS
-    return int(np.clip(INFERENCE_CHUNK_BYTES // (4 * max(int(n_features), 1)), low, high))
+    return int(np.clip(INFERENCE_CHUNK_BYTES // (4 * n_features), low, high))
 
 
 def _checked_forward(encoder, normalize, state, x):
@@ -59,7 +59,7 @@ def embed_rows(module, X, embedding_dim, dtype=np.float32):
     module.eval()
     out = np.empty((len(X), embedding_dim), dtype=dtype)
     good = np.ones(len(X), dtype=bool)
-    rows = inference_chunk_rows(X.shape[1] if X.ndim > 1 else 1)
+    rows = inference_chunk_rows(X.shape[1])
     try:
         with torch.no_grad():
             for start in range(0, len(X), rows):
