@@ -140,7 +140,12 @@ class _BaseSiamese(BaseEstimator):
             built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
             prepare_for_precision(module, self.precision_, built_in)
             self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
-            criterion = self._make_criterion(self.embedding_dim_)
+            with torch.random.fork_rng(devices=[]):
+                # A criterion with parameters (the verifier's head) must not
+                # shift the random stream the encoder trains on, so the
+                # verifier's encoder is the embedder's for the same random_state.
+                torch.manual_seed(seed + 1)
+                criterion = self._make_criterion(self.embedding_dim_)
             # Kept for warm_start, which must rebuild the same training rows.
             self._fit_rotation_shape = rotation_image_shape(self, X.shape[1]) if self.rotation_classes else None
             dataset, net_train_idx = self._training_dataset(X, y_codes, train_idx)

@@ -34,21 +34,6 @@ def split_validation_classes(y_codes, validation_fraction, rng):
     return all_idx[~is_valid], all_idx[is_valid]
 
 
-def stratified_holdout(y_codes, fraction, rng):
-    """Split rows into (kept, held out), holding out ``fraction`` of each class.
-
-    Every class keeps at least ``min(count, 2)`` rows so that the rows kept
-    for training still contain all classes and same-class pairs.
-    """
-    kept, held = [], []
-    for c in np.unique(y_codes):
-        members = rng.permutation(np.flatnonzero(y_codes == c))
-        n_held = int(min(round(fraction * len(members)), max(len(members) - 2, 0)))
-        held.append(members[:n_held])
-        kept.append(members[n_held:])
-    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
-
-
 def choose_references(y_codes, cap, rng):
     """Rows kept as the verifier's references: at most ``cap`` of each class (None: all)."""
     chosen = []

@@ -39,14 +39,28 @@ class KochScorer:
 
 
 class DistanceScorer:
-    """``4 * (1 - 2 * d / margin)`` of the embedding distance ``d`` (contrastive training)."""
+    """``bias - scale * d`` of the embedding distance ``d``.
 
-    def __init__(self, distance, margin):
+    The verifier's :class:`~sklearn_siamese.losses.DistanceSimilarityHead`
+    (:meth:`from_head`), or with ``loss="contrastive"`` the fixed map
+    ``4 * (1 - 2 * d / margin)`` (:meth:`contrastive`).
+    """
+
+    def __init__(self, distance, scale, bias):
         self.distance = distance
-        self.margin = margin
+        self.scale = float(scale)
+        self.bias = float(bias)
+
+    @classmethod
+    def contrastive(cls, distance, margin):
+        return cls(distance, 2.0 * _CONTRASTIVE_LOGIT_SCALE / margin, _CONTRASTIVE_LOGIT_SCALE)
+
+    @classmethod
+    def from_head(cls, head):
+        return cls(head.distance, head.scale.detach().cpu(), head.bias.detach().cpu())
 
     def _logit(self, d):
-        return _CONTRASTIVE_LOGIT_SCALE * (1.0 - 2.0 * np.asarray(d, dtype=np.float64) / self.margin)
+        return self.bias - self.scale * np.asarray(d, dtype=np.float64)
 
     def paired(self, A, B):
         return self._logit(paired_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy())
@@ -59,3 +73,12 @@ class DistanceScorer:
             return self._logit(torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").numpy())
         return self._logit(cross_distance(a, b, self.distance).numpy())
 
+
+def scorer_for(criterion, distance, margin):
+    """The scorer of a fitted verifier's criterion: its head, or the contrastive map."""
+    head = getattr(criterion, "head", None)
+    if head is None:
+        return DistanceScorer.contrastive(distance, margin)
+    if hasattr(head, "raw_scale"):
+        return DistanceScorer.from_head(head)
+    return KochScorer(head)

@@ -10,22 +10,19 @@ from sklearn.utils.validation import check_random_state
 
 from ._base import _BaseSiamese
 from ._docstrings import fill_shared_parameters
-from ._same_logits import DistanceScorer, KochScorer
+from ._same_logits import scorer_for
 from ._checks import can_form_pairs
-from ._data_split import choose_references, stratified_holdout
+from ._data_split import choose_references
 from ._reference_scoring import ReferenceClassifierMixin
-from .losses import ContrastiveKochLoss, ContrastiveLoss, KochBCELoss
+from .losses import ContrastiveKochLoss, ContrastiveLoss, DistanceSimilarityHead, KochBCELoss
 from .pairs import best_threshold, check_pair_labels, make_pairs
 
 # Pairs drawn from held-out data to calibrate ``threshold_`` at fit.
 _N_CALIBRATION_PAIRS = 1000
 
-# Fraction of each class held out for calibration when no validation
-# classes were held out and ``validation_fraction`` is None or 0.
-_DEFAULT_CALIBRATION_FRACTION = 0.2
-
-# Threshold used when the held-out data cannot form both kinds of pair:
-# probability 0.5, i.e. logit 0.
+# Threshold used when no held-out classes can form both kinds of pair:
+# probability 0.5, i.e. logit 0, the boundary the head's binary
+# cross-entropy fits on the training pairs.
 _UNCALIBRATED_THRESHOLD = 0.5
 
 
@@ -39,36 +36,49 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     :class:`SiameseEmbedder`), then a sample is classified by the class of
     the reference example it most probably matches.
 
-    The default scorer is Koch's head: the logit of "same" is
-    ``w . |e1 - e2| + b`` on the two embeddings, with the weights ``w``
-    kept at or below zero (unlike Koch et al.), so the score falls as the
-    embeddings move apart and a sample matches itself best. With
-    ``loss="contrastive+bce"`` (default) the encoder is trained with the
-    contrastive loss and the head with binary cross-entropy on the
-    embeddings, without passing its gradient to the encoder, at 30 times
-    ``lr`` and with one weight shared by all dimensions (a calibrated L1
-    distance: per-dimension weights overfit the training classes); with
-    ``loss="bce"`` the head's binary cross-entropy trains both, as in
-    Koch et al. (:class:`~sklearn_siamese.losses.KochBCELoss`), which fits
-    the training classes best but transfers worst to unseen classes (see
-    the user guide, "The verifier"). With
-    ``loss="contrastive"`` the encoder is trained with the contrastive loss
-    and the embedding distance ``d`` is mapped to a fixed logit
-    ``4 * (1 - 2 * d / margin)``: 0 at ``d = margin / 2`` (half way between
-    the distance 0 that same-class pairs are pulled to and the ``margin``
-    different-class pairs are pushed beyond), +4 at ``d = 0`` and -4 at
-    ``d = margin``. The probability of "same" is the sigmoid of the logit.
+    With the defaults (``loss="contrastive+bce"``, ``head="auto"``) the
+    encoder is trained exactly as :class:`SiameseEmbedder`'s, with the
+    contrastive loss (same ``random_state``, same encoder), and a head
+    turns the embedding distance ``d`` into the logit of "same",
+    ``b - a * d`` with ``a > 0``, fitted with binary cross-entropy on the
+    training pairs at 30 times ``lr`` without passing its gradient to the
+    encoder. The probability of "same" is the sigmoid of the logit, and a
+    sample is classified by the reference it most probably matches: the
+    nearest one in the learned metric, the rule that transfers to classes
+    unseen in training.
+
+    Koch's head, ``w . |e1 - e2| + b`` with one weight per embedding
+    dimension (kept at or below zero, unlike Koch et al., so the score
+    falls as the embeddings move apart), is ``head="koch"``. With
+    ``loss="bce"`` (where ``head="auto"`` is Koch's head) the head's binary
+    cross-entropy trains the encoder too, as in Koch et al.
+    (:class:`~sklearn_siamese.losses.KochBCELoss`); that fits the training
+    classes best but transfers worst to unseen classes (see the user
+    guide, "The verifier"). With ``loss="contrastive"`` there is no head:
+    ``d`` is mapped to the fixed logit ``4 * (1 - 2 * d / margin)``, 0 at
+    ``d = margin / 2`` (half way between the distance 0 that same-class
+    pairs are pulled to and the ``margin`` different-class pairs are pushed
+    beyond), +4 at ``d = 0`` and -4 at ``d = margin``.
 
     Parameters
     ----------
     .. shared-parameters:: encoder embedding_dim
     loss : {"contrastive+bce", "bce", "contrastive"}, default="contrastive+bce"
         ``"contrastive+bce"``: contrastive loss (Hadsell et al. 2006) for
-        the encoder, Koch's weighted-L1 head fitted to the embeddings with
-        binary cross-entropy (:class:`~sklearn_siamese.losses.ContrastiveKochLoss`).
-        ``"bce"``: Koch's head and encoder trained together with binary
-        cross-entropy. ``"contrastive"``: contrastive loss and the fixed
-        distance-to-logit map described above.
+        the encoder, and the head fitted to the embeddings with binary
+        cross-entropy (:class:`~sklearn_siamese.losses.ContrastiveKochLoss`).
+        ``"bce"``: head and encoder trained together with binary
+        cross-entropy, as Koch et al. ``"contrastive"``: contrastive loss
+        and the fixed distance-to-logit map described above.
+    head : {"auto", "distance", "koch"}, default="auto"
+        The "same class" head of ``"contrastive+bce"`` and ``"bce"``.
+        ``"distance"``: ``b - a * d`` on the embedding ``distance``
+        (:class:`~sklearn_siamese.losses.DistanceSimilarityHead`), which
+        ranks pairs as the trained metric does. ``"koch"``: Koch's
+        weighted L1 distance, one weight per dimension
+        (:class:`~sklearn_siamese.losses.L1SimilarityHead`). ``"auto"``:
+        ``"distance"`` for ``"contrastive+bce"``, ``"koch"`` for ``"bce"``
+        (Koch et al.'s model). Unused with ``"contrastive"``.
     margin : float, default=1.0
         Margin of the contrastive loss, in units of ``distance``; for
         ``"contrastive"`` it also sets the centre of the distance-to-logit
@@ -88,7 +98,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         classes each one is worth more for training; measured in README).
         A number is used whenever at least two classes can be held out and
         two remain; None or 0 disables validation. The
-        held-out data also calibrates ``threshold_`` (see Notes).
+        held-out classes also calibrate ``threshold_`` (see Notes).
     early_stopping : bool, default=True
         Stop when the leave-one-out 1-nearest-neighbour accuracy on the
         held-out validation classes (``valid_precision_at_1`` in
@@ -133,7 +143,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the encoder and, for
         ``loss="contrastive+bce"`` and ``"bce"``, ``net_.criterion_.head``
-        the trained Koch head.
+        the trained head.
     history_ : skorch.History
         Per-epoch records, including ``train_loss`` and ``valid_loss``.
     n_epochs_ : int
@@ -161,14 +171,16 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
     Notes
     -----
-    ``threshold_`` is calibrated at fit on pairs of held-out samples, never
-    on training pairs: the validation classes when some were held out
-    (pairs of unseen classes, the verification use case); otherwise a
-    stratified ``validation_fraction`` (0.2 when None or 0) of each class's
-    samples is held out from training for it. When the held-out samples
-    cannot form both same- and different-class pairs, ``threshold_`` is
-    0.5. The references, in contrast, are drawn from all samples passed to
-    ``fit``, so every class of ``classes_`` can be predicted.
+    When validation classes were held out, ``threshold_`` is calibrated at
+    fit for accuracy on pairs of them: pairs of classes unseen in
+    training, the verification use case. Otherwise every sample trains
+    the encoder (as in :class:`SiameseEmbedder`, so both learn the same
+    embedding) and ``threshold_`` is 0.5, the boundary the head's binary
+    cross-entropy fitted on the training pairs; training pairs are closer
+    than pairs of new data, so call :meth:`calibrate_threshold` on
+    held-out pairs when the threshold matters. The references are drawn
+    from all samples passed to ``fit``, so every class of ``classes_`` can
+    be predicted.
 
     References
     ----------
@@ -194,6 +206,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     _parameter_constraints = {
         **_BaseSiamese._parameter_constraints,
         "loss": [StrOptions({"contrastive+bce", "bce", "contrastive"})],
+        "head": [StrOptions({"auto", "distance", "koch"})],
         "max_references_per_class": [Interval(Integral, 1, None, closed="left"), None],
         "prototypes": ["boolean"],
     }
@@ -209,6 +222,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         *,
         embedding_dim=None,
         loss="contrastive+bce",
+        head="auto",
         margin=1.0,
         mining="all",
         distance="euclidean",
@@ -240,6 +254,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.encoder = encoder
         self.embedding_dim = embedding_dim
         self.loss = loss
+        self.head = head
         self.margin = margin
         self.mining = mining
         self.distance = distance
@@ -270,28 +285,25 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
     # ------------------------------------------------------------------ fit
     def _make_criterion(self, embedding_dim):
+        if self.loss == "contrastive":
+            return ContrastiveLoss(margin=self.margin, distance=self.distance, mining=self.mining)
+        head = self.head
+        if head == "auto":
+            head = "koch" if self.loss == "bce" else "distance"
         if self.loss == "contrastive+bce":
-            return ContrastiveKochLoss(embedding_dim, margin=self.margin, distance=self.distance, mining=self.mining)
-        if self.loss == "bce":
-            return KochBCELoss(embedding_dim, distance=self.distance, mining=self.mining, nonpositive_weights=True)
-        return ContrastiveLoss(margin=self.margin, distance=self.distance, mining=self.mining)
-
-    def _split_validation(self, y_codes, rng):
-        """Validation classes as in the embedder; else hold out samples for calibration."""
-        train_idx, valid_idx = super()._split_validation(y_codes, rng)
-        if len(valid_idx) == 0:
-            fraction = self.validation_fraction
-            if fraction == "auto" or not fraction:
-                fraction = _DEFAULT_CALIBRATION_FRACTION
-            train_idx, _ = stratified_holdout(y_codes, fraction, rng)
-        return train_idx, valid_idx
+            return ContrastiveKochLoss(
+                embedding_dim, margin=self.margin, distance=self.distance, mining=self.mining, head=head
+            )
+        module = DistanceSimilarityHead(self.distance, self.margin) if head == "distance" else None
+        return KochBCELoss(embedding_dim, distance=self.distance, mining=self.mining, nonpositive_weights=True, head=module)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the encoder (and Koch head) on pairs drawn from ``(X, y)``.
 
         Then keep up to ``max_references_per_class`` samples of each class
-        as references and calibrate ``threshold_`` on held-out pairs.
+        as references and calibrate ``threshold_`` on pairs of the held-out
+        validation classes, if any.
 
         Parameters
         ----------
@@ -309,9 +321,9 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max)
 
-        held_out = valid_idx if len(valid_idx) else np.setdiff1d(np.arange(len(X)), train_idx)
+        held_out = valid_idx
         self.threshold_ = _UNCALIBRATED_THRESHOLD
-        if can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
+        if len(held_out) and can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
             pairs, same = make_pairs(
                 X[held_out], y_codes[held_out], n_pairs=_N_CALIBRATION_PAIRS, random_state=seed
             )
@@ -323,10 +335,8 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
     # ------------------------------------------------------------- scoring
     def _scorer(self):
-        """What scores a pair: the Koch head, or the contrastive distance and margin."""
-        if self.loss != "contrastive":
-            return KochScorer(self.net_.criterion_.head)
-        return DistanceScorer(self.distance, self.margin)
+        """What scores a pair: the trained head, or the contrastive distance map."""
+        return scorer_for(self.net_.criterion_, self.distance, self.margin)
 
     def _similarity_from_embeddings(self, A, B):
         """Probability of "same" for every row of A against every row of B."""

@@ -3,8 +3,8 @@
 :func:`export_encoder` writes the trained encoder (with the unit-length
 normalisation the estimator applies), so that ``onnxruntime`` returns what
 ``transform``/``embed`` returns; :func:`export_pair_scorer` writes the two
-encoder branches and the pair score (the verifier's Koch head or distance
-map, the embedder's negated distance), so that it returns ``pair_score``.
+encoder branches and the pair score (the verifier's trained head or
+distance map, the embedder's negated distance), so that it returns ``pair_score``.
 Both have a dynamic batch axis. Needs the extra ``onnx`` (onnx,
 onnxruntime to run the file, onnxscript for torch's exporter).
 """
@@ -31,8 +31,9 @@ class _PairScore(nn.Module):
         self.head = None
         self.margin = None
         if type(estimator).__name__ == "SiameseVerifier":
-            if estimator.loss == "bce":
-                self.head = copy.deepcopy(estimator.net_.criterion_.head).cpu().float().eval()
+            head = getattr(estimator.net_.criterion_, "head", None)
+            if head is not None:
+                self.head = copy.deepcopy(head).cpu().float().eval()
             else:
                 self.margin = float(estimator.margin)
 
@@ -140,8 +141,8 @@ def export_pair_scorer(estimator, path=None, *, opset_version=None):
 
     ``score[i]`` scores the pair ``(X1[i], X2[i])`` as the estimator's
     ``pair_score`` does: for :class:`~sklearn_siamese.SiameseVerifier` the
-    probability of "same" (Koch head with ``loss="bce"``, the distance map
-    with ``"contrastive"``), for :class:`~sklearn_siamese.SiameseEmbedder`
+    probability of "same" (its trained head, or the distance map with
+    ``loss="contrastive"``), for :class:`~sklearn_siamese.SiameseEmbedder`
     the negated embedding distance. Compare with the verifier's
     ``threshold_`` to decide same/different.
 

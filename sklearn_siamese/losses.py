@@ -5,11 +5,13 @@ it mines pairs or triplets inside the batch (:mod:`sklearn_siamese.mining`)
 and returns a scalar.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distances import pairwise_distance
+from .distances import paired_distance, pairwise_distance
 from .mining import mine_pairs, mine_triplets
 
 
@@ -144,19 +146,63 @@ class L1SimilarityHead(nn.Module):
         return self.linear(abs_diff).squeeze(-1)
 
 
-class KochBCELoss(nn.Module):
-    """Binary cross-entropy on the "same class" logits of an L1 head.
+class DistanceSimilarityHead(nn.Module):
+    """Logistic "same class" head on an embedding distance: ``logit = b - a * d(e1, e2)``.
 
-    The head (:class:`L1SimilarityHead`) is part of the loss module, so its
-    weights are trained with the encoder (skorch optimises the criterion's
-    parameters too) and are kept in the fitted net.
-    ``nonpositive_weights`` and ``tied_weights`` are passed to the head as
-    ``nonpositive`` and ``tied``.
+    ``d`` is the distance the encoder is trained on (``"euclidean"`` or
+    ``"cosine"``) and ``a = softplus(raw_scale) > 0``, so the logit falls as
+    two embeddings move apart and ranks pairs exactly as the distance
+    does: classification by the most probable reference is then the
+    1-nearest-neighbour rule in the learned metric, the rule that transfers
+    to classes unseen in training. The head only calibrates the distance
+    into a probability. It starts as the contrastive map
+    ``4 * (1 - 2 * d / margin)`` (probability 0.5 half way to the margin),
+    with no random initialisation.
+
+    Parameters
+    ----------
+    distance : {"euclidean", "cosine"}, default="euclidean"
+        Distance between the two embeddings.
+    margin : float, default=1.0
+        Margin of the contrastive loss; sets the initial map.
     """
 
-    def __init__(self, embedding_dim, distance="euclidean", mining="all", nonpositive_weights=False, tied_weights=False):
+    def __init__(self, distance="euclidean", margin=1.0):
         super().__init__()
-        self.head = L1SimilarityHead(embedding_dim, nonpositive=nonpositive_weights, tied=tied_weights)
+        self.distance = distance
+        scale = 8.0 / margin
+        # Inverse of softplus, so that ``scale`` starts at 8 / margin.
+        self.raw_scale = nn.Parameter(torch.tensor(scale + math.log(-math.expm1(-scale))))
+        self.bias = nn.Parameter(torch.tensor(4.0))
+
+    @property
+    def scale(self):
+        """The effective slope ``a > 0`` of the logit in the distance."""
+        return F.softplus(self.raw_scale)
+
+    def forward(self, e1, e2):
+        return self.bias - self.scale * paired_distance(e1, e2, self.distance)
+
+
+class KochBCELoss(nn.Module):
+    """Binary cross-entropy on the "same class" logits of a pair head.
+
+    The head is part of the loss module, so its weights are trained with
+    the encoder (skorch optimises the criterion's parameters too) and are
+    kept in the fitted net. By default it is Koch's
+    :class:`L1SimilarityHead`, built with ``nonpositive_weights`` and
+    ``tied_weights`` as ``nonpositive`` and ``tied``; pass ``head`` (a
+    module called as ``head(e1, e2)``, e.g. :class:`DistanceSimilarityHead`)
+    to use another.
+    """
+
+    def __init__(
+        self, embedding_dim, distance="euclidean", mining="all", nonpositive_weights=False, tied_weights=False, head=None
+    ):
+        super().__init__()
+        if head is None:
+            head = L1SimilarityHead(embedding_dim, nonpositive=nonpositive_weights, tied=tied_weights)
+        self.head = head
         self.distance = distance
         self.mining = mining
 
@@ -170,15 +216,15 @@ class KochBCELoss(nn.Module):
 
 
 class ContrastiveKochLoss(nn.Module):
-    """Contrastive loss on the embeddings plus a Koch head fitted to them.
+    """Contrastive loss on the embeddings plus a "same class" head fitted to them.
 
     The encoder learns from the contrastive loss alone, which keeps a
-    metric that transfers to classes unseen in training; the head
-    (:class:`L1SimilarityHead`) is trained with :class:`KochBCELoss` on
-    detached embeddings, so it turns distances into calibrated "same"
-    logits without pulling every training class into a point, as the BCE
-    gradient on the encoder does (its one-shot accuracy on unseen digits
-    fell from 0.66 to 0.48, measured in the user guide, "The verifier").
+    metric that transfers to classes unseen in training; the head is
+    trained with :class:`KochBCELoss` on detached embeddings, so it turns
+    distances into calibrated "same" logits without pulling every training
+    class into a point, as the BCE gradient on the encoder does (its
+    one-shot accuracy on unseen digits fell from 0.66 to 0.48, measured in
+    the user guide, "The verifier").
 
     Parameters
     ----------
@@ -187,31 +233,31 @@ class ContrastiveKochLoss(nn.Module):
     margin, distance, mining
         As in :class:`ContrastiveLoss`; ``distance`` and ``mining`` also
         choose the pairs of the head's loss.
-    nonpositive_weights : bool, default=True
-        Passed to the head as ``nonpositive``.
-    tied_weights : bool, default=True
-        Passed to the head as ``tied``: one weight for all dimensions.
+    head : {"distance", "koch"}, default="distance"
+        ``"distance"``: :class:`DistanceSimilarityHead` on the contrastive
+        loss's own distance, which ranks pairs as the trained metric does.
+        ``"koch"``: Koch's per-dimension weighted L1 head
+        (:class:`L1SimilarityHead`, weights kept at or below zero).
     """
 
-    # The head is a logistic regression on 33 numbers, but Adam moves each
+    # The head is a logistic regression on a few numbers, but Adam moves each
     # weight by about ``lr`` per step whatever its gradient, so at the
     # encoder's lr it stays near its initial scale (p("same") ~ 0.02 for
     # every pair after 2 epochs on digits); its own, larger lr calibrates it
     # in a few epochs. It cannot change the encoder, which never sees its gradient.
     head_lr_factor = 30.0
 
-    def __init__(
-        self, embedding_dim, margin=1.0, distance="euclidean", mining="all", nonpositive_weights=True, tied_weights=True
-    ):
+    def __init__(self, embedding_dim, margin=1.0, distance="euclidean", mining="all", head="distance"):
         super().__init__()
+        if head not in ("distance", "koch"):
+            raise ValueError(f"head must be 'distance' or 'koch', got {head!r}.")
         self.metric = ContrastiveLoss(margin=margin, distance=distance, mining=mining)
-        self.bce = KochBCELoss(
-            embedding_dim, distance=distance, mining=mining, nonpositive_weights=nonpositive_weights, tied_weights=tied_weights
-        )
+        module = DistanceSimilarityHead(distance, margin) if head == "distance" else None
+        self.bce = KochBCELoss(embedding_dim, distance=distance, mining=mining, nonpositive_weights=True, head=module)
 
     @property
     def head(self):
-        """The trained :class:`L1SimilarityHead`."""
+        """The trained head (:class:`DistanceSimilarityHead` or :class:`L1SimilarityHead`)."""
         return self.bce.head
 
     def optimizer_param_groups(self, lr):

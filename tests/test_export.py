@@ -36,7 +36,7 @@ def test_encoder_matches_transform_for_any_batch_size(digits, tmp_path):
         np.testing.assert_allclose(Z, emb.transform(X[:batch]), atol=1e-5)
 
 
-@pytest.mark.parametrize("loss", ["bce", "contrastive"])
+@pytest.mark.parametrize("loss", ["contrastive+bce", "bce", "contrastive"])
 def test_pair_scorer_matches_verifier_pair_score(digits, loss):
     X, y = digits
     ver = SiameseVerifier(encoder=MLPEncoder(hidden_sizes=(32,)), loss=loss, **FAST).fit(X, y)

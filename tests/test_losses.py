@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from sklearn_siamese.distances import pairwise_distance
-from sklearn_siamese.losses import ContrastiveKochLoss, ContrastiveLoss, KochBCELoss, L1SimilarityHead, TripletLoss
+from sklearn_siamese.losses import (
+    ContrastiveKochLoss,
+    ContrastiveLoss,
+    DistanceSimilarityHead,
+    KochBCELoss,
+    L1SimilarityHead,
+    TripletLoss,
+)
 from sklearn_siamese.mining import mine_pairs, mine_triplets
 
 # Four points on a line: class 0 at 0 and 1, class 1 at 3 and 3.5.
@@ -120,7 +127,27 @@ def test_tied_head_scales_the_l1_distance():
     l1 = (e1 - e2).abs().sum(1)
     expected = head.linear.bias - torch.nn.functional.softplus(head.linear.weight.reshape(())) * l1
     torch.testing.assert_close(head(e1, e2), expected)
-    assert ContrastiveKochLoss(3).head.linear.weight.numel() == 1  # the verifier's default head is tied
+
+
+def test_distance_head_starts_as_the_contrastive_map_and_is_deterministic():
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    head = DistanceSimilarityHead("euclidean", margin=0.5)
+    assert torch.equal(torch.random.get_rng_state(), state)  # no random initialisation
+    e1, e2 = torch.randn(6, 4), torch.randn(6, 4)
+    d = (e1 - e2).norm(dim=1)
+    torch.testing.assert_close(head(e1, e2), 4 * (1 - 2 * d / 0.5), rtol=1e-5, atol=1e-5)
+    cosine = DistanceSimilarityHead("cosine")
+    expected = 4 - 8 * (1 - torch.nn.functional.cosine_similarity(e1, e2))
+    torch.testing.assert_close(cosine(e1, e2), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_contrastive_koch_loss_heads():
+    assert isinstance(ContrastiveKochLoss(3).head, DistanceSimilarityHead)  # the verifier's default
+    koch = ContrastiveKochLoss(3, head="koch").head
+    assert isinstance(koch, L1SimilarityHead) and koch.nonpositive and koch.linear.weight.numel() == 3
+    with pytest.raises(ValueError, match="head must be 'distance' or 'koch'"):
+        ContrastiveKochLoss(3, head="l2")
 
 
 def test_losses_have_gradients():
@@ -140,7 +167,7 @@ def test_contrastive_koch_loss_trains_encoder_by_contrastive_only():
     assert value.item() == pytest.approx((ContrastiveLoss(margin=0.7)(emb, labels) + joint.bce(emb, labels)).item())
     value.backward()
     # The head learns; the encoder sees only the contrastive gradient.
-    assert joint.head.linear.weight.grad.abs().sum() > 0
+    assert all(p.grad.abs().sum() > 0 for p in joint.head.parameters())
     expected = torch.autograd.grad(ContrastiveLoss(margin=0.7)(emb, labels), emb)[0]
     torch.testing.assert_close(emb.grad, expected)
 

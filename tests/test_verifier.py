@@ -1,4 +1,4 @@
-"""Tests of SiameseVerifier: Koch head, thresholds, one-shot, sklearn integration."""
+"""Tests of SiameseVerifier: heads, thresholds, one-shot, sklearn integration."""
 
 import pickle
 
@@ -42,18 +42,79 @@ def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-# ------------------------------------------------------------- Koch head
-def test_trained_head_is_optimised_and_scores_pairs(fitted, small):
-    X, _ = small
-    head = fitted.net_.criterion_.head
-    optimised = {id(p) for group in fitted.net_.optimizer_.param_groups for p in group["params"]}
-    assert id(head.linear.weight) in optimised and id(head.linear.bias) in optimised
-    assert head.nonpositive and (head.weight <= 0).all()
-    a, b = fitted.embed(X[:5]), fitted.embed(X[5:10])
+# ------------------------------------------------------------------ heads
+@pytest.fixture(scope="module")
+def koch(small):
+    X, y = small
+    return SiameseVerifier(**{**FAST, "head": "koch"}).fit(X, y)
+
+
+def _assert_head_trained_and_scores(ver, X):
+    head = ver.net_.criterion_.head
+    optimised = {id(p) for group in ver.net_.optimizer_.param_groups for p in group["params"]}
+    assert {id(p) for p in head.parameters()} <= optimised
+    a, b = ver.embed(X[:5]), ver.embed(X[5:10])
     with torch.no_grad():
         expected = torch.sigmoid(head(torch.from_numpy(a).float(), torch.from_numpy(b).float())).numpy()
     pairs = np.stack([X[:5], X[5:10]], axis=1)
-    np.testing.assert_allclose(fitted.pair_score(pairs), expected, rtol=1e-5)
+    np.testing.assert_allclose(ver.pair_score(pairs), expected, rtol=1e-5)
+
+
+def test_default_head_calibrates_the_training_distance(fitted, small):
+    from sklearn_siamese.losses import DistanceSimilarityHead
+
+    X, _ = small
+    head = fitted.net_.criterion_.head
+    assert isinstance(head, DistanceSimilarityHead) and head.distance == "euclidean"
+    # Fitted by BCE away from its initial map 4 - 8 d, with a positive slope.
+    assert head.scale.item() > 0 and not np.isclose(head.scale.item(), 8.0)
+    _assert_head_trained_and_scores(fitted, X)
+    # The probability of "same" is a decreasing function of the embedding distance.
+    A, B = fitted.embed(X[:40]), fitted.embed(X[40:80])
+    d = np.linalg.norm(A[:, None] - B[None], axis=-1).ravel()
+    p = fitted.embedding_similarity(A, B).ravel()
+    order = np.argsort(d, kind="stable")
+    assert np.all(np.diff(p[order]) <= 1e-12)
+
+
+def test_koch_head_weights_each_dimension(koch, small):
+    X, _ = small
+    head = koch.net_.criterion_.head
+    assert head.nonpositive and head.linear.weight.numel() == koch.embedding_dim_
+    assert (head.weight <= 0).all()
+    _assert_head_trained_and_scores(koch, X)
+
+
+@pytest.mark.parametrize("loss, head, expected", [
+    ("contrastive+bce", "auto", "DistanceSimilarityHead"),
+    ("bce", "auto", "L1SimilarityHead"),  # Koch et al.'s model
+    ("bce", "distance", "DistanceSimilarityHead"),
+    ("contrastive+bce", "koch", "L1SimilarityHead"),
+])
+def test_head_auto_picks_by_loss(loss, head, expected):
+    ver = SiameseVerifier(loss=loss, head=head)
+    assert type(ver._make_criterion(8).head).__name__ == expected
+
+
+def test_default_verifier_learns_the_embedders_encoder(digits):
+    """Same random_state, same training: the verifier transfers as the embedder does."""
+    from sklearn_siamese import SiameseEmbedder
+
+    X, y = digits
+    seen = np.isin(y, [2, 3, 4, 5, 6, 7])
+    params = dict(max_epochs=2, random_state=0)
+    emb = SiameseEmbedder(**params).fit(X[seen], y[seen])
+    ver = SiameseVerifier(**params).fit(X[seen], y[seen])
+    assert len(ver.validation_classes_) == 0 and ver.threshold_ == 0.5
+    for a, b in zip(emb.net_.module_.state_dict().values(), ver.net_.module_.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Hence the same 1-shot predictions on the unseen digits: the nearest reference.
+    X_new, y_new = X[~seen], y[~seen]
+    refs = np.array([np.flatnonzero(y_new == c)[0] for c in (0, 1, 8, 9)])
+    nearest = emb.transform(X_new) @ emb.transform(X_new[refs]).T  # unit-length: max cosine = min distance
+    np.testing.assert_array_equal(
+        ver.fit_references(X_new[refs], y_new[refs]).predict(X_new), y_new[refs][nearest.argmax(1)]
+    )
 
 
 # ------------------------------------------------------------ thresholds
@@ -280,7 +341,12 @@ def test_prototypes_score_class_mean_embedding(fitted, small):
 
 @pytest.mark.parametrize(
     "params, match",
-    [({"prototypes": "yes"}, "prototypes"), ({"loss": "koch"}, "loss"), ({"max_references_per_class": 0}, "max_references")],
+    [
+        ({"prototypes": "yes"}, "prototypes"),
+        ({"loss": "koch"}, "loss"),
+        ({"head": "l1"}, "head"),
+        ({"max_references_per_class": 0}, "max_references"),
+    ],
 )
 def test_bad_parameters_name_themselves(small, params, match):
     X, y = small
