@@ -114,8 +114,9 @@ def models(size, budget, random_state):
         f"half budget: SiameseEmbedder image recipe, max_time={budget / 2:g}": SiameseEmbedder(**half),
         "ablation: SiameseEmbedder image recipe, instance_weight=0": SiameseEmbedder(**recipe, instance_weight=0.0),
         # Same recipe; the verifier scores a query against each support with
-        # its Koch head (weighted L1 + sigmoid), trained jointly with the
-        # contrastive term (its default loss).
+        # its head (the probability of "same" from the embedding distance),
+        # fitted by binary cross-entropy beside the contrastive term (its
+        # default loss, head="auto").
         "SiameseVerifier image recipe": SiameseVerifier(**recipe),
     }
 

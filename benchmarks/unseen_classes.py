@@ -71,6 +71,10 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
     ]:
         rows[f"Embedder MLP {loss}/{mining}"] = SiameseEmbedder(encoder="mlp", loss=loss, mining=mining, **common)
     rows["SiameseVerifier() default"] = SiameseVerifier(random_state=random_state)
+    # The default's training with Koch's per-dimension weighted-L1 head instead of the distance head.
+    rows["SiameseVerifier(head='koch')"] = SiameseVerifier(head="koch", random_state=random_state)
+    # Koch et al.'s model: the L1 head's binary cross-entropy trains the encoder too.
+    rows["SiameseVerifier(loss='bce')"] = SiameseVerifier(loss="bce", random_state=random_state)
     rows["Verifier MLP default loss (contrastive+bce)"] = SiameseVerifier(encoder="mlp", **common)
     rows["Verifier MLP bce (Koch end-to-end)"] = SiameseVerifier(encoder="mlp", loss="bce", **common)
     # The recipe for image rows: a convolutional encoder and Koch's affine distortions.

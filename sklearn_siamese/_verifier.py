@@ -299,7 +299,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Train the encoder (and Koch head) on pairs drawn from ``(X, y)``.
+        """Train the encoder (and head) on pairs drawn from ``(X, y)``.
 
         Then keep up to ``max_references_per_class`` samples of each class
         as references and calibrate ``threshold_`` on pairs of the held-out

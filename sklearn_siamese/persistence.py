@@ -126,7 +126,7 @@ def save_weights(estimator, path):
         "history": list(estimator.history_),
     }
     state = {k: v.detach().cpu() for k, v in estimator.net_.module_.state_dict().items()}
-    # A loss with learnable parameters (the verifier's Koch head) is part of the model.
+    # A loss with learnable parameters (the verifier's head) is part of the model.
     criterion_state = {k: v.detach().cpu() for k, v in estimator.net_.criterion_.state_dict().items()}
     payload = {
         "meta": json.dumps(meta, default=_json_default),
