@@ -62,7 +62,10 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     .. shared-parameters:: callbacks
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split and
-        dropout. The same value gives identical embeddings on CPU.
+        dropout. On CPU the same value and the same number of torch
+        threads give bit-identical embeddings (another thread count splits
+        convolutions and matrix products differently, which changes the
+        last bits).
     .. shared-parameters:: verbose warm_start
 
     Attributes

@@ -125,9 +125,12 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         class); accuracy is compared in the user guide, "The verifier: Large reference sets".
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split,
-        calibration pairs, the choice of references and dropout. The same
-        value gives bit-identical predictions on CPU, whatever the number
-        of torch threads.
+        calibration pairs, the choice of references and dropout. On CPU
+        the same value and the same number of torch threads give
+        bit-identical fits (another thread count splits convolutions and
+        matrix products differently, which changes the last bits). With
+        the default ``loss`` and ``head`` the encoder is the one
+        :class:`SiameseEmbedder` trains with the same value.
     .. shared-parameters:: verbose warm_start
 
     Attributes
