@@ -107,6 +107,18 @@ def test_unseen_classes_quick(capsys):
         assert unseen > 0.6 and one_shot > 0.45, method
 
 
+def test_tune_defaults_small_run(capsys):
+    """One-change rows over the defaults: each runs with its own setting (max_epochs included)."""
+    module = _load("tune_defaults")
+    module.main(["--variants", "default, max_epochs=15", "default, lr", "--max-epochs", "1", "--episodes", "20", "--pairs", "200"])
+    rows = _table_rows(capsys.readouterr().out)
+    assert list(rows) == ["default, max_epochs=15", "default, lr=3e-4"]
+    # The row's own max_epochs wins over --max-epochs: 15 epochs take longer than 1.
+    assert rows["default, max_epochs=15"][-1] > rows["default, lr=3e-4"][-1]
+    for method, (seen, unseen, mixed, one_shot, _) in rows.items():
+        assert 0.5 < seen <= 1 and 0.25 < one_shot <= 1, method
+
+
 def test_verifier_scale_quick(capsys):
     _load("verifier_scale").main(["--quick"])
     out = capsys.readouterr().out
