@@ -53,7 +53,10 @@ PARAMETER_DOCS = {
         Samples per batch.""",
     "samples_per_class": """\
     samples_per_class : int, default=4
-        ``K``: samples of each class in a batch.""",
+        ``K``: samples of each class in a batch. When the training data
+        has fewer than ``batch_size // K`` classes, each class gets
+        ``batch_size // n_classes`` samples instead, so batches stay full
+        (6 classes and ``batch_size=64``: 10 samples of each).""",
     "lr": """\
     lr : float, default=1e-3
         Learning rate.""",
