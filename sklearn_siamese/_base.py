@@ -140,10 +140,11 @@ class _BaseSiamese(BaseEstimator):
             built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
             prepare_for_precision(module, self.precision_, built_in)
             self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
-            with torch.random.fork_rng(devices=[]):
+            with forked_torch_rng(device):
                 # A criterion with parameters (the verifier's head) must not
                 # shift the random stream the encoder trains on, so the
                 # verifier's encoder is the embedder's for the same random_state.
+                # (manual_seed reseeds CUDA too, so the fork must restore it.)
                 torch.manual_seed(seed + 1)
                 criterion = self._make_criterion(self.embedding_dim_)
             # Kept for warm_start, which must rebuild the same training rows.
