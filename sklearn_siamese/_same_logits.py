@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .distances import cross_distance, paired_distance
+from .losses import DistanceSimilarityHead
 
 # Slope of the contrastive distance-to-logit map, see ``SiameseVerifier``.
 _CONTRASTIVE_LOGIT_SCALE = 4.0
@@ -79,6 +80,6 @@ def scorer_for(criterion, distance, margin):
     head = getattr(criterion, "head", None)
     if head is None:
         return DistanceScorer.contrastive(distance, margin)
-    if hasattr(head, "raw_scale"):
+    if isinstance(head, DistanceSimilarityHead):
         return DistanceScorer.from_head(head)
     return KochScorer(head)

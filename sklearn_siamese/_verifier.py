@@ -14,7 +14,7 @@ from ._same_logits import scorer_for
 from ._checks import can_form_pairs
 from ._data_split import choose_references
 from ._reference_scoring import ReferenceClassifierMixin
-from .losses import ContrastiveKochLoss, ContrastiveLoss, DistanceSimilarityHead, KochBCELoss
+from .losses import ContrastiveKochLoss, ContrastiveLoss, head_bce_loss
 from .pairs import best_threshold, check_pair_labels, make_pairs
 
 # Pairs drawn from held-out data to calibrate ``threshold_`` at fit.
@@ -297,8 +297,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
             return ContrastiveKochLoss(
                 embedding_dim, margin=self.margin, distance=self.distance, mining=self.mining, head=head
             )
-        module = DistanceSimilarityHead(self.distance, self.margin) if head == "distance" else None
-        return KochBCELoss(embedding_dim, distance=self.distance, mining=self.mining, nonpositive_weights=True, head=module)
+        return head_bce_loss(embedding_dim, head, margin=self.margin, distance=self.distance, mining=self.mining)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -320,15 +319,14 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self : SiameseVerifier
             The fitted verifier.
         """
-        X, y_codes, train_idx, valid_idx = self._fit(X, y)
+        X, y_codes, _, valid_idx = self._fit(X, y)
         rng = check_random_state(self.random_state)
         seed = rng.randint(np.iinfo(np.int32).max)
 
-        held_out = valid_idx
         self.threshold_ = _UNCALIBRATED_THRESHOLD
-        if len(held_out) and can_form_pairs(np.unique(y_codes[held_out], return_inverse=True)[1]):
+        if len(valid_idx) and can_form_pairs(np.unique(y_codes[valid_idx], return_inverse=True)[1]):
             pairs, same = make_pairs(
-                X[held_out], y_codes[held_out], n_pairs=_N_CALIBRATION_PAIRS, random_state=seed
+                X[valid_idx], y_codes[valid_idx], n_pairs=_N_CALIBRATION_PAIRS, random_state=seed
             )
             self.threshold_ = best_threshold(self._pair_scores(pairs), same, "accuracy")
 

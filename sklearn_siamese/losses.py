@@ -215,6 +215,19 @@ class KochBCELoss(nn.Module):
         return _balanced_mean(per_pair, same)
 
 
+def head_bce_loss(embedding_dim, head="koch", margin=1.0, distance="euclidean", mining="all"):
+    """:class:`KochBCELoss` with the verifier's head by name.
+
+    ``"distance"``: :class:`DistanceSimilarityHead` on ``distance``, starting
+    at the contrastive map of ``margin``; ``"koch"``: Koch's per-dimension
+    :class:`L1SimilarityHead` with weights kept at or below zero.
+    """
+    if head not in ("distance", "koch"):
+        raise ValueError(f"head must be 'distance' or 'koch', got {head!r}.")
+    module = DistanceSimilarityHead(distance, margin) if head == "distance" else None
+    return KochBCELoss(embedding_dim, distance=distance, mining=mining, nonpositive_weights=True, head=module)
+
+
 class ContrastiveKochLoss(nn.Module):
     """Contrastive loss on the embeddings plus a "same class" head fitted to them.
 
@@ -249,11 +262,8 @@ class ContrastiveKochLoss(nn.Module):
 
     def __init__(self, embedding_dim, margin=1.0, distance="euclidean", mining="all", head="distance"):
         super().__init__()
-        if head not in ("distance", "koch"):
-            raise ValueError(f"head must be 'distance' or 'koch', got {head!r}.")
         self.metric = ContrastiveLoss(margin=margin, distance=distance, mining=mining)
-        module = DistanceSimilarityHead(distance, margin) if head == "distance" else None
-        self.bce = KochBCELoss(embedding_dim, distance=distance, mining=mining, nonpositive_weights=True, head=module)
+        self.bce = head_bce_loss(embedding_dim, head, margin=margin, distance=distance, mining=mining)
 
     @property
     def head(self):
