@@ -17,8 +17,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._same_logits import _CONTRASTIVE_LOGIT_SCALE
 from .distances import paired_distance
+from .losses import DistanceSimilarityHead
 
 
 class _PairScore(nn.Module):
@@ -29,22 +29,18 @@ class _PairScore(nn.Module):
         self.embed = copy.deepcopy(estimator.net_.module_).cpu().float().eval()
         self.distance = estimator.distance
         self.head = None
-        self.margin = None
         if type(estimator).__name__ == "SiameseVerifier":
             head = getattr(estimator.net_.criterion_, "head", None)
-            if head is not None:
-                self.head = copy.deepcopy(head).cpu().float().eval()
-            else:
-                self.margin = float(estimator.margin)
+            if head is None:
+                # loss="contrastive": the fixed map, which is where a distance head starts.
+                head = DistanceSimilarityHead(estimator.distance, estimator.margin)
+            self.head = copy.deepcopy(head).cpu().float().eval()
 
     def forward(self, x1, x2):
         e1, e2 = self.embed(x1), self.embed(x2)
         if self.head is not None:
             return torch.sigmoid(self.head(e1, e2))
-        d = paired_distance(e1, e2, self.distance)
-        if self.margin is None:
-            return -d
-        return torch.sigmoid(_CONTRASTIVE_LOGIT_SCALE * (1.0 - 2.0 * d / self.margin))
+        return -paired_distance(e1, e2, self.distance)
 
 
 def _fitted_module(estimator):
