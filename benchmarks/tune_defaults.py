@@ -21,7 +21,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 from sklearn_siamese import ConvEncoder, SiameseEmbedder
 
 
-def variants(shape):
+def variants(shape, max_epochs=30):
     """Settings compared, each spelled out in full (not relative to the defaults)."""
     affine = affine_for(shape)
     before = dict(validation_fraction=0.2, instance_weight=0.0)  # the package's first defaults
@@ -57,7 +57,7 @@ def variants(shape):
         "default, lr=3e-4": dict(lr=3e-4),
         "default, batch_size=128": dict(batch_size=128),
         "default, weight_decay=1e-4": dict(weight_decay=1e-4),
-        "default, cosine learning-rate schedule": dict(callbacks=[LRScheduler(policy=CosineAnnealingLR, T_max=30)]),
+        "default, cosine learning-rate schedule": dict(callbacks=[LRScheduler(policy=CosineAnnealingLR, T_max=max_epochs)]),
     }
 
 
@@ -71,7 +71,7 @@ def main(argv=None):
     X, y, shape = load(args.dataset, max_samples=args.max_samples, random_state=args.random_state)
     parts = split(X, y, args.random_state)
     results = {}
-    for name, params in variants(shape).items():
+    for name, params in variants(shape, args.max_epochs).items():
         if not selected(name, args.rows):
             continue
         model = SiameseEmbedder(**{"max_epochs": args.max_epochs, "random_state": args.random_state, **params})
