@@ -8,9 +8,14 @@ so ``validation_fraction="auto"`` holds nothing out.
     python benchmarks/tune_defaults.py --dataset digits
     python benchmarks/tune_defaults.py --dataset mnist5k --variants baseline augment
     python benchmarks/tune_defaults.py --dataset digits --variants default --random-state 1
+    python benchmarks/tune_defaults.py --dataset fashion --max-samples 10000 --image-side 8 \
+        --variants "raw pixels" default "default, channels"
 """
 
 import argparse
+
+import numpy as np
+import torch
 
 from _common import add_run_arguments, affine_for, docs_report, load, machine_info, selected, split
 from unseen_classes import evaluate, format_table
@@ -58,7 +63,17 @@ def variants(shape, max_epochs=30):
         "default, batch_size=128": dict(batch_size=128),
         "default, weight_decay=1e-4": dict(weight_decay=1e-4),
         "default, cosine learning-rate schedule": dict(callbacks=[LRScheduler(policy=CosineAnnealingLR, T_max=max_epochs)]),
+        # ConvEncoder widths (the default's augmentation kept: an explicit encoder turns "auto" off).
+        "default, channels=(32, 64)": dict(encoder=ConvEncoder(channels=(32, 64)), augmentation="affine"),
+        "default, channels=(64, 128)": dict(encoder=ConvEncoder(channels=(64, 128)), augmentation="affine"),
+        "default, channels=(128, 256)": dict(encoder=ConvEncoder(channels=(128, 256)), augmentation="affine"),
     }
+
+
+def resample(X, shape, side):
+    """Square images of ``shape`` area-resampled to ``side`` x ``side`` (flat rows in, flat rows out)."""
+    images = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32).reshape(-1, 1, *shape))
+    return torch.nn.functional.interpolate(images, size=(side, side), mode="area").reshape(len(X), -1).numpy()
 
 
 def main(argv=None):
@@ -66,21 +81,30 @@ def main(argv=None):
     parser.add_argument("--dataset", default="digits", choices=["digits", "mnist5k", "fashion"])
     parser.add_argument("--max-samples", type=int, default=20000)
     parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument(
+        "--image-side", type=int, default=None, help="area-resample the images to this side first (e.g. 8 or 14)"
+    )
     add_run_arguments(parser, "--variants", max_epochs=30, episodes=500)
     args = parser.parse_args(argv)
     X, y, shape = load(args.dataset, max_samples=args.max_samples, random_state=args.random_state)
+    if args.image_side:
+        X, shape = resample(X, shape, args.image_side), (args.image_side, args.image_side)
     parts = split(X, y, args.random_state)
     results = {}
-    for name, params in variants(shape, args.max_epochs).items():
+    rows = {"raw pixels": None, **variants(shape, args.max_epochs)}
+    for name, params in rows.items():
         if not selected(name, args.rows):
             continue
-        model = SiameseEmbedder(**{"max_epochs": args.max_epochs, "random_state": args.random_state, **params})
+        model = None
+        if params is not None:
+            model = SiameseEmbedder(**{"max_epochs": args.max_epochs, "random_state": args.random_state, **params})
         results[name] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
         print(f"{name}: {results[name]}", flush=True)
     print()
-    with docs_report(f"tune_defaults_{args.dataset}", "tune_defaults.py", argv, args.write_docs):
+    name = args.dataset + (f"_{args.image_side}px" if args.image_side else "")
+    with docs_report(f"tune_defaults_{name}", "tune_defaults.py", argv, args.write_docs):
         print(f"machine: {machine_info()}\n")
-        print(format_table(f"{args.dataset}: SiameseEmbedder settings, {args.max_epochs} epochs", results))
+        print(format_table(f"{name}: SiameseEmbedder settings, {args.max_epochs} epochs", results))
 
 if __name__ == "__main__":
     main()

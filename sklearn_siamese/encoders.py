@@ -159,6 +159,32 @@ class MLPEncoder(EncoderSpec):
         return nn.Sequential(*layers)
 
 
+# channels="auto": AUTO_CHANNELS on images whose smaller side is at least
+# AUTO_REFERENCE_SIDE; smaller images get them widened by reference / side,
+# at most AUTO_MAX_WIDENING times, which keeps the second block's
+# multiply-adds per image (proportional to width**2 * side**2) about constant.
+AUTO_CHANNELS = (32, 64)
+AUTO_REFERENCE_SIDE = 28
+AUTO_MAX_WIDENING = 4.0
+
+
+def auto_channels(height, width):
+    """The block widths ``channels="auto"`` gives a ``height`` x ``width`` image."""
+    scale = min(AUTO_MAX_WIDENING, max(1.0, AUTO_REFERENCE_SIDE / min(height, width)))
+    return tuple(8 * max(1, round(c * scale / 8)) for c in AUTO_CHANNELS)
+
+
+def _check_channels(channels, height, width):
+    if isinstance(channels, str):
+        return auto_channels(height, width)
+    channels = tuple(channels)
+    if not channels or not all(isinstance(c, Integral) and not isinstance(c, bool) and c >= 1 for c in channels):
+        raise ValueError(
+            f"ConvEncoder: channels must be 'auto' or a non-empty tuple of positive integers, got {channels!r}."
+        )
+    return tuple(int(c) for c in channels)
+
+
 class ConvEncoder(EncoderSpec):
     """Small convolutional encoder for small grayscale images (e.g. 28x28).
 
@@ -173,19 +199,27 @@ class ConvEncoder(EncoderSpec):
         None takes it from X at fit: the image shape of X given as
         ``(n, H, W)`` or ``(n, C, H, W)``, or a square ``(s, s)`` when rows
         of 2-D X hold ``s * s`` features (``ValueError`` otherwise).
-    channels : tuple of int, default=(32, 64)
-        Output channels of each convolutional block.
+    channels : tuple of int or "auto", default="auto"
+        Output channels of each convolutional block. ``"auto"`` is two
+        blocks, ``(32, 64)`` on images whose smaller side is 28 pixels or
+        more; smaller images get blocks widened by ``28 / side`` (at most
+        4x, rounded to multiples of 8: ``(64, 128)`` on 14x14, ``(112, 224)``
+        on 8x8), so that a small image costs about as much compute per
+        sample as a 28x28 one does with ``(32, 64)``. A narrow network on
+        small images transfers worse to unseen classes: on 8x8 digits,
+        ``(112, 224)`` gave 2 to 5 points more unseen-class accuracy than
+        ``(32, 64)`` (see the unseen-classes benchmark page).
     dropout : float, default=0.0
         Dropout before the final linear layer.
     """
 
     _parameter_constraints = {
         "input_shape": ["array-like", None],
-        "channels": ["array-like"],
+        "channels": ["array-like", StrOptions({"auto"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(self, input_shape=None, channels=(32, 64), dropout=0.0):
+    def __init__(self, input_shape=None, channels="auto", dropout=0.0):
         self.input_shape = input_shape
         self.channels = channels
         self.dropout = dropout
@@ -193,12 +227,12 @@ class ConvEncoder(EncoderSpec):
     def _build(self, n_features, embedding_dim):
         shape = _check_input_shape(self, n_features)
         blocks, in_ch, (h, w) = [], shape[0], shape[1:]
-        for out_ch in self.channels:
-            blocks += [nn.Conv2d(in_ch, int(out_ch), 3, padding=1), nn.BatchNorm2d(int(out_ch)), nn.ReLU()]
+        for out_ch in _check_channels(self.channels, h, w):
+            blocks += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.BatchNorm2d(out_ch), nn.ReLU()]
             if min(h, w) >= 2:
                 blocks.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
-            in_ch = int(out_ch)
+            in_ch = out_ch
         features = nn.Sequential(*blocks)
         head = [nn.Flatten()]
         if self.dropout:

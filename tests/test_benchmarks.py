@@ -110,13 +110,24 @@ def test_unseen_classes_quick(capsys):
 def test_tune_defaults_small_run(capsys):
     """One-change rows over the defaults: each runs with its own setting (max_epochs included)."""
     module = _load("tune_defaults")
-    module.main(["--variants", "default, max_epochs=15", "default, lr", "--max-epochs", "1", "--episodes", "20", "--pairs", "200"])
+    module.main(
+        ["--variants", "raw", "default, max_epochs=15", "default, lr", "--max-epochs", "1", "--episodes", "20", "--pairs", "200"]
+    )
     rows = _table_rows(capsys.readouterr().out)
-    assert list(rows) == ["default, max_epochs=15", "default, lr=3e-4"]
+    assert list(rows) == ["raw pixels", "default, max_epochs=15", "default, lr=3e-4"]
     # The row's own max_epochs wins over --max-epochs: 15 epochs take longer than 1.
     assert rows["default, max_epochs=15"][-1] > rows["default, lr=3e-4"][-1]
     for method, (seen, unseen, mixed, one_shot, _) in rows.items():
         assert 0.5 < seen <= 1 and 0.25 < one_shot <= 1, method
+
+
+def test_tune_defaults_resamples_images():
+    module = _load("tune_defaults")
+    X = np.arange(2 * 28 * 28, dtype=np.float32).reshape(2, -1)
+    small = module.resample(X, (28, 28), 14)
+    assert small.shape == (2, 196)
+    # Area resampling: each 14x14 pixel is the mean of a 2x2 block.
+    assert small[0, 0] == X[0].reshape(28, 28)[:2, :2].mean()
 
 
 def test_verifier_scale_quick(capsys):

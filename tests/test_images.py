@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
@@ -121,3 +122,33 @@ def test_bad_auto_options(images, param, value):
     X, y = images
     with pytest.raises(ValueError, match=f"The '{param}' parameter of SiameseEmbedder must be"):
         SiameseEmbedder(**{param: value}, **FAST).fit(X, y)
+
+
+def conv_widths(module):
+    return tuple(layer.out_channels for layer in module.modules() if isinstance(layer, torch.nn.Conv2d))
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    # Widened by 28 / side (multiples of 8, at most 4x) below 28 pixels; (32, 64) from 28 up.
+    [((8, 8), (112, 224)), ((14, 14), (64, 128)), ((28, 28), (32, 64)), ((112, 92), (32, 64)), ((4, 4), (128, 256))],
+)
+def test_auto_channels_widen_small_images(shape, expected):
+    module = ConvEncoder(input_shape=shape).build(int(np.prod(shape)), 8)
+    assert conv_widths(module) == expected
+    # The widths are resolved at build: the parameter stays "auto" for clone and get_params.
+    assert ConvEncoder().get_params()["channels"] == "auto"
+
+
+def test_explicit_channels_are_kept(images):
+    X, y = images
+    emb = SiameseEmbedder(ConvEncoder(channels=(4, 8)), **FAST).fit(X, y)
+    assert conv_widths(emb.net_.module_) == (4, 8)
+    assert conv_widths(SiameseEmbedder(**FAST).fit(X, y).net_.module_) == (112, 224)
+
+
+@pytest.mark.parametrize("channels", [(), (0, 8), (4.5,), (True,)])
+def test_bad_channels_name_the_problem(images, channels):
+    X, y = images
+    with pytest.raises(ValueError, match="ConvEncoder: channels must be 'auto' or a non-empty tuple of positive integers"):
+        SiameseEmbedder(ConvEncoder(channels=channels), **FAST).fit(X, y)
