@@ -9,7 +9,7 @@ so ``validation_fraction="auto"`` holds nothing out.
     python benchmarks/tune_defaults.py --dataset mnist5k --variants baseline augment
     python benchmarks/tune_defaults.py --dataset digits --variants default --random-state 1
     python benchmarks/tune_defaults.py --dataset fashion --max-samples 10000 --image-side 8 \
-        --variants "raw pixels" default "default, channels"
+        --variants "raw pixels" "default (" "default, channels"
 """
 
 import argparse
@@ -51,7 +51,7 @@ def variants(shape, max_epochs=30):
         ),
         # The current defaults (no arguments) and one change each: the candidates
         # measured against the default on three splits (--random-state 0, 1, 2).
-        "default": {},
+        "default (no arguments)": {},
         "default, triplet/semihard margin=0.5": dict(loss="triplet", mining="semihard", margin=0.5),
         "default, margin=0.5": dict(margin=0.5),
         "default, max_epochs=60": dict(max_epochs=60),
