@@ -122,6 +122,23 @@ def test_weights_only_round_trip(fitted, data, tmp_path):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_weights_only_round_trip_of_the_default_on_images(cls, tmp_path):
+    # The defaults on images train with a RandomAffine (augment_), which is
+    # code: the file leaves it out and load_weights rebuilds it from the
+    # estimator's parameters, as fit built it.
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:200] / 16).astype(np.float32).reshape(-1, 8, 8)
+    fitted = cls(max_epochs=1, batch_size=32, random_state=0).fit(X, y[:200])
+    path = tmp_path / "weights.pt"
+    save_weights(fitted, path)
+    loaded = load_weights(cls(max_epochs=1, batch_size=32, random_state=0), path)
+    assert loaded.augment_.get_params() == fitted.augment_.get_params()
+    np.testing.assert_allclose(loaded.embed(X), fitted.embed(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 def test_weights_only_with_user_module_and_feature_names(cls, data, tmp_path):
     pd = pytest.importorskip("pandas")
     X, y = data
