@@ -113,6 +113,10 @@ def models(size, budget, random_state):
         # The second target: the recipe in half the time.
         f"half budget: SiameseEmbedder image recipe, max_time={budget / 2:g}": SiameseEmbedder(**half),
         "ablation: SiameseEmbedder image recipe, instance_weight=0": SiameseEmbedder(**recipe, instance_weight=0.0),
+        # No held-out classes, so no early stopping: every class trains for the whole budget.
+        "no validation: SiameseEmbedder image recipe, validation_fraction=None": SiameseEmbedder(
+            **recipe, validation_fraction=None
+        ),
         # Same recipe; the verifier scores a query against each support with
         # its head (the probability of "same" from the embedding distance),
         # fitted by binary cross-entropy beside the contrastive term (its
