@@ -101,10 +101,10 @@ def main(argv=None):
         results[name] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
         print(f"{name}: {results[name]}", flush=True)
     print()
-    name = args.dataset + (f"_{args.image_side}px" if args.image_side else "")
-    with docs_report(f"tune_defaults_{name}", "tune_defaults.py", argv, args.write_docs):
+    data = args.dataset + (f"_{args.image_side}px" if args.image_side else "")
+    with docs_report(f"tune_defaults_{data}", "tune_defaults.py", argv, args.write_docs):
         print(f"machine: {machine_info()}\n")
-        print(format_table(f"{name}: SiameseEmbedder settings, {args.max_epochs} epochs", results))
+        print(format_table(f"{data}: SiameseEmbedder settings, {args.max_epochs} epochs", results))
 
 if __name__ == "__main__":
     main()

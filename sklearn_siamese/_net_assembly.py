@@ -16,7 +16,7 @@ from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 
-from ._encoder_build import build_module
+from ._encoder_build import build_module, make_augment
 from .callbacks import TimeBudget
 from ._training import (
     BatchIterator,
@@ -193,15 +193,17 @@ def record_training(estimator, net, done=False):
 
 
 def restore_net(estimator, device, module_state, criterion_state, history):
-    """Rebuild ``net_`` of an estimator whose other fitted attributes are set.
+    """Rebuild ``net_`` (and ``augment_``) of an estimator whose other fitted attributes are set.
 
-    The module is built from the estimator's parameters and given the saved
-    weights; the net can predict but holds no training state. Raises
+    The module and the augmentation are built from the estimator's
+    parameters, and the module is given the saved weights; the net can predict but holds no training state. Raises
     ``RuntimeError`` when the weights do not fit the module.
     """
     X_probe = np.zeros((2, estimator.n_features_in_), dtype=np.float32)
     image_shape = getattr(estimator, "image_shape_", None)
     module, estimator.embedding_dim_ = build_module(estimator.get_params(deep=False), X_probe, device, image_shape)
+    # The training augmentation, as fit built it (a weights file does not store code).
+    estimator.augment_ = make_augment(estimator.augmentation, estimator.encoder, X_probe, device, image_shape)
     module.load_state_dict(module_state)
     net = NeuralNet(module, criterion=estimator._make_criterion(estimator.embedding_dim_), device=device)
     net.initialize()

@@ -171,7 +171,7 @@ AUTO_MAX_WIDENING = 4.0
 def auto_channels(height, width):
     """The block widths ``channels="auto"`` gives a ``height`` x ``width`` image."""
     scale = min(AUTO_MAX_WIDENING, max(1.0, AUTO_REFERENCE_SIDE / min(height, width)))
-    return tuple(8 * max(1, round(c * scale / 8)) for c in AUTO_CHANNELS)
+    return tuple(8 * round(c * scale / 8) for c in AUTO_CHANNELS)
 
 
 def _check_channels(channels, height, width):

@@ -25,15 +25,14 @@ from skorch.history import History
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import resolve_device
-from ._encoder_build import make_augment
 from ._net_assembly import record_training, restore_net
 
 _FORMAT = "sklearn_siamese.weights"
 _VERSION = 1
 
-# Fitted attributes that are rebuilt rather than stored: the net from the
-# weights, and the training augmentation from the estimator's parameters
-# (it may be code, e.g. a callable or a RandomAffine).
+# Fitted attributes that are rebuilt rather than stored (by restore_net): the
+# net from the weights, and the training augmentation from the estimator's
+# parameters (it may be code, e.g. a callable or a RandomAffine).
 _REBUILT = {"net_", "history_", "augment_"}
 
 # Parameters that do not change what a fitted model computes.
@@ -190,9 +189,6 @@ def load_weights(estimator, path):
     for key, value in meta["fitted"].items():
         setattr(estimator, key, _decode(value))
     device = resolve_device(estimator.device)
-    X_probe = np.zeros((2, estimator.n_features_in_), dtype=np.float32)
-    image_shape = getattr(estimator, "image_shape_", None)
-    estimator.augment_ = make_augment(estimator.augmentation, estimator.encoder, X_probe, "cpu", image_shape)
     try:
         criterion_state = payload.get("criterion_state_dict", {})
         restore_net(estimator, device, payload["state_dict"], criterion_state, History(meta["history"]))
