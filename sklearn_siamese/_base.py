@@ -242,8 +242,8 @@ class _BaseSiamese(BaseEstimator):
         return self._embed(a, validate=False), self._embed(b, validate=False)
 
     def _pairwise_distance(self, A, B):
-        """Distances between two sets of embeddings, as a numpy array."""
-        return cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy()
+        """Distances between two sets of embeddings, as a numpy array (each independent of the other rows)."""
+        return cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance, batch_invariant=True).numpy()
 
     def _similarity_from_embeddings(self, A, B):
         """Similarity (higher = more alike) of every row of A to every row of B.

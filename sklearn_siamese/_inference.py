@@ -1,4 +1,4 @@
-"""Embedding rows with a trained module, in chunks, refusing non-finite results."""
+"""Embedding rows with a trained module, in fixed blocks, refusing non-finite results."""
 
 import numpy as np
 import torch
@@ -6,21 +6,42 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ._encoder_build import EmbeddingModule
-from ._training import as_tensor
+from ._out_of_core import as_tensor
 
-# Input bytes (as float32) per forward pass at inference, and the bounds on
-# its rows. The encoder's activations are a multiple of the input (64x for
-# a conv-4 net's first block), so the chunk is sized by bytes, not rows:
-# 4 MiB is 1,337 rows of 28x28 images (a conv-4 peak of about 270 MiB) and
-# 4,096 rows of 64 features.
-INFERENCE_CHUNK_BYTES = 4 * 2**20
-INFERENCE_CHUNK_ROWS = (16, 4096)
+# Memory that one forward pass at inference may hold in the encoder's
+# activations, and the bounds on its rows. The block is sized by what the
+# encoder computes per row (measured on a two-row probe), not by the input
+# alone: a conv net's first block holds many times its input.
+INFERENCE_BLOCK_BYTES = 16 * 2**20
+INFERENCE_BLOCK_ROWS = (16, 4096)
+# Rows are a multiple of this, so matrix-product kernels see whole tiles.
+_ROW_MULTIPLE = 16
 
 
-def inference_chunk_rows(n_features):
-    """Rows per forward pass for rows of ``n_features`` values."""
-    low, high = INFERENCE_CHUNK_ROWS
-    return int(np.clip(INFERENCE_CHUNK_BYTES // (4 * n_features), low, high))
+def _activation_bytes_per_row(encoder, state, probe):
+    """Bytes of every leaf module's outputs for one row, from a forward pass on ``probe``."""
+    total = [probe[0].numel() * probe.element_size()]
+
+    def count(module, inputs, output):
+        for out in output if isinstance(output, (tuple, list)) else (output,):
+            if torch.is_tensor(out):
+                total[0] += out.numel() * out.element_size() // len(probe)
+
+    leaves = [m for m in encoder.modules() if next(m.children(), None) is None] or [encoder]
+    handles = [m.register_forward_hook(count) for m in leaves]
+    try:
+        encoder(probe) if state is None else functional_call(encoder, state, (probe,))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total[0]
+
+
+def inference_block_rows(bytes_per_row):
+    """Rows per forward pass for an encoder holding ``bytes_per_row`` per row."""
+    low, high = INFERENCE_BLOCK_ROWS
+    rows = int(np.clip(INFERENCE_BLOCK_BYTES // max(bytes_per_row, 1), low, high))
+    return rows // _ROW_MULTIPLE * _ROW_MULTIPLE
 
 
 def _checked_forward(encoder, normalize, state, x):
@@ -38,10 +59,18 @@ def _checked_forward(encoder, normalize, state, x):
     return z, ok
 
 
-def embed_rows(module, X, embedding_dim, dtype=np.float32):
+def embed_rows(module, X, embedding_dim=None, dtype=np.float32):
     """Embeddings of the validated rows X, as an ndarray of ``dtype``.
 
-    For a ``dtype`` other than float32 the encoder runs with its weights
+    Every forward pass has the same shape: X is cut into blocks of a fixed
+    number of rows (set by the encoder's activation memory per row) and the
+    last block is padded with copies of its last row. So a row's embedding
+    is the same whatever other rows are embedded with it: matrix-product
+    kernels, chosen by the batch size, would otherwise round differently
+    for a row embedded alone and within a larger X.
+
+    ``embedding_dim`` None takes the width of the encoder's output. For a
+    ``dtype`` other than float32 the encoder runs with its weights
     cast to it, without copying the module (``torch.func.functional_call``).
     """
     if isinstance(module, EmbeddingModule):
@@ -57,17 +86,25 @@ def embed_rows(module, X, embedding_dim, dtype=np.float32):
         state = {k: v.to(torch_dtype) if v.is_floating_point() else v for k, v in named.items()}
     was_training = module.training
     module.eval()
-    out = np.empty((len(X), embedding_dim), dtype=dtype)
+    out = None if embedding_dim is None else np.empty((len(X), embedding_dim), dtype=dtype)
     good = np.ones(len(X), dtype=bool)
-    rows = inference_chunk_rows(X.shape[1])
     try:
         with torch.no_grad():
+            rows = 1
+            if len(X):
+                probe = as_tensor(np.asarray(X[:2], dtype=dtype)).to(device)
+                rows = inference_block_rows(_activation_bytes_per_row(encoder, state, probe))
             for start in range(0, len(X), rows):
-                # Converted a chunk at a time: X may be a uint8 memmap larger than memory as float.
-                chunk = as_tensor(np.asarray(X[start : start + rows], dtype=dtype)).to(device)
-                z, ok = _checked_forward(encoder, normalize, state, chunk)
-                good[start : start + len(chunk)] = ok.cpu().numpy()
-                out[start : start + len(chunk)] = z.cpu().numpy()
+                # Converted a block at a time: X may be a uint8 memmap larger than memory as float.
+                block = as_tensor(np.asarray(X[start : start + rows], dtype=dtype)).to(device)
+                n = len(block)
+                if n < rows:
+                    block = torch.cat([block, block[-1:].expand(rows - n, *block.shape[1:])])
+                z, ok = _checked_forward(encoder, normalize, state, block)
+                if out is None:
+                    out = np.empty((len(X), z.shape[1]), dtype=dtype)
+                good[start : start + n] = ok[:n].cpu().numpy()
+                out[start : start + n] = z[:n].cpu().numpy()
     finally:
         module.train(was_training)
     bad = ~(good & np.isfinite(out).all(axis=1))

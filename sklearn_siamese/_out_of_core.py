@@ -7,6 +7,8 @@ converted, not rescaled: uint8 pixels become 0.0-255.0, exactly what
 converting X up front gave, so results do not depend on the input dtype.
 """
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -29,3 +31,10 @@ def float_batch(batch):
     if isinstance(batch, torch.Tensor):
         return batch if batch.dtype == torch.float32 else batch.float()
     return np.asarray(batch, dtype=np.float32)
+
+
+def as_tensor(X):
+    """Share a numpy array's memory as a tensor (read-only arrays too: we never write)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(X))

@@ -67,12 +67,10 @@ class DistanceScorer:
         return self._logit(paired_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy())
 
     def cross(self, A, B):
+        # The matrix-product form depends on the block shape, so a query's
+        # scores would change with how the references are chunked.
         a, b = torch.from_numpy(A), torch.from_numpy(B)
-        if self.distance == "euclidean":
-            # The matrix-product form depends on the block shape, so a query's
-            # scores would change with how the references are chunked.
-            return self._logit(torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").numpy())
-        return self._logit(cross_distance(a, b, self.distance).numpy())
+        return self._logit(cross_distance(a, b, self.distance, batch_invariant=True).numpy())
 
 
 def scorer_for(criterion, distance, margin):

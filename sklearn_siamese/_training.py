@@ -16,7 +16,8 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
-from ._out_of_core import float_batch
+from ._inference import embed_rows
+from ._out_of_core import as_tensor, float_batch
 from .distances import cross_distance
 from .losses import nt_xent
 from .metrics import embedding_precision_at_1
@@ -259,31 +260,18 @@ class ValidationPrecisionAt1(Callback):
         self.distance = distance
 
     def _similarity(self, A, B):
-        return -cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance).numpy()
+        return -cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance, batch_invariant=True).numpy()
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
             return
+        # Embedded as inference embeds (fixed blocks sized by the encoder's
+        # activations), so the score is the one a user measures afterwards.
         rows = torch.as_tensor(self.rows)
-        X, y = float_batch(dataset_valid.X.index_select(0, rows)), dataset_valid.y.index_select(0, rows)
-        module = net.module_
-        was_training = module.training
-        module.eval()
-        device = next(module.parameters(), torch.empty(0)).device
-        try:
-            with torch.no_grad():
-                E = torch.cat([module(X[i : i + 1024].to(device)).cpu() for i in range(0, len(X), 1024)])
-        finally:
-            module.train(was_training)
-        score = embedding_precision_at_1(E.numpy(), y.cpu().numpy(), similarity=self._similarity)
+        X, y = dataset_valid.X.index_select(0, rows).cpu().numpy(), dataset_valid.y.index_select(0, rows)
+        E = embed_rows(net.module_, X)
+        score = embedding_precision_at_1(E, y.cpu().numpy(), similarity=self._similarity)
         net.history.record("valid_precision_at_1", score)
-
-
-def as_tensor(X):
-    """Share a numpy array's memory as a tensor (read-only arrays too: we never write)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(np.ascontiguousarray(X))
 
 
 def _train_rng(net):

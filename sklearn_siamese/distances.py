@@ -38,8 +38,22 @@ def paired_distance(a, b, distance="euclidean"):
     return ((a - b) ** 2).sum(dim=1).clamp_min(_EPS).sqrt()
 
 
-def cross_distance(a, b, distance="euclidean"):
-    """Distances between every row of ``a`` and every row of ``b``, ``(n_a, n_b)``."""
+def cross_distance(a, b, distance="euclidean", *, batch_invariant=False):
+    """Distances between every row of ``a`` and every row of ``b``, ``(n_a, n_b)``.
+
+    With ``batch_invariant=True`` each distance is summed over the
+    embedding's dimensions directly, in the same order whatever the other
+    rows (slower than the matrix-product form, whose kernels, chosen by the
+    block shape, round a pair's distance differently in different blocks):
+    inference uses it, so that a query's scores do not depend on what else
+    is scored with it.
+    """
+    if batch_invariant:
+        if distance == "cosine":
+            # 1 - cos(a, b) = |a/|a| - b/|b||^2 / 2
+            a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
+            return (torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist") ** 2 / 2).clamp(0.0, 2.0)
+        return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
     if distance == "cosine":
         return (1.0 - F.normalize(a, dim=1) @ F.normalize(b, dim=1).T).clamp_min(0.0)
     return torch.cdist(a, b)

@@ -1,6 +1,9 @@
 """scikit-learn's estimator checks on every estimator of the package."""
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.utils.estimator_checks import check_methods_subset_invariance, parametrize_with_checks
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.neighbors import ApproximateKNeighborsTransformer
@@ -29,3 +32,30 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# --------------------------------------------- batch invariance at the defaults
+# The fast settings above use a small MLP; the defaults pick a conv net on
+# images (digits' 64 columns are 8x8), whose matrix-product kernels are chosen
+# by the batch size. Inference embeds in blocks of one fixed shape, so a row
+# gets the same result whatever else is in X.
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, SiameseVerifier], ids=lambda c: c.__name__)
+def test_methods_subset_invariance_at_the_defaults(Estimator):
+    check_methods_subset_invariance(type(Estimator()).__name__, Estimator(max_epochs=2, random_state=0))
+
+
+@pytest.fixture(scope="module")
+def default_embedder():
+    X, y = load_digits(return_X_y=True)
+    return SiameseEmbedder(max_epochs=1, random_state=0).fit(X[:400] / 16, y[:400]), X[400:700] / 16
+
+
+def test_a_row_embeds_alike_alone_and_in_any_batch(default_embedder):
+    emb, X = default_embedder
+    full = emb.transform(X)
+    rng = np.random.default_rng(0)
+    for size in (1, 7, 16, 17, 130):
+        idx = rng.choice(len(X), size, replace=False)
+        # The contract is scikit-learn's subset invariance: float32 rounding at most.
+        np.testing.assert_allclose(emb.transform(X[idx]), full[idx], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(emb.similarity(X[:5], X), emb.similarity(X)[:5], rtol=1e-5, atol=1e-6)

@@ -33,7 +33,7 @@ def test_encoder_matches_transform_for_any_batch_size(digits, tmp_path):
     for batch in (1, 7, 300):  # the batch axis is dynamic
         Z = session.run(["embedding"], {"X": X[:batch]})[0]
         assert Z.shape == (batch, emb.embedding_dim_)
-        np.testing.assert_allclose(Z, emb.transform(X[:batch]), atol=1e-5)
+        np.testing.assert_allclose(Z, emb.transform(X[:batch]), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["contrastive+bce", "bce", "contrastive"])
@@ -44,7 +44,7 @@ def test_pair_scorer_matches_verifier_pair_score(digits, loss):
     X1, X2 = X[:50], X[50:100]
     score = session.run(["score"], {"X1": X1, "X2": X2})[0]
     expected = ver.pair_score(np.stack([X1, X2], axis=1))
-    np.testing.assert_allclose(score, expected, atol=1e-5)
+    np.testing.assert_allclose(score, expected, rtol=1e-5, atol=1e-5)
     assert 0 < expected.min() < expected.max() < 1  # real probabilities were compared, not constants
 
 
@@ -52,7 +52,7 @@ def test_embedder_pair_scorer_is_negated_distance(digits):
     X, y = digits
     emb = SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(32,)), **FAST).fit(X, y)
     score = _session(export_pair_scorer(emb)).run(["score"], {"X1": X[:20], "X2": X[20:40]})[0]
-    np.testing.assert_allclose(score, emb.pair_score(np.stack([X[:20], X[20:40]], axis=1)), atol=1e-5)
+    np.testing.assert_allclose(score, emb.pair_score(np.stack([X[:20], X[20:40]], axis=1)), rtol=1e-5, atol=1e-5)
 
 
 def test_export_refuses_unfitted_and_pipelines(digits):
