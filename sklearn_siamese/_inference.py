@@ -11,9 +11,11 @@ from ._out_of_core import as_tensor
 # Memory that one forward pass at inference may hold in the encoder's
 # activations, and the bounds on its rows. The block is sized by what the
 # encoder computes per row (measured on a two-row probe), not by the input
-# alone: a conv net's first block holds many times its input.
+# alone: a conv net's first block holds many times its input. The upper
+# bound keeps the padding of the last block small for cheap encoders
+# (benchmarks/inference_blocks.py times both bounds' effect).
 INFERENCE_BLOCK_BYTES = 16 * 2**20
-INFERENCE_BLOCK_ROWS = (16, 4096)
+INFERENCE_BLOCK_ROWS = (16, 1024)
 # Rows are a multiple of this, so matrix-product kernels see whole tiles.
 _ROW_MULTIPLE = 16
 
