@@ -6,16 +6,19 @@ Pairs have shape ``(n_pairs, 2, n_features)``; pair labels are ``1`` for
 
 import warnings
 
+from numbers import Real
+
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_curve
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._checks import can_form_pairs
 from .sampling import RandomPairSampler
 
-THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
+THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr", "far")
 
 
 def make_pairs(X, y, *, n_pairs=1000, random_state=None):
@@ -58,6 +61,14 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     return X[idx], (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
 
 
+def _check_far(far, caller):
+    """A target false-accept rate must be a number strictly between 0 and 1."""
+    validate_parameter_constraints(
+        {"far": [Interval(Real, 0, 1, closed="neither")]}, {"far": far}, caller_name=caller
+    )
+    return float(far)
+
+
 def check_pair_labels(y_pairs, n_pairs=None):
     """Validate pair labels: a 1-D array of 0 (different) and 1 (same)."""
     y_pairs = np.asarray(y_pairs)
@@ -82,7 +93,7 @@ def check_pair_labels(y_pairs, n_pairs=None):
     return y_pairs.astype(int)
 
 
-def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0):
+def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0, far=None):
     """Threshold on pair scores (higher = more similar) chosen on labelled pairs.
 
     A pair is predicted "same" when ``score >= threshold``. Every distinct
@@ -95,6 +106,11 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
       least ``min_rate``.
     * ``"max_tnr"``: highest true negative rate with true positive rate at
       least ``min_rate``.
+    * ``"far"``: the lowest threshold whose false-accept rate (fraction of
+      "different" pairs scored at or above it) is at most ``far``, so the
+      most true accepts at that false-accept rate. Only the "different"
+      pairs matter; with none accepted (``far`` below ``1 / n_different``)
+      the threshold lies just above the highest "different" score.
 
     Ties are broken by the middle of the tied interval of scores, so the
     threshold generalises instead of hugging one sample.
@@ -105,12 +121,14 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
         Pair scores.
     y_pairs : array-like of shape (n_pairs,)
         1 same, 0 different.
-    strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr"}, default="accuracy"
+    strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr", "far"}, default="accuracy"
         What to maximise.
     min_rate : float in [0, 1], default=None
         Required rate of the other class for ``"max_tpr"``/``"max_tnr"``.
     beta : float, default=1.0
         Beta of the F-beta score.
+    far : float in (0, 1), default=None
+        Target false-accept rate; required for ``"far"``.
 
     Returns
     -------
@@ -121,6 +139,8 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     --------
     >>> best_threshold([0.1, 0.4, 0.6, 0.9], [0, 0, 1, 1])
     0.5
+    >>> best_threshold([0.1, 0.2, 0.3, 0.7, 0.8], [0, 0, 0, 0, 1], "far", far=0.25)
+    0.5
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()
     y_pairs = check_pair_labels(y_pairs, len(scores))
@@ -129,6 +149,8 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     if strategy in ("max_tpr", "max_tnr"):
         if min_rate is None or not 0 <= min_rate <= 1:
             raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1], got {min_rate!r}.")
+    if strategy == "far":
+        _check_far(far, "best_threshold")
     if not np.isfinite(scores).all():
         raise ValueError("scores must be finite.")
     P, N = int(y_pairs.sum()), len(y_pairs) - int(y_pairs.sum())
@@ -148,8 +170,16 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
         value = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * (P - tp) + fp, 1e-12)
     elif strategy == "max_tpr":
         value = np.where(tnr >= min_rate, tpr, -np.inf)
-    else:
+    elif strategy == "max_tnr":
         value = np.where(tpr >= min_rate, tnr, -np.inf)
+    else:
+        if N == 0:
+            raise ValueError(
+                "strategy='far' needs 'different' pairs (label 0) or unknown probes: the false-accept "
+                "rate is measured on them, and there are none."
+            )
+        # fpr and tpr grow along the candidates: the last one within the target accepts the most.
+        value = np.where(fp / N <= far, np.arange(len(fp)), -np.inf)
     if not np.isfinite(value.max()):
         raise ValueError(f"No threshold reaches min_rate={min_rate} for strategy={strategy!r}.")
     best = int(np.argmax(value))
@@ -157,6 +187,8 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     upper = thresholds  # lowest score predicted "same" at each candidate
     lower = np.r_[thresholds[1:], -np.inf]  # highest score predicted "different"
     hi, lo = upper[best], lower[best]
+    if np.isinf(hi) and strategy == "far":
+        return float(np.nextafter(lo, np.inf))  # accept nothing scored like the highest "different" pair
     if np.isinf(hi):
         return float(lo + 1.0) if np.isfinite(lo) else 0.0
     if np.isinf(lo):
