@@ -35,13 +35,14 @@ def _class_blocks(starts, n_references, max_references):
 def labels_with_outlier(labels, reject, outlier_label):
     """``labels`` with ``outlier_label`` where ``reject``, in one dtype whatever is rejected.
 
-    The dtype holds both the class labels and the outlier label (``object``
-    when one is a string and the other a number), so that the output's
-    type does not depend on whether a query happened to be rejected.
+    A numeric outlier label among string classes is written as a string
+    (``-1`` becomes ``"-1"``), so the predictions stay one type of label
+    that scikit-learn's metrics accept; ``_check_outlier_label`` refuses a
+    string among numeric classes.
     """
-    outlier = np.asarray(outlier_label)
-    same_kind = (labels.dtype.kind in "US") == (outlier.dtype.kind in "US")
-    dtype = np.result_type(labels.dtype, outlier.dtype) if same_kind and labels.dtype.kind != "O" else object
+    if labels.dtype.kind in "USO":
+        outlier_label = str(outlier_label)
+    dtype = np.result_type(labels.dtype, np.asarray(outlier_label).dtype)
     out = labels.astype(dtype)
     out[reject] = outlier_label
     return out
@@ -105,19 +106,22 @@ class ReferenceClassifierMixin:
         self._check_outlier_label()
 
     def _check_outlier_label(self):
-        """``outlier_label`` may not name an enrolled class: a rejection would read as a match."""
+        """``outlier_label`` must be a label of the classes' type that no enrolled class has."""
         outlier_label = getattr(self, "outlier_label", None)
         if outlier_label is None or not hasattr(self, "classes_"):
             return
-        try:
-            clash = bool(np.any(self.classes_ == np.asarray(outlier_label, dtype=self.classes_.dtype)))
-        except (ValueError, TypeError):  # a string label among numeric classes, or the reverse
-            clash = False
-        if clash:
+        classes = self.classes_
+        if isinstance(outlier_label, str) and classes.dtype.kind not in "USO":
             raise ValueError(
-                f"outlier_label={outlier_label!r} is one of the enrolled classes {self.classes_[:10].tolist()}; "
-                "choose a label no reference has (e.g. -1 or 'unknown'), so that a rejected query "
-                "cannot be read as a match."
+                f"outlier_label={outlier_label!r} is a string but the enrolled classes are numbers "
+                f"({classes[:5].tolist()}); predictions must be one type of label: use a number that "
+                "no class has, e.g. outlier_label=-1."
+            )
+        as_class = str(outlier_label) if classes.dtype.kind in "USO" else outlier_label
+        if np.any(classes == as_class):
+            raise ValueError(
+                f"outlier_label={outlier_label!r} is one of the enrolled classes {classes[:10].tolist()}; "
+                "choose a label no reference has, so that a rejected query cannot be read as a match."
             )
 
     def fit_references(self, X, y, *, append=False):

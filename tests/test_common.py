@@ -13,8 +13,9 @@ ESTIMATORS = [
     SiameseEmbedder(**FAST),
     SiameseVerifier(**FAST),
     # Open-set rejection on: training queries match themselves (every sample is
-    # a reference), so the checks' predictions stay among classes_.
-    SiameseVerifier(**FAST, outlier_label=-1),
+    # a reference), so the checks' predictions stay among classes_; -999 is a
+    # label no check uses (string classes get it as "-999").
+    SiameseVerifier(**FAST, outlier_label=-999),
     ApproximateKNeighborsTransformer(index="auto"),
     ApproximateKNeighborsTransformer(index="exact"),
 ]
