@@ -61,6 +61,29 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     return X[idx], (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
 
 
+def _far_threshold(negatives, far, midpoint=True):
+    """Lowest threshold accepting at most a fraction ``far`` of the ``negatives`` (see best_threshold).
+
+    ``midpoint=False`` returns the lowest such threshold itself, just above
+    the first rejected negative: what a measure at a FAR uses, so that it
+    equals the best point of the ROC curve at that rate.
+    """
+    if len(negatives) == 0:
+        raise ValueError(
+            "strategy='far' needs 'different' pairs (label 0) or unknown probes: the false-accept "
+            "rate is measured on them, and there are none."
+        )
+    values, counts = np.unique(negatives, return_counts=True)
+    values, accepted = values[::-1], np.cumsum(counts[::-1])  # accepted at threshold values[i]
+    feasible = np.flatnonzero(accepted / len(negatives) <= far)
+    if not len(feasible):
+        return float(np.nextafter(values[0], np.inf))
+    i = feasible[-1]  # a strict subset: far < 1
+    if not midpoint:
+        return float(np.nextafter(values[i + 1], np.inf))
+    return float((values[i] + values[i + 1]) / 2)
+
+
 def _check_far(far, caller):
     """A target false-accept rate must be a number strictly between 0 and 1."""
     validate_parameter_constraints(
@@ -109,8 +132,9 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     * ``"far"``: the lowest threshold whose false-accept rate (fraction of
       "different" pairs scored at or above it) is at most ``far``, so the
       most true accepts at that false-accept rate. Only the "different"
-      pairs matter; with none accepted (``far`` below ``1 / n_different``)
-      the threshold lies just above the highest "different" score.
+      pairs set it: half way between the last accepted and the first
+      rejected "different" score, or, when none may be accepted (``far``
+      below ``1 / n_different``), just above the highest one.
 
     Ties are broken by the middle of the tied interval of scores, so the
     threshold generalises instead of hugging one sample.
@@ -153,6 +177,8 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
         _check_far(far, "best_threshold")
     if not np.isfinite(scores).all():
         raise ValueError("scores must be finite.")
+    if strategy == "far":
+        return _far_threshold(scores[y_pairs == 0], far)
     P, N = int(y_pairs.sum()), len(y_pairs) - int(y_pairs.sum())
     with warnings.catch_warnings():
         # Pairs of one kind only leave a rate undefined (NaN); its count is 0 below.
@@ -170,16 +196,8 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
         value = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * (P - tp) + fp, 1e-12)
     elif strategy == "max_tpr":
         value = np.where(tnr >= min_rate, tpr, -np.inf)
-    elif strategy == "max_tnr":
-        value = np.where(tpr >= min_rate, tnr, -np.inf)
     else:
-        if N == 0:
-            raise ValueError(
-                "strategy='far' needs 'different' pairs (label 0) or unknown probes: the false-accept "
-                "rate is measured on them, and there are none."
-            )
-        # fpr and tpr grow along the candidates: the last one within the target accepts the most.
-        value = np.where(fp / N <= far, np.arange(len(fp)), -np.inf)
+        value = np.where(tpr >= min_rate, tnr, -np.inf)
     if not np.isfinite(value.max()):
         raise ValueError(f"No threshold reaches min_rate={min_rate} for strategy={strategy!r}.")
     best = int(np.argmax(value))
@@ -187,8 +205,6 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     upper = thresholds  # lowest score predicted "same" at each candidate
     lower = np.r_[thresholds[1:], -np.inf]  # highest score predicted "different"
     hi, lo = upper[best], lower[best]
-    if np.isinf(hi) and strategy == "far":
-        return float(np.nextafter(lo, np.inf))  # accept nothing scored like the highest "different" pair
     if np.isinf(hi):
         return float(lo + 1.0) if np.isfinite(lo) else 0.0
     if np.isinf(lo):

@@ -448,9 +448,12 @@ def test_best_threshold_far_edges():
     # Far below 1 / n_different: nothing "different" accepted, just above its highest score.
     t = best_threshold([0.1, 0.2, 0.3], [0, 0, 0], "far", far=0.1)
     assert 0.3 < t < 0.3 + 1e-12
-    # Same-class scores above every different one are accepted.
-    assert best_threshold([0.1, 0.2, 0.9], [0, 0, 1], "far", far=0.4) == pytest.approx(0.55)
+    # Only the different pairs set it: same-class scores do not move it.
+    assert 0.2 < best_threshold([0.1, 0.2, 0.9], [0, 0, 1], "far", far=0.4) < 0.2 + 1e-12
     assert best_threshold([0.1, 0.2, 0.9], [0, 0, 1], "far", far=0.5) == pytest.approx(0.15)
+    assert best_threshold([0.1, 0.2, 0.15, 0.9], [0, 0, 1, 1], "far", far=0.5) == pytest.approx(0.15)
+    # Tied different scores are accepted or rejected together.
+    assert best_threshold([0.1, 0.3, 0.3, 0.5], [0, 0, 0, 0], "far", far=0.5) == pytest.approx(0.4)
 
 
 def test_fit_references_append_enrols_without_retraining(open_set, digits, tmp_path):

@@ -7,12 +7,16 @@ a gallery of enrolled classes, probes of enrolled classes and probes of
 classes not enrolled (unknowns); the detection and identification rate
 (known probes whose best match is of their class and scores at or above
 the threshold) at the threshold where a fraction ``far`` of the unknown
-probes is accepted (their best match scores at or above it). Both
-thresholds are chosen by :func:`~sklearn_siamese.pairs.best_threshold`
-with ``strategy="far"``, the rule :meth:`SiameseVerifier.calibrate_rejection
+probes is accepted (their best match scores at or above it).
+
+Both thresholds are the lowest that accept at most a fraction ``far`` of
+the negatives, the rule of :func:`~sklearn_siamese.pairs.best_threshold`
+with ``strategy="far"``, which :meth:`SiameseVerifier.calibrate_rejection
 <sklearn_siamese.SiameseVerifier.calibrate_rejection>` and
-:func:`~sklearn_siamese.neighbors.calibrate_radius` use, so a measure and a
-calibration agree on what "at FAR" means.
+:func:`~sklearn_siamese.neighbors.calibrate_radius` use. A measure puts
+the threshold just above the first rejected negative (the best point of
+the ROC curve at that rate); a calibration puts it half way to the last
+accepted one, a margin for data it has not seen.
 """
 
 from numbers import Real
@@ -22,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from ..pairs import best_threshold, check_pair_labels
+from ..pairs import _far_threshold, check_pair_labels
 from ._adapter import embed_with
 from ._verification import pair_scores
 
@@ -72,7 +76,7 @@ def tar_at_far(estimator, pairs, y_pairs, *, far=0.01):
     y_pairs = check_pair_labels(y_pairs, len(scores))
     if not y_pairs.any():
         raise ValueError("tar_at_far needs same-class pairs (label 1): the true accept rate is measured on them.")
-    threshold = best_threshold(scores, y_pairs, "far", far=far)
+    threshold = _far_threshold(scores[y_pairs == 0], far, midpoint=False)
     return float(np.mean(scores[y_pairs == 1] >= threshold))
 
 
@@ -190,7 +194,7 @@ def dir_at_far(estimator, X_gallery, y_gallery, X_probe, y_probe, *, far=0.01, r
     True
     """
     best, correct, unknown = open_set_scores(estimator, X_gallery, y_gallery, X_probe, y_probe)
-    threshold = best_threshold(best, (~unknown).astype(int), "far", far=far)
+    threshold = _far_threshold(best[unknown], far, midpoint=False)
     rate = float(np.mean((correct & (best >= threshold))[~unknown]))
     return (rate, threshold) if return_threshold else rate
 
