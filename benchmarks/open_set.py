@@ -45,7 +45,8 @@ from sklearn_siamese.metrics import dir_at_far
 from sklearn_siamese.neighbors import calibrate_radius
 from sklearn_siamese.pairs import best_threshold
 
-FACES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "yalefaces")
+# The faces are never copied into the repository: read from the shared folder beside the checkout.
+FACES_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared/data/yalefaces"))
 UNKNOWN = -1
 FARS = (0.01, 0.1)
 REFERENCES = (1, 5)

@@ -276,7 +276,12 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
 
 
 @validate_params(
-    {"model": [HasMethods(["fit", "predict"])], "X": ["array-like"], "y": ["array-like"], "far": [Interval(Real, 0, 1, closed="neither")]},
+    {
+        "model": [HasMethods(["fit", "predict"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "far": [Interval(Real, 0, 1, closed="neither")],
+    },
     prefer_skip_nested_validation=True,
 )
 def calibrate_radius(model, X, y, *, far=0.01):
