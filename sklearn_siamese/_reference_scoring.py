@@ -6,11 +6,12 @@ memory stays bounded (about ``BLOCK_ELEMENTS`` logits at once plus the
 """
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import expit, softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import validate_input
+from .pairs import _check_far, best_threshold
 
 # Logits of one (queries x references) block: 32 MiB of float64.
 BLOCK_ELEMENTS = 2**22
@@ -29,6 +30,22 @@ def _class_blocks(starts, n_references, max_references):
         end = max(end, first + 1)
         yield first, end, int(starts[first]), int(ends[end - 1])
         first = end
+
+
+def labels_with_outlier(labels, reject, outlier_label):
+    """``labels`` with ``outlier_label`` where ``reject``, in one dtype whatever is rejected.
+
+    A numeric outlier label among string classes is written as a string
+    (``-1`` becomes ``"-1"``), so the predictions stay one type of label
+    that scikit-learn's metrics accept; ``_check_outlier_label`` refuses a
+    string among numeric classes.
+    """
+    if labels.dtype.kind in "USO":
+        outlier_label = str(outlier_label)
+    dtype = np.result_type(labels.dtype, np.asarray(outlier_label).dtype)
+    out = labels.astype(dtype)
+    out[reject] = outlier_label
+    return out
 
 
 def class_prototypes(references, starts):
@@ -77,14 +94,38 @@ class ReferenceClassifierMixin:
     """
 
     def _set_references(self, X_ref, labels):
+        """Embed the reference samples and store them (see ``_store_references``)."""
+        self._store_references(self._embed(X_ref, validate=False), np.asarray(labels))
+
+    def _store_references(self, embeddings, labels):
         """Store reference embeddings grouped by class, and ``classes_``."""
         self.classes_, codes = np.unique(labels, return_inverse=True)
         order = np.argsort(codes, kind="stable")
-        self.reference_embeddings_ = self._embed(X_ref[order], validate=False)
+        self.reference_embeddings_ = embeddings[order]
         self.reference_labels_ = self.classes_[codes[order]]
+        self._check_outlier_label()
 
-    def fit_references(self, X, y):
-        """Replace the reference set, keeping the trained network.
+    def _check_outlier_label(self):
+        """``outlier_label`` must be a label of the classes' type that no enrolled class has."""
+        outlier_label = getattr(self, "outlier_label", None)
+        if outlier_label is None or not hasattr(self, "classes_"):
+            return
+        classes = self.classes_
+        if isinstance(outlier_label, str) and classes.dtype.kind not in "USO":
+            raise ValueError(
+                f"outlier_label={outlier_label!r} is a string but the enrolled classes are numbers "
+                f"({classes[:5].tolist()}); predictions must be one type of label: use a number that "
+                "no class has, e.g. outlier_label=-1."
+            )
+        as_class = str(outlier_label) if classes.dtype.kind in "USO" else outlier_label
+        if np.any(classes == as_class):
+            raise ValueError(
+                f"outlier_label={outlier_label!r} is one of the enrolled classes {classes[:10].tolist()}; "
+                "choose a label no reference has, so that a rejected query cannot be read as a match."
+            )
+
+    def fit_references(self, X, y, *, append=False):
+        """Replace (or extend) the reference set, keeping the trained network.
 
         This is how a fitted verifier does one-shot classification of new
         classes: pass one (or a few) labelled examples of each new class,
@@ -93,28 +134,55 @@ class ReferenceClassifierMixin:
         only stores labelled references; ``fit`` is kept for training, as
         scikit-learn requires ``fit`` to learn from scratch. Every sample
         given is kept (``max_references_per_class`` applies to ``fit``).
+        With ``append=True`` the samples join the current references
+        (enrolling new people, or more photos of enrolled ones) without
+        re-embedding those; they are kept by :func:`~sklearn_siamese.save_weights`
+        and by pickling like any fitted attribute.
 
         Parameters
         ----------
         X : array-like of shape (n_references, n_features)
-            Reference samples.
+            Reference samples, with the features the network was fitted on.
         y : array-like of shape (n_references,)
-            Their class labels; at least 2 classes. They become ``classes_``.
+            Their class labels. They become ``classes_`` (with
+            ``append=True``, they are added to it); at least 2 classes in
+            all.
+        append : bool, default=False
+            Keep the current references and add these to them.
 
         Returns
         -------
         self : SiameseVerifier
-            The verifier, predicting among the classes of ``y``.
+            The verifier, predicting among the classes of ``y`` (and,
+            with ``append=True``, those enrolled before).
+
+        Raises
+        ------
+        ValueError
+            If X does not have the ``n_features_in_`` features of the fitted
+            network, if fewer than 2 classes would be enrolled, or if
+            ``outlier_label`` is one of the classes.
         """
         check_is_fitted(self)
+        if not isinstance(append, (bool, np.bool_)):
+            raise ValueError(f"append must be True or False, got {append!r}.")
         X = validate_input(self, X, reset=False)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
         check_classification_targets(y)
+        embeddings = self._embed(X, validate=False)
+        if append:
+            if (self.reference_labels_.dtype.kind in "US") != (y.dtype.kind in "US"):
+                raise ValueError(
+                    f"y holds {'strings' if y.dtype.kind in 'US' else 'numbers'} but the enrolled classes "
+                    f"{self.classes_[:5].tolist()} do not: give the new references labels of the same type."
+                )
+            embeddings = np.concatenate([self.reference_embeddings_, embeddings])
+            y = np.concatenate([self.reference_labels_, y])
         if len(np.unique(y)) < 2:
             raise ValueError("fit_references needs references of at least 2 classes.")
-        self._set_references(X, y)
+        self._store_references(embeddings, y)
         return self
 
     def _class_logits(self, X):
@@ -164,8 +232,39 @@ class ReferenceClassifierMixin:
         """
         return softmax(self._class_logits(X), axis=1)
 
+    def match_proba(self, X):
+        """Probability of "same" between each query and each class's best reference.
+
+        Unlike :meth:`predict_proba`, the rows are not normalised: a query
+        unlike every reference has low values in every column. This is what
+        open-set rejection compares with ``threshold_``: with an
+        ``outlier_label``, :meth:`predict` rejects the queries whose row
+        maximum is below it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Queries.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The sigmoid of the per-class logits (the columns of
+            :meth:`decision_function` with more than two classes), in
+            ``classes_`` order.
+        """
+        return expit(self._class_logits(X))
+
     def predict(self, X):
-        """Class of the reference each query most probably matches.
+        """Class of the reference each query most probably matches, or ``outlier_label``.
+
+        With ``outlier_label`` set, a query whose best match has a
+        probability of "same" below ``threshold_`` (the row maximum of
+        :meth:`match_proba`) is answered ``outlier_label``: it matches no
+        enrolled class well enough. :meth:`predict_proba` still ranks the
+        enrolled classes for it (its rows sum to 1, so it cannot say "none
+        of these"); :meth:`match_proba` shows how far below the threshold
+        it fell.
 
         Parameters
         ----------
@@ -175,7 +274,68 @@ class ReferenceClassifierMixin:
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
-            Predicted labels, from ``classes_``.
+            Predicted labels, from ``classes_`` or ``outlier_label``.
         """
-        best = np.argmax(self._class_logits(X), axis=1)  # checks fitted before classes_ is read
-        return self.classes_[best]
+        logits = self._class_logits(X)  # checks fitted before classes_ is read
+        labels = self.classes_[np.argmax(logits, axis=1)]
+        outlier_label = getattr(self, "outlier_label", None)
+        if outlier_label is None:
+            return labels
+        self._check_outlier_label()
+        reject = expit(logits.max(axis=1)) < self.threshold_
+        return labels_with_outlier(labels, reject, outlier_label)
+
+    def calibrate_rejection(self, X, y, *, far=0.01):
+        """Set ``threshold_`` for a target false-accept rate on known and unknown probes.
+
+        The open-set calibration: ``y`` labels each probe with its class,
+        and probes whose label is not an enrolled class (one of
+        ``classes_``) or is ``outlier_label`` are the unknowns, people not
+        enrolled. ``threshold_`` becomes the lowest one at which at most a
+        fraction ``far`` of the unknowns would be accepted (best match at
+        or above the threshold), so that :meth:`predict` with an
+        ``outlier_label`` rejects the rest. Calibrate on strangers other
+        than those the model will meet: the false-accept rate measured on
+        new ones is then an honest estimate.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_probes, n_features)
+            Probes, not used to train the network nor as references.
+        y : array-like of shape (n_probes,)
+            Their labels; at least one must be unknown. Known probes do
+            not move the threshold (the false-accept rate is measured on
+            unknowns only) and may be left out.
+        far : float in (0, 1), default=0.01
+            Target fraction of unknown probes accepted as someone enrolled.
+            With ``n`` unknown probes the rate moves in steps of ``1 / n``.
+
+        Returns
+        -------
+        self : SiameseVerifier
+            The verifier with the new ``threshold_``.
+
+        Raises
+        ------
+        ValueError
+            If ``far`` is not strictly between 0 and 1, or no probe is
+            unknown.
+        """
+        far = _check_far(far, "calibrate_rejection")
+        check_is_fitted(self)
+        y = np.asarray(y)
+        logits = self._class_logits(X)
+        if y.ndim != 1 or len(y) != len(logits):
+            raise ValueError(f"y must be 1-D with one label per probe ({len(logits)}), got shape {y.shape}.")
+        outlier_label = getattr(self, "outlier_label", None)
+        unknown = ~np.isin(y, self.classes_)
+        if outlier_label is not None:
+            unknown |= y == outlier_label
+        if not unknown.any():
+            raise ValueError(
+                "calibrate_rejection needs unknown probes (labels that are not enrolled classes, or "
+                f"outlier_label): every label of y is one of classes_ {self.classes_[:10].tolist()}, "
+                "so there is no false accept to measure."
+            )
+        self.threshold_ = best_threshold(expit(logits.max(axis=1)), (~unknown).astype(int), "far", far=far)
+        return self

@@ -1,6 +1,6 @@
 """SiameseVerifier: a Koch-style "same class?" classifier with reference-based prediction."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit
@@ -123,6 +123,16 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         against every reference and keeping the best. With many
         references per class this is much faster (one comparison per
         class); accuracy is compared in the user guide, "The verifier: Large reference sets".
+    outlier_label : int, float, str or None, default=None
+        Open-set identification, spelled as in
+        :class:`~sklearn.neighbors.RadiusNeighborsClassifier`: with a label
+        here, :meth:`predict` answers it for queries whose best match has a
+        probability of "same" below ``threshold_`` (they match no enrolled
+        class well enough), instead of the closest class. Set the threshold
+        for a target false-accept rate with :meth:`calibrate_rejection`
+        (known and unknown probes) or ``calibrate_threshold(...,
+        strategy="far")`` (pairs). It must not be one of ``classes_``.
+        None predicts an enrolled class for every query.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split,
         calibration pairs, the choice of references and dropout. On CPU
@@ -164,8 +174,10 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         Class label of each reference.
     threshold_ : float
         Probability of "same" at or above which :meth:`predict_pairs`
-        answers 1; calibrated at fit for accuracy on held-out pairs, or
-        set by :meth:`calibrate_threshold`.
+        answers 1 (and, with ``outlier_label``, at or above which a query's
+        best match is accepted by :meth:`predict`); calibrated at fit for
+        accuracy on held-out pairs, or set by :meth:`calibrate_threshold`
+        or :meth:`calibrate_rejection`.
 
     See Also
     --------
@@ -204,6 +216,16 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     (3,)
     >>> ver.pair_score([[X[0] / 16, X[10] / 16]]).shape
     (1,)
+
+    Open set: enrol digits 0-4, calibrate on the strangers 5-7 so that at
+    most 5% of them are accepted, then meet the strangers 8 and 9.
+
+    >>> known, strangers = y < 5, (y >= 5) & (y <= 7)
+    >>> ver = ver.set_params(outlier_label=-1).fit_references(X[known][:100] / 16, y[known][:100])
+    >>> ver = ver.calibrate_rejection(X[strangers] / 16, y[strangers], far=0.05)
+    >>> rejected = ver.predict(X[y >= 8] / 16) == -1
+    >>> bool(rejected.mean() > 0.5)
+    True
     """
 
     _parameter_constraints = {
@@ -212,6 +234,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         "head": [StrOptions({"auto", "distance", "koch"})],
         "max_references_per_class": [Interval(Integral, 1, None, closed="left"), None],
         "prototypes": ["boolean"],
+        "outlier_label": [Real, str, None],
     }
 
     # Scores sum many embedding differences, so float32 rounding that depends
@@ -250,6 +273,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         callbacks=None,
         max_references_per_class=50,
         prototypes=False,
+        outlier_label=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -282,6 +306,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.callbacks = callbacks
         self.max_references_per_class = max_references_per_class
         self.prototypes = prototypes
+        self.outlier_label = outlier_label
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -380,7 +405,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         """
         return (self._pair_scores(pairs) >= self.threshold_).astype(int)
 
-    def calibrate_threshold(self, pairs, y_pairs, strategy="accuracy", min_rate=None, beta=1.0):
+    def calibrate_threshold(self, pairs, y_pairs, strategy="accuracy", min_rate=None, beta=1.0, far=None):
         """Set ``threshold_`` to the best one on labelled pairs.
 
         Use pairs the network was not trained on.
@@ -391,15 +416,22 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
             The pairs.
         y_pairs : array-like of shape (n_pairs,)
             1 for a same-class pair, 0 for a different-class pair.
-        strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr"}, default="accuracy"
+        strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr", "far"}, default="accuracy"
             What the threshold maximises: accuracy, the F-beta score of
             "same", the true positive rate with a true negative rate of at
-            least ``min_rate``, or the true negative rate with a true
-            positive rate of at least ``min_rate``.
+            least ``min_rate``, the true negative rate with a true
+            positive rate of at least ``min_rate``, or (``"far"``) the true
+            accepts with at most a fraction ``far`` of the different-class
+            pairs accepted (TAR at FAR; see
+            :func:`~sklearn_siamese.pairs.best_threshold`).
         min_rate : float in [0, 1], default=None
             Required for ``"max_tpr"`` and ``"max_tnr"``.
         beta : float, default=1.0
             Beta of the F-beta score.
+        far : float in (0, 1), default=None
+            Target false-accept rate; required for ``"far"``. For open-set
+            identification from probes rather than pairs, see
+            :meth:`calibrate_rejection`.
 
         Returns
         -------
@@ -408,5 +440,5 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         """
         scores = self._pair_scores(pairs)
         y_pairs = check_pair_labels(y_pairs, len(scores))
-        self.threshold_ = best_threshold(scores, y_pairs, strategy, min_rate=min_rate, beta=beta)
+        self.threshold_ = best_threshold(scores, y_pairs, strategy, min_rate=min_rate, beta=beta, far=far)
         return self

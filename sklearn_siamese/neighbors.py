@@ -7,16 +7,21 @@ it turns rows into a sparse k-nearest-neighbours graph that
 ``DBSCAN`` consume in a ``Pipeline``. With faiss-cpu installed (extra
 ``faiss``) the search runs on an HNSW graph; without it, ``index="auto"``
 searches exactly with scikit-learn's brute force.
+
+:func:`calibrate_radius` sets the other neighbours' open-set rule, scikit-learn's
+``RadiusNeighborsClassifier(outlier_label=...)`` behind an embedder, for a
+target false-accept rate.
 """
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.neighbors import NearestNeighbors, RadiusNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted, validate_data
 
 # Links per node of the HNSW graph (faiss's ``M``): 32 is the common choice
 # for 32-128 dimensions, trading 256 bytes per vector for recall.
@@ -268,3 +273,111 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = []
         return tags
+
+
+@validate_params(
+    {
+        "model": [HasMethods(["fit", "predict"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "far": [Interval(Real, 0, 1, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def calibrate_radius(model, X, y, *, far=0.01):
+    """Radius of a fitted ``RadiusNeighborsClassifier`` that accepts a target fraction of strangers.
+
+    Open-set identification with an embedder: the enrolled samples are
+    the classifier's training samples, and a query with no enrolled sample
+    within ``radius`` is answered ``outlier_label``. The radius returned
+    is the largest at which at most a fraction ``far`` of the unknown
+    probes in ``(X, y)`` (labels that are not among the classifier's
+    ``classes_``) have an enrolled sample within it; it is computed in the
+    space the classifier sees (after a pipeline's other steps, e.g. a
+    frozen :class:`~sklearn_siamese.SiameseEmbedder`). Calibrate on
+    strangers other than those the model will meet, so that the rate
+    measured on new ones is an honest estimate. Known probes (labels
+    among ``classes_``) may be passed too; they do not move the radius.
+
+    Parameters
+    ----------
+    model : fitted RadiusNeighborsClassifier or Pipeline ending in one
+        The open-set classifier, fitted on the enrolled samples.
+    X : array-like of shape (n_probes, n_features)
+        Calibration probes, in the model's input space.
+    y : array-like of shape (n_probes,)
+        Their labels; at least one must be unknown.
+    far : float in (0, 1), default=0.01
+        Target fraction of unknown probes accepted. With ``n`` unknown
+        probes it moves in steps of ``1 / n``.
+
+    Returns
+    -------
+    radius : float
+        Set it with ``model.set_params(radiusneighborsclassifier__radius=radius)``
+        (or ``model.set_params(radius=radius)`` for the bare classifier).
+
+    Notes
+    -----
+    When some queries are outliers and ``outlier_label`` is not one of its
+    classes, ``RadiusNeighborsClassifier`` warns at every ``predict`` that
+    their class probabilities are all 0 (a ``UserWarning`` starting
+    "Outlier label"); filter it with :func:`warnings.filterwarnings` once
+    that is understood.
+
+    Raises
+    ------
+    ValueError
+        If the model does not end in a fitted ``RadiusNeighborsClassifier``,
+        ``far`` is not strictly between 0 and 1, or no probe is unknown.
+
+    See Also
+    --------
+    sklearn_siamese.SiameseVerifier.calibrate_rejection : The same for the verifier.
+    sklearn_siamese.metrics.dir_at_far : The open-set identification rate at a FAR.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.neighbors import RadiusNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_siamese.neighbors import calibrate_radius
+    >>> X, y = load_digits(return_X_y=True)
+    >>> enrolled, strangers = y < 5, (y >= 5) & (y < 8)
+    >>> model = make_pipeline(PCA(16, random_state=0), RadiusNeighborsClassifier(outlier_label=-1))
+    >>> model = model.fit(X[enrolled][::2], y[enrolled][::2])
+    >>> radius = calibrate_radius(model, X[strangers], y[strangers], far=0.05)
+    >>> model = model.set_params(radiusneighborsclassifier__radius=radius)
+    >>> import warnings  # scikit-learn notes at every predict that strangers get no class probability
+    >>> warnings.filterwarnings("ignore", "Outlier label -1 is not in training classes")
+    >>> bool((model.predict(X[strangers]) != -1).mean() <= 0.05)
+    True
+    """
+    from .pairs import best_threshold
+
+    final = model[-1] if isinstance(model, Pipeline) else model
+    if not isinstance(final, RadiusNeighborsClassifier):
+        raise ValueError(
+            "calibrate_radius needs a RadiusNeighborsClassifier or a Pipeline ending in one, "
+            f"got {type(final).__name__}."
+        )
+    check_is_fitted(final)
+    y = np.asarray(y)
+    if isinstance(model, Pipeline) and len(model) > 1:
+        X = model[:-1].transform(X)
+    X = check_array(X)
+    check_consistent_length(X, y)
+    unknown = ~np.isin(y, final.classes_)
+    if not unknown.any():
+        raise ValueError(
+            "calibrate_radius needs unknown probes (labels that are not among the classifier's "
+            f"classes_ {final.classes_[:10].tolist()}): the false-accept rate is measured on them."
+        )
+    nearest = NearestNeighbors(
+        n_neighbors=1, metric=final.effective_metric_, metric_params=final.effective_metric_params_
+    ).fit(final._fit_X)
+    distance = nearest.kneighbors(X, return_distance=True)[0][:, 0]
+    # A neighbour at distance <= radius is within it: accepted when -distance >= -radius.
+    threshold = best_threshold(-distance, (~unknown).astype(int), "far", far=far)
+    return max(0.0, float(-threshold))

@@ -6,16 +6,19 @@ Pairs have shape ``(n_pairs, 2, n_features)``; pair labels are ``1`` for
 
 import warnings
 
+from numbers import Real
+
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_curve
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._checks import can_form_pairs
 from .sampling import RandomPairSampler
 
-THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
+THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr", "far")
 
 
 def make_pairs(X, y, *, n_pairs=1000, random_state=None):
@@ -58,6 +61,37 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     return X[idx], (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
 
 
+def _far_threshold(negatives, far, midpoint=True):
+    """Lowest threshold accepting at most a fraction ``far`` of the ``negatives`` (see best_threshold).
+
+    ``midpoint=False`` returns the lowest such threshold itself, just above
+    the first rejected negative: what a measure at a FAR uses, so that it
+    equals the best point of the ROC curve at that rate.
+    """
+    if len(negatives) == 0:
+        raise ValueError(
+            "strategy='far' needs 'different' pairs (label 0) or unknown probes: the false-accept "
+            "rate is measured on them, and there are none."
+        )
+    values, counts = np.unique(negatives, return_counts=True)
+    values, accepted = values[::-1], np.cumsum(counts[::-1])  # accepted at threshold values[i]
+    feasible = np.flatnonzero(accepted / len(negatives) <= far)
+    if not len(feasible):
+        return float(np.nextafter(values[0], np.inf))
+    i = feasible[-1]  # a strict subset: far < 1
+    if not midpoint:
+        return float(np.nextafter(values[i + 1], np.inf))
+    return float((values[i] + values[i + 1]) / 2)
+
+
+def _check_far(far, caller):
+    """A target false-accept rate must be a number strictly between 0 and 1."""
+    validate_parameter_constraints(
+        {"far": [Interval(Real, 0, 1, closed="neither")]}, {"far": far}, caller_name=caller
+    )
+    return float(far)
+
+
 def check_pair_labels(y_pairs, n_pairs=None):
     """Validate pair labels: a 1-D array of 0 (different) and 1 (same)."""
     y_pairs = np.asarray(y_pairs)
@@ -82,7 +116,7 @@ def check_pair_labels(y_pairs, n_pairs=None):
     return y_pairs.astype(int)
 
 
-def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0):
+def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0, far=None):
     """Threshold on pair scores (higher = more similar) chosen on labelled pairs.
 
     A pair is predicted "same" when ``score >= threshold``. Every distinct
@@ -95,6 +129,12 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
       least ``min_rate``.
     * ``"max_tnr"``: highest true negative rate with true positive rate at
       least ``min_rate``.
+    * ``"far"``: the lowest threshold whose false-accept rate (fraction of
+      "different" pairs scored at or above it) is at most ``far``, so the
+      most true accepts at that false-accept rate. Only the "different"
+      pairs set it: half way between the last accepted and the first
+      rejected "different" score, or, when none may be accepted (``far``
+      below ``1 / n_different``), just above the highest one.
 
     Ties are broken by the middle of the tied interval of scores, so the
     threshold generalises instead of hugging one sample.
@@ -105,12 +145,14 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
         Pair scores.
     y_pairs : array-like of shape (n_pairs,)
         1 same, 0 different.
-    strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr"}, default="accuracy"
+    strategy : {"accuracy", "f_beta", "max_tpr", "max_tnr", "far"}, default="accuracy"
         What to maximise.
     min_rate : float in [0, 1], default=None
         Required rate of the other class for ``"max_tpr"``/``"max_tnr"``.
     beta : float, default=1.0
         Beta of the F-beta score.
+    far : float in (0, 1), default=None
+        Target false-accept rate; required for ``"far"``.
 
     Returns
     -------
@@ -121,6 +163,8 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     --------
     >>> best_threshold([0.1, 0.4, 0.6, 0.9], [0, 0, 1, 1])
     0.5
+    >>> best_threshold([0.1, 0.2, 0.3, 0.7, 0.8], [0, 0, 0, 0, 1], "far", far=0.25)
+    0.5
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()
     y_pairs = check_pair_labels(y_pairs, len(scores))
@@ -129,8 +173,12 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     if strategy in ("max_tpr", "max_tnr"):
         if min_rate is None or not 0 <= min_rate <= 1:
             raise ValueError(f"strategy={strategy!r} needs min_rate in [0, 1], got {min_rate!r}.")
+    if strategy == "far":
+        _check_far(far, "best_threshold")
     if not np.isfinite(scores).all():
         raise ValueError("scores must be finite.")
+    if strategy == "far":
+        return _far_threshold(scores[y_pairs == 0], far)
     P, N = int(y_pairs.sum()), len(y_pairs) - int(y_pairs.sum())
     with warnings.catch_warnings():
         # Pairs of one kind only leave a rate undefined (NaN); its count is 0 below.

@@ -4,6 +4,8 @@
   optionally with image thumbnails.
 * :func:`plot_history`: training and validation loss per epoch.
 * :func:`plot_pairs`: a grid of image pairs with their score or distance.
+* :func:`plot_open_set_curve`: open-set identification rate against the
+  false-accept rate on strangers, with the operating point marked.
 
 Each function draws on an Axes or Figure it returns, so the picture can be
 adjusted, saved or embedded like any matplotlib plot.
@@ -16,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array
 
 from ._checks import square_image_side
-from .metrics import embed_with, pair_scores
+from .metrics import embed_with, open_set_curve, pair_scores
 from .pairs import check_pair_labels
 
 
@@ -316,3 +318,92 @@ def plot_pairs(
         ax.set_title(value, fontsize=9, color=color)
     fig.tight_layout()
     return fig
+
+
+def plot_open_set_curve(
+    estimator,
+    X_gallery,
+    y_gallery,
+    X_probe,
+    y_probe,
+    *,
+    far=0.01,
+    threshold=None,
+    label=None,
+    ax=None,
+):
+    """Open-set ROC: identification rate (DIR) against the false-accept rate on strangers.
+
+    Drawn from :func:`~sklearn_siamese.metrics.open_set_curve`, with the
+    false-accept rate on a log axis. Two points can be marked: the target
+    ``far`` (the best DIR at that rate, :func:`~sklearn_siamese.metrics.dir_at_far`),
+    and where a given ``threshold`` lands on these probes, e.g. a
+    verifier's ``threshold_`` calibrated on other strangers with
+    ``calibrate_rejection`` (for an embedder or raw features the
+    similarity is the negated distance: pass ``-radius``).
+
+    Parameters
+    ----------
+    estimator : fitted SiameseEmbedder, SiameseVerifier, Pipeline, transformer or None
+        Model comparing probes with the gallery.
+    X_gallery : array-like of shape (n_gallery, n_features)
+        References of the enrolled classes.
+    y_gallery : array-like of shape (n_gallery,)
+        Their classes.
+    X_probe : array-like of shape (n_probes, n_features)
+        Known and unknown probes (classes absent from ``y_gallery``).
+    y_probe : array-like of shape (n_probes,)
+        Their classes.
+    far : float in (0, 1) or None, default=0.01
+        Target false-accept rate to mark; None marks none.
+    threshold : float, default=None
+        A threshold on the similarity whose operating point to mark.
+    label : str, default=None
+        Legend label of the curve.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One line for the curve, and one more per marked point.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> gallery = np.flatnonzero(y < 5)[:25]
+    >>> probes = np.setdiff1d(np.arange(len(y)), gallery)
+    >>> ax = plot_open_set_curve(None, X[gallery], y[gallery], X[probes], y[probes], far=0.1)
+    >>> len(ax.lines)
+    2
+    """
+    rates, dirs, thresholds = open_set_curve(estimator, X_gallery, y_gallery, X_probe, y_probe)
+    n_unknown = int(np.sum(~np.isin(np.asarray(y_probe), np.asarray(y_gallery))))
+    floor = 0.5 / n_unknown  # where a rate of 0 is drawn on the log axis
+    ax = _new_axes(ax, (6, 4.5))
+    ax.step(np.maximum(rates, floor), dirs, where="post", label=label or "DIR at each threshold")
+    if far is not None:
+        if not 0 < far < 1:
+            raise ValueError(f"far must be strictly between 0 and 1, got {far!r}.")
+        k = int(np.flatnonzero(rates <= far)[-1])
+        ax.plot(
+            max(rates[k], floor), dirs[k], "o", ms=8,
+            label=f"target FAR {100 * far:g}%: DIR {dirs[k]:.3f}",
+        )
+    if threshold is not None:
+        k = int(np.flatnonzero(thresholds >= threshold)[-1])
+        ax.plot(
+            max(rates[k], floor), dirs[k], "s", ms=8, mfc="none",
+            label=f"threshold {threshold:.3g}: FAR {100 * rates[k]:.1f}%, DIR {dirs[k]:.3f}",
+        )
+    ax.set_xscale("log")
+    ax.set_xlim(floor / 1.5, 1.05)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"false-accept rate on unknown probes ({n_unknown}; 0 drawn at {floor:.2g})")
+    ax.set_ylabel("detection and identification rate (DIR)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    return ax

@@ -107,6 +107,25 @@ def test_unseen_classes_quick(capsys):
         assert unseen > 0.6 and one_shot > 0.45, method
 
 
+def test_open_set_quick(capsys):
+    results = _load("open_set").main(["--quick", "--threads", "1"])["digits"]
+    text = capsys.readouterr().out
+    assert "| SiameseVerifier(outlier_label=-1) | 5 |" in text and "measured FAR (target 1%)" in text
+    assert list(results) == ["raw pixels", "PCA (32)", "SiameseEmbedder() + calibrate_radius", "SiameseVerifier(outlier_label=-1)"]
+    for method, (rates, _) in results.items():
+        for (n_references, far), (dir_, measured, best) in rates.items():
+            # Calibrated on other strangers: DIR near the best, FAR within a few targets.
+            # Measured with --quick: |DIR - best| <= 0.025, FAR <= 2 x target + 0.04.
+            assert 0 < dir_ <= 1 and 0 < best <= 1, method
+            assert abs(dir_ - best) < 0.1 and measured <= 2 * far + 0.1, method
+        # Five references identify better than one.
+        assert rates[(5, 0.1)][2] > rates[(1, 0.1)][2], method
+    # The embedder and the verifier train the same encoder and both take the nearest reference
+    # with 1 reference per class (the radius classifier votes among several with 5).
+    embedder, verifier = results["SiameseEmbedder() + calibrate_radius"][0], results["SiameseVerifier(outlier_label=-1)"][0]
+    assert embedder[(1, 0.1)][2] == pytest.approx(verifier[(1, 0.1)][2])
+
+
 def test_tune_defaults_small_run(capsys):
     """One-change rows over the defaults: each runs with its own setting (max_epochs included)."""
     module = _load("tune_defaults")

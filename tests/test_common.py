@@ -15,6 +15,10 @@ FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=3, batch_size=16,
 ESTIMATORS = [
     SiameseEmbedder(**FAST),
     SiameseVerifier(**FAST),
+    # Open-set rejection on: training queries match themselves (every sample is
+    # a reference), so the checks' predictions stay among classes_; -999 is a
+    # label no check uses (string classes get it as "-999").
+    SiameseVerifier(**FAST, outlier_label=-999),
     ApproximateKNeighborsTransformer(index="auto"),
     ApproximateKNeighborsTransformer(index="exact"),
 ]

@@ -361,3 +361,124 @@ def test_real_verifier_uses_its_pair_probability(digits):
     X_test, y_test = digits["X_test"], digits["y_test"]
     by_hand = embedding_precision_at_1(verifier.embed(X_test), y_test, similarity=verifier.embedding_similarity)
     assert precision_at_1(verifier, X_test, y_test) == by_hand > 0.5
+
+
+# ----------------------------------------------------------------- open set
+from sklearn_siamese.metrics import (  # noqa: E402
+    dir_at_far,
+    make_dir_at_far_scorer,
+    make_tar_at_far_scorer,
+    open_set_curve,
+    tar_at_far,
+)
+
+
+@pytest.fixture(scope="module")
+def open_set_digits():
+    """Gallery: 2 samples of digits 0-4; probes: the other samples of 0-4 (known) and 5-9 (unknown)."""
+    X, y = load_digits(return_X_y=True)
+    gallery = np.concatenate([np.flatnonzero(y == c)[:2] for c in range(5)])
+    probes = np.setdiff1d(np.arange(len(y)), gallery)
+    return X[gallery], y[gallery], X[probes], y[probes]
+
+
+def _brute_dir(X_gallery, y_gallery, X_probe, y_probe, far):
+    """DIR at FAR written out: nearest gallery sample, the k-th highest stranger score as the bar."""
+    D = np.linalg.norm(X_probe[:, None] - X_gallery[None], axis=2)
+    best, match = -D.min(axis=1), y_gallery[D.argmin(axis=1)]
+    unknown = ~np.isin(y_probe, y_gallery)
+    strangers = np.sort(best[unknown])[::-1]
+    allowed = int(np.floor(far * len(strangers) + 1e-9))
+    bar = strangers[allowed]  # the highest stranger score that must be rejected
+    known = ~unknown
+    return np.mean((match[known] == y_probe[known]) & (best[known] > bar))
+
+
+@pytest.mark.parametrize("far", [0.01, 0.1, 0.3])
+def test_dir_at_far_matches_its_definition(open_set_digits, far):
+    rate, threshold = dir_at_far(None, *open_set_digits, far=far, return_threshold=True)
+    # Integer pixels tie many distances; rounding (a dot-product formula there) may order a few ties otherwise.
+    assert rate == pytest.approx(_brute_dir(*open_set_digits, far), abs=0.005)
+    X_gallery, y_gallery, X_probe, y_probe = open_set_digits
+    unknown = ~np.isin(y_probe, y_gallery)
+    best = -np.linalg.norm(X_probe[unknown][:, None] - X_gallery[None], axis=2).min(axis=1)
+    assert np.mean(best >= threshold) <= far + 1e-3
+
+
+def test_open_set_curve_passes_through_dir_at_far(open_set_digits):
+    far, rate, thresholds = open_set_curve(None, *open_set_digits)
+    assert far[0] == 0 and rate[0] == 0 and np.isinf(thresholds[0])
+    assert far[-1] == 1 and np.all(np.diff(far) >= 0) and np.all(np.diff(rate) >= 0)
+    for target in (0.05, 0.2):
+        assert dir_at_far(None, *open_set_digits, far=target) == pytest.approx(rate[far <= target].max())
+
+
+def test_open_set_measures_of_a_pipeline_and_a_verifier(open_set_digits):
+    # A pipeline uses its transform (a full PCA is a rotation: distances kept); a
+    # verifier-like model its own similarity (monotone in the distance here).
+    rotation = make_pipeline(PCA(64)).fit(open_set_digits[2])
+    assert dir_at_far(rotation, *open_set_digits, far=0.1) == pytest.approx(dir_at_far(None, *open_set_digits, far=0.1))
+    assert dir_at_far(ToyVerifier().fit(None), *open_set_digits, far=0.1) == pytest.approx(
+        dir_at_far(None, *open_set_digits, far=0.1)
+    )
+
+
+def test_tar_at_far_matches_its_definition():
+    X, y = load_digits(return_X_y=True)
+    pairs, same = make_pairs(X, y, n_pairs=600, random_state=0)
+    d = np.linalg.norm(pairs[:, 0] - pairs[:, 1], axis=1)
+    for far in (0.01, 0.1):
+        bar = np.sort(d[same == 0])[int(np.floor(far * (same == 0).sum()))]  # first different pair not accepted
+        assert tar_at_far(None, pairs, same, far=far) == pytest.approx(np.mean(d[same == 1] < bar))
+    assert tar_at_far(ToyVerifier().fit(None), pairs, same, far=0.1) == tar_at_far(None, pairs, same, far=0.1)
+
+
+@pytest.mark.parametrize("far", [0, 1, 2.0, -0.5])
+def test_far_outside_0_1_is_refused_by_every_function(open_set_digits, far):
+    pairs = np.zeros((2, 2, 3))
+    message = r"The 'far' parameter of {} must be a float in the range \(0.0, 1.0\)"
+    with pytest.raises(ValueError, match=message.format("dir_at_far")):
+        dir_at_far(None, *open_set_digits, far=far)
+    with pytest.raises(ValueError, match=message.format("tar_at_far")):
+        tar_at_far(None, pairs, [0, 1], far=far)
+    with pytest.raises(ValueError, match=message.format("make_dir_at_far_scorer")):
+        make_dir_at_far_scorer(far)
+    with pytest.raises(ValueError, match=message.format("make_tar_at_far_scorer")):
+        make_tar_at_far_scorer(far)
+
+
+def test_open_set_measures_need_both_kinds_of_probe(open_set_digits):
+    X_gallery, y_gallery, X_probe, y_probe = open_set_digits
+    known = np.isin(y_probe, y_gallery)
+    with pytest.raises(ValueError, match="need unknown probes"):
+        dir_at_far(None, X_gallery, y_gallery, X_probe[known], y_probe[known])
+    with pytest.raises(ValueError, match="needs probes of enrolled classes"):
+        open_set_curve(None, X_gallery, y_gallery, X_probe[~known], y_probe[~known])
+    with pytest.raises(ValueError, match="X_probe has 10 features but X_gallery has 64"):
+        dir_at_far(None, X_gallery, y_gallery, X_probe[:, :10], y_probe)
+    pairs, same = make_pairs(X_gallery, y_gallery, n_pairs=10, random_state=0)
+    with pytest.raises(ValueError, match="needs same-class pairs"):
+        tar_at_far(None, pairs[same == 0], same[same == 0])
+    with pytest.raises(ValueError, match="strategy='far' needs 'different' pairs"):
+        tar_at_far(None, pairs[same == 1], same[same == 1])
+
+
+def test_open_set_scorers_choose_in_grid_search():
+    X, y = load_digits(return_X_y=True)
+    for scorer in (make_dir_at_far_scorer(0.1, n_references=2), make_tar_at_far_scorer(0.1, n_pairs=400)):
+        search = GridSearchCV(PCA(random_state=0), {"n_components": [1, 16]}, cv=2, scoring=scorer).fit(X, y)
+        assert search.best_params_ == {"n_components": 16}
+        assert np.all((search.cv_results_["mean_test_score"] >= 0) & (search.cv_results_["mean_test_score"] <= 1))
+    scorer = make_dir_at_far_scorer(0.1)
+    assert pickle.loads(pickle.dumps(scorer))(None, X, y) == scorer(None, X, y)
+    assert "far=0.1" in repr(scorer)
+
+
+def test_dir_scorer_on_a_fitted_embedder_chooses_by_unseen_classes():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    embedder = SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=2, batch_size=32, random_state=0)
+    seen = y < 6
+    embedder.fit(X[seen], y[seen])
+    score = make_dir_at_far_scorer(0.1, n_references=3)(embedder, X[~seen], y[~seen])
+    assert 0 < score <= 1

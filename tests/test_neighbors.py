@@ -1,16 +1,20 @@
-"""ApproximateKNeighborsTransformer: exact fallback, faiss HNSW search, scikit-learn pipelines."""
+"""ApproximateKNeighborsTransformer: exact fallback, faiss HNSW search, scikit-learn pipelines; calibrate_radius."""
 
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
+from sklearn.decomposition import PCA
+from sklearn.frozen import FrozenEstimator
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer, RadiusNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_siamese.neighbors import ApproximateKNeighborsTransformer
+from sklearn_siamese import MLPEncoder, SiameseEmbedder
+from sklearn_siamese.neighbors import ApproximateKNeighborsTransformer, calibrate_radius
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +120,64 @@ def test_more_neighbours_than_references_is_an_error():
         model.transform(X)  # mode="distance" asks for one more
     with pytest.raises(ValueError, match="positive integer"):
         model.kneighbors(X, n_neighbors=0)
+
+
+# ------------------------------------------------------- calibrate_radius
+@pytest.fixture(scope="module")
+def open_set_digits():
+    """Enrolled digits 0-4 (every other sample; the rest are known probes), strangers 5-9 in two random halves."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    known = np.flatnonzero(y < 5)
+    half = np.random.RandomState(0).rand(len(y)) < 0.5
+    return (X[known[::2]], y[known[::2]]), (X[known[1::2]], y[known[1::2]]), (y >= 5) & half, (y >= 5) & ~half, (X, y)
+
+
+def _predict(model, X):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Outlier label -1 is not in training classes", UserWarning)
+        return model.predict(X)
+
+
+@pytest.mark.parametrize("far", [0.02, 0.1])
+def test_calibrated_radius_accepts_the_target_fraction_of_strangers(open_set_digits, far):
+    (X_enrol, y_enrol), (X_known, y_known), cal, strangers, (X, y) = open_set_digits
+    model = make_pipeline(PCA(16, random_state=0), RadiusNeighborsClassifier(outlier_label=-1))
+    model.fit(X_enrol, y_enrol)
+    # Known probes may be passed along; they do not move the radius.
+    radius = calibrate_radius(model, np.concatenate([X[cal], X_known]), np.concatenate([y[cal], y_known]), far=far)
+    assert radius == calibrate_radius(model, X[cal], y[cal], far=far)
+    model.set_params(radiusneighborsclassifier__radius=radius)
+    accepted = np.mean(_predict(model, X[cal]) != -1)
+    assert accepted <= far < accepted + 1.5 / cal.sum()
+    # Other samples of the same strangers: near the target. (Strangers of other
+    # classes may be accepted far more often, see the user guide: the rate
+    # transfers as far as the calibration strangers resemble the new ones.)
+    assert np.mean(_predict(model, X[strangers]) != -1) <= far + 0.05
+    assert np.mean(_predict(model, X_known) == y_known) > 0.5
+
+
+def test_calibrate_radius_behind_a_frozen_embedder(open_set_digits):
+    (X_enrol, y_enrol), (X_known, y_known), cal, strangers, (X, y) = open_set_digits
+    embedder = SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=2, batch_size=32, random_state=0)
+    embedder.fit(X_enrol, y_enrol)
+    model = make_pipeline(FrozenEstimator(embedder), RadiusNeighborsClassifier(outlier_label=-1)).fit(X_enrol, y_enrol)
+    radius = calibrate_radius(model, X[cal], y[cal], far=0.1)
+    # The radius is a distance in the embedding: the strangers' nearest enrolled embedding.
+    nearest = np.min(np.linalg.norm(embedder.transform(X[cal])[:, None] - embedder.transform(X_enrol)[None], axis=2), axis=1)
+    assert np.mean(nearest <= radius) <= 0.1
+    model.set_params(radiusneighborsclassifier__radius=radius)
+    assert np.mean(_predict(model, X[cal]) != -1) == pytest.approx(np.mean(nearest <= radius))
+
+
+def test_calibrate_radius_bad_input(open_set_digits):
+    (X_enrol, y_enrol), (X_known, y_known), cal, _, (X, y) = open_set_digits
+    model = RadiusNeighborsClassifier(outlier_label=-1).fit(X_enrol, y_enrol)
+    with pytest.raises(ValueError, match="calibrate_radius needs unknown probes"):
+        calibrate_radius(model, X_known, y_known)
+    with pytest.raises(ValueError, match=r"The 'far' parameter of calibrate_radius must be a float in the range \(0.0, 1.0\)"):
+        calibrate_radius(model, X[cal], y[cal], far=1.0)
+    with pytest.raises(ValueError, match="needs a RadiusNeighborsClassifier or a Pipeline ending in one, got KNeighborsClassifier"):
+        calibrate_radius(KNeighborsClassifier(1).fit(X_enrol, y_enrol), X[cal], y[cal])
+    with pytest.raises(ValueError, match="X has 10 features, but RadiusNeighborsClassifier is expecting 64|64 features"):
+        calibrate_radius(model, X[cal][:, :10], y[cal])

@@ -17,7 +17,8 @@ from sklearn.decomposition import PCA  # noqa: E402
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder  # noqa: E402
 from sklearn_siamese.pairs import make_pairs  # noqa: E402
-from sklearn_siamese.plotting import plot_embedding, plot_history, plot_pairs  # noqa: E402
+from sklearn_siamese.metrics import dir_at_far, open_set_curve  # noqa: E402
+from sklearn_siamese.plotting import plot_embedding, plot_history, plot_open_set_curve, plot_pairs  # noqa: E402
 
 from _toy_verifier import ToyVerifier  # noqa: E402
 
@@ -157,3 +158,25 @@ def test_clear_error_without_matplotlib(monkeypatch, embedder):
         plot_history(embedder)
     with pytest.raises(ImportError, match=r"pip install sklearn-siamese\[plot\]"):
         plot_embedding(np.zeros((3, 2)))
+
+
+def test_plot_open_set_curve_marks_the_operating_points(tmp_path, digits):
+    X, y = digits
+    gallery = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(5)])
+    probes = np.setdiff1d(np.arange(len(y)), gallery)
+    args = (X[gallery], y[gallery], X[probes], y[probes])
+    rate, threshold = dir_at_far(None, *args, far=0.05, return_threshold=True)
+    ax = plot_open_set_curve(None, *args, far=0.05, threshold=threshold, label="raw pixels")
+    assert len(ax.lines) == 3 and ax.get_xscale() == "log"
+    curve, target, given = ax.lines
+    far, dirs, _ = open_set_curve(None, *args)
+    np.testing.assert_allclose(curve.get_ydata(), dirs)
+    # The target's point is dir_at_far; the given threshold lands on the same point here.
+    assert target.get_ydata()[0] == pytest.approx(rate) == given.get_ydata()[0]
+    assert "target FAR 5%" in target.get_label() and "DIR" in given.get_label()
+    path = tmp_path / "open_set.png"
+    ax.figure.savefig(path)
+    assert mpimg.imread(path).std() > 0.05
+    assert len(plot_open_set_curve(None, *args, far=None).lines) == 1
+    with pytest.raises(ValueError, match="far must be strictly between 0 and 1"):
+        plot_open_set_curve(None, *args, far=1.5)

@@ -361,3 +361,168 @@ def test_each_loss_fits_and_scores(small, loss):
     has_head = hasattr(ver.net_.criterion_, "head")
     assert has_head == (loss != "contrastive")
     assert ver.score(X, y) > 0.5  # 5 classes, references from the same samples
+
+
+# -------------------------------------------------------------- open set
+@pytest.fixture(scope="module")
+def open_set(digits):
+    """A verifier trained on digits 0-4; held-out probes of them, strangers 5-6 (calibration) and 7-9 (scored)."""
+    X, y = digits
+    known = np.flatnonzero(y < 5)
+    train, probes = known[:450], known[450:]
+    ver = SiameseVerifier(**FAST).fit(X[train], y[train])
+    calibration = np.isin(y, [5, 6])
+    strangers = y >= 7
+    return ver, (X[probes], y[probes]), (X[calibration], y[calibration]), (X[strangers], y[strangers])
+
+
+def _copy(ver, **params):
+    return pickle.loads(pickle.dumps(ver)).set_params(**params)
+
+
+def test_outlier_label_none_always_answers_an_enrolled_class(open_set):
+    ver, _, _, (X_strange, _) = open_set
+    assert set(ver.predict(X_strange)) <= set(ver.classes_)
+
+
+@pytest.mark.parametrize("far", [0.05, 0.2])
+def test_calibrate_rejection_meets_the_target_on_new_strangers(open_set, far):
+    ver, (X_known, y_known), (X_cal, y_cal), (X_strange, _) = open_set
+    ver = _copy(ver, outlier_label=-1).calibrate_rejection(X_cal, y_cal, far=far)
+    best = ver.match_proba(X_cal).max(axis=1)
+    # Exactly the target on the calibration strangers: at most far accepted, one more would exceed it.
+    accepted = np.mean(best >= ver.threshold_)
+    assert accepted <= far < accepted + 1.5 / len(X_cal)
+    # On strangers never seen, the measured rate is near the target.
+    measured = np.mean(ver.predict(X_strange) != -1)
+    assert measured <= far + 0.15
+    # Known probes are mostly accepted, and as the right class.
+    predicted = ver.predict(X_known)
+    assert np.mean(predicted == y_known) > 0.5
+    # Rejection is exactly "best match below threshold_", visible in match_proba.
+    rejected = ver.match_proba(X_known).max(axis=1) < ver.threshold_
+    np.testing.assert_array_equal(predicted == -1, rejected)
+    np.testing.assert_array_equal(predicted[~rejected], _copy(ver, outlier_label=None).predict(X_known)[~rejected])
+
+
+def test_match_proba_is_the_sigmoid_of_the_class_logits(open_set):
+    ver, (X_known, _), _, _ = open_set
+    proba = ver.match_proba(X_known[:20])
+    np.testing.assert_allclose(proba, _sigmoid(ver.decision_function(X_known[:20])))
+    # Unlike predict_proba, rows are not normalised, and rank classes alike.
+    np.testing.assert_array_equal(proba.argmax(axis=1), ver.predict_proba(X_known[:20]).argmax(axis=1))
+
+
+def test_open_set_score_counts_a_rejected_stranger_as_right(open_set):
+    ver, (X_known, y_known), (X_cal, y_cal), (X_strange, _) = open_set
+    ver = _copy(ver, outlier_label=-1).calibrate_rejection(X_cal, y_cal, far=0.1)
+    X = np.concatenate([X_known, X_strange])
+    y = np.concatenate([y_known, np.full(len(X_strange), -1)])
+    assert ver.score(X, y) == pytest.approx(np.mean(ver.predict(X) == y))
+    assert ver.score(X, y) > 0.5
+
+
+def test_string_classes_get_a_numeric_outlier_label_as_a_string(open_set):
+    ver, (X_known, y_known), (X_cal, y_cal), _ = open_set
+    names = np.array(["zero", "one", "two", "three", "four"])
+    ver = _copy(ver, outlier_label=-1).fit_references(X_known[:50], names[y_known[:50]])
+    ver.calibrate_rejection(X_cal, np.full(len(X_cal), "stranger"), far=0.1)
+    predicted = ver.predict(X_cal)
+    assert predicted.dtype.kind == "U" and "-1" in set(predicted)
+
+
+def test_calibrate_threshold_far_on_pairs(open_set):
+    ver, _, (X_cal, y_cal), _ = open_set
+    pairs, same = make_pairs(X_cal, y_cal, n_pairs=400, random_state=0)
+    ver = _copy(ver).calibrate_threshold(pairs, same, strategy="far", far=0.1)
+    scores = ver.pair_score(pairs)
+    false_accepts = np.mean(scores[same == 0] >= ver.threshold_)
+    assert false_accepts <= 0.1
+    # The lowest such threshold: the next different pair below it would exceed the target.
+    below = np.sort(scores[(same == 0) & (scores < ver.threshold_)])[-1]
+    assert np.mean(scores[same == 0] >= below) > 0.1
+    np.testing.assert_array_equal(ver.predict_pairs(pairs), (scores >= ver.threshold_).astype(int))
+
+
+def test_best_threshold_far_edges():
+    # Far below 1 / n_different: nothing "different" accepted, just above its highest score.
+    t = best_threshold([0.1, 0.2, 0.3], [0, 0, 0], "far", far=0.1)
+    assert 0.3 < t < 0.3 + 1e-12
+    # Only the different pairs set it: same-class scores do not move it.
+    assert 0.2 < best_threshold([0.1, 0.2, 0.9], [0, 0, 1], "far", far=0.4) < 0.2 + 1e-12
+    assert best_threshold([0.1, 0.2, 0.9], [0, 0, 1], "far", far=0.5) == pytest.approx(0.15)
+    assert best_threshold([0.1, 0.2, 0.15, 0.9], [0, 0, 1, 1], "far", far=0.5) == pytest.approx(0.15)
+    # Tied different scores are accepted or rejected together.
+    assert best_threshold([0.1, 0.3, 0.3, 0.5], [0, 0, 0, 0], "far", far=0.5) == pytest.approx(0.4)
+
+
+def test_fit_references_append_enrols_without_retraining(open_set, digits, tmp_path):
+    from sklearn_siamese import load_weights, save_weights
+
+    ver, (X_known, y_known), _, _ = open_set
+    X, y = digits
+    weights = [p.detach().clone() for p in ver.net_.module_.parameters()]
+    before = ver.reference_embeddings_.copy()
+    sevens = X[y == 7][:5]
+    ver = _copy(ver).fit_references(sevens, np.full(5, 7), append=True)
+    np.testing.assert_array_equal(ver.classes_, [0, 1, 2, 3, 4, 7])
+    assert len(ver.reference_embeddings_) == len(before) + 5
+    # The old references are kept as they were (grouped by class, 7 last).
+    np.testing.assert_array_equal(ver.reference_embeddings_[: len(before)], before)
+    assert all(torch.equal(a, b) for a, b in zip(weights, ver.net_.module_.parameters()))
+    assert np.mean(ver.predict(X[y == 7][5:]) == 7) > 0.3  # 5 references against 50 of each other class; chance 1/6
+    # More photos of an enrolled class join it.
+    more = _copy(ver).fit_references(X_known[:3], y_known[:3], append=True)
+    assert len(more.reference_embeddings_) == len(ver.reference_embeddings_) + 3
+    np.testing.assert_array_equal(more.classes_, ver.classes_)
+    # Kept through save_weights / load_weights and pickling.
+    path = tmp_path / "ver.pt"
+    save_weights(ver, path)
+    loaded = load_weights(SiameseVerifier(**FAST), path)
+    for restored in (loaded, pickle.loads(pickle.dumps(ver))):
+        np.testing.assert_array_equal(restored.classes_, ver.classes_)
+        np.testing.assert_array_equal(restored.reference_labels_, ver.reference_labels_)
+        np.testing.assert_allclose(restored.reference_embeddings_, ver.reference_embeddings_)
+        np.testing.assert_array_equal(restored.predict(X[:50]), ver.predict(X[:50]))
+
+
+def test_outlier_label_of_an_enrolled_class_raises(open_set, small):
+    ver, (X_known, y_known), _, _ = open_set
+    X, y = small
+    with pytest.raises(ValueError, match=r"outlier_label=3 is one of the enrolled classes"):
+        SiameseVerifier(**FAST, outlier_label=3).fit(X, y)
+    with pytest.raises(ValueError, match=r"outlier_label=3 is one of the enrolled classes"):
+        _copy(ver, outlier_label=3).predict(X_known[:2])
+    with pytest.raises(ValueError, match=r"outlier_label=9 is one of the enrolled classes"):
+        _copy(ver, outlier_label=9).fit_references(X_known[:4], [0, 9, 0, 9])
+    with pytest.raises(ValueError, match=r"outlier_label='unknown' is a string but the enrolled classes are numbers"):
+        _copy(ver, outlier_label="unknown").predict(X_known[:2])
+
+
+@pytest.mark.parametrize("far", [0, 1, 1.5, -0.1, "1%"])
+def test_far_outside_0_1_raises(open_set, far):
+    ver, _, (X_cal, y_cal), _ = open_set
+    pairs, same = make_pairs(X_cal, y_cal, n_pairs=20, random_state=0)
+    with pytest.raises(ValueError, match=r"The 'far' parameter of calibrate_rejection must be a float in the range \(0.0, 1.0\)"):
+        _copy(ver).calibrate_rejection(X_cal, y_cal, far=far)
+    with pytest.raises(ValueError, match=r"The 'far' parameter of best_threshold must be a float in the range \(0.0, 1.0\)"):
+        _copy(ver).calibrate_threshold(pairs, same, strategy="far", far=far)
+
+
+def test_calibration_without_unknowns_raises(open_set):
+    ver, (X_known, y_known), _, _ = open_set
+    with pytest.raises(ValueError, match="calibrate_rejection needs unknown probes"):
+        _copy(ver).calibrate_rejection(X_known, y_known, far=0.1)
+    pairs = np.stack([X_known[:5], X_known[:5]], axis=1)
+    with pytest.raises(ValueError, match="strategy='far' needs 'different' pairs"):
+        _copy(ver).calibrate_threshold(pairs, np.ones(5), strategy="far", far=0.1)
+
+
+def test_references_of_the_wrong_feature_shape_raise(open_set):
+    ver, (X_known, y_known), _, _ = open_set
+    with pytest.raises(ValueError, match="X has 63 features, but SiameseVerifier is expecting 64 features"):
+        _copy(ver).fit_references(X_known[:10, :63], y_known[:10], append=True)
+    with pytest.raises(ValueError, match="X has 63 features, but SiameseVerifier is expecting 64 features"):
+        _copy(ver).calibrate_rejection(X_known[:10, :63], np.full(10, -1), far=0.1)
+    with pytest.raises(ValueError, match="give the new references labels of the same type"):
+        _copy(ver).fit_references(X_known[:2], ["a", "b"], append=True)

@@ -1,7 +1,12 @@
 """Scorers for ``GridSearchCV(scoring=...)`` built on the metric functions."""
 
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, validate_params
+
 from ..pairs import make_pairs
 from ._one_shot import one_shot_accuracy
+from ._open_set import dir_at_far, open_set_split, tar_at_far
 from ._retrieval import mean_average_precision_at_r, precision_at_1
 from ._verification import verification_accuracy, verification_roc_auc
 
@@ -146,3 +151,114 @@ def make_retrieval_scorer(metric="map_at_r"):
     if metric not in _RETRIEVAL:
         raise ValueError(f"metric must be one of {sorted(_RETRIEVAL)}, got {metric!r}.")
     return _SiameseScorer(metric, _RETRIEVAL[metric])
+
+
+def _tar_from_samples(estimator, X, y, *, far, n_pairs, random_state):
+    pairs, same = make_pairs(X, y, n_pairs=n_pairs, random_state=random_state)
+    return tar_at_far(estimator, pairs, same, far=far)
+
+
+@validate_params(
+    {
+        "far": [Interval(Real, 0, 1, closed="neither")],
+        "n_pairs": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_tar_at_far_scorer(far=0.01, *, n_pairs=2000, random_state=0):
+    """Scorer of the true accept rate at a false-accept rate, for ``GridSearchCV(scoring=...)``.
+
+    Balanced same / different pairs are drawn from each validation fold
+    with :func:`~sklearn_siamese.pairs.make_pairs` and scored with
+    :func:`tar_at_far`.
+
+    Parameters
+    ----------
+    far : float in (0, 1), default=0.01
+        Target false-accept rate.
+    n_pairs : int, default=2000
+        Pairs drawn per fold; half are different-class pairs, so the
+        false-accept rate moves in steps of ``2 / n_pairs``.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the pair draws (fixed, so candidates see the same pairs).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returning TAR at ``far``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.model_selection import cross_val_score
+    >>> X, y = load_digits(return_X_y=True)
+    >>> scores = cross_val_score(PCA(8), X, y, cv=2, scoring=make_tar_at_far_scorer(0.1))
+    >>> bool((scores > 0.1).all())
+    True
+    """
+    return _SiameseScorer("tar_at_far_scorer", _tar_from_samples, far=far, n_pairs=n_pairs, random_state=random_state)
+
+
+def _dir_from_samples(estimator, X, y, *, far, n_references, unknown_fraction, random_state):
+    gallery, probes = open_set_split(
+        y, n_references=n_references, unknown_fraction=unknown_fraction, random_state=random_state
+    )
+    return dir_at_far(estimator, X[gallery], y[gallery], X[probes], y[probes], far=far)
+
+
+@validate_params(
+    {
+        "far": [Interval(Real, 0, 1, closed="neither")],
+        "n_references": [Interval(Integral, 1, None, closed="left")],
+        "unknown_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_dir_at_far_scorer(far=0.01, *, n_references=1, unknown_fraction=0.5, random_state=0):
+    """Scorer of open-set identification (DIR at a FAR), for ``GridSearchCV(scoring=...)``.
+
+    Each validation fold is split by class: a fraction ``unknown_fraction``
+    of its classes are strangers, the others are enrolled with
+    ``n_references`` samples each in the gallery, and every other sample is
+    a probe; the score is :func:`dir_at_far`. Validate on classes unseen in
+    training with a group-aware splitter (``GroupKFold`` with the class
+    labels as groups).
+
+    Parameters
+    ----------
+    far : float in (0, 1), default=0.01
+        Target fraction of unknown probes accepted.
+    n_references : int, default=1
+        Gallery samples per enrolled class.
+    unknown_fraction : float in (0, 1), default=0.5
+        Fraction of each fold's classes that are not enrolled.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the split (fixed, so candidates see the same galleries).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returning DIR at ``far``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> X, y = load_digits(return_X_y=True)
+    >>> search = GridSearchCV(PCA(), {"n_components": [2, 16]}, cv=2,
+    ...                       scoring=make_dir_at_far_scorer(0.1))
+    >>> search.fit(X, y).best_params_
+    {'n_components': 16}
+    """
+    return _SiameseScorer(
+        "dir_at_far_scorer",
+        _dir_from_samples,
+        far=far,
+        n_references=n_references,
+        unknown_fraction=unknown_fraction,
+        random_state=random_state,
+    )
