@@ -28,7 +28,7 @@ from ._checks import check_can_form_pairs, image_shape_of, resolve_device, valid
 from ._data_split import split_validation_classes
 from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
-from ._out_of_core import float_batch
+from ._out_of_core import MappedPages, float_batch
 from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
 from ._net_assembly import OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
 from ._training import TensorDataset, as_tensor, finished_epochs, set_torch_rng_state
@@ -220,7 +220,7 @@ class _BaseSiamese(BaseEstimator):
         image_shape = getattr(self, "_fit_rotation_shape", None)
         if image_shape is not None:
             X, y_codes, train_idx = add_rotated_classes(X, y_codes, train_idx, image_shape)
-        return TensorDataset(as_tensor(X), torch.as_tensor(y_codes)), train_idx
+        return TensorDataset(as_tensor(X), torch.as_tensor(y_codes), MappedPages(X)), train_idx
 
     def _training_device(self):
         """The device to train on: the accelerator's when one is given."""

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ._encoder_build import EmbeddingModule
-from ._out_of_core import as_tensor
+from ._out_of_core import MappedPages, as_tensor
 
 # Memory that one forward pass at inference may hold in the encoder's
 # activations, and the bounds on its rows. The block is sized by what the
@@ -92,13 +92,14 @@ def embed_rows(module, X, embedding_dim=None, dtype=np.float32):
     good = np.ones(len(X), dtype=bool)
     try:
         with torch.no_grad():
-            rows = 1
+            rows, pages = 1, MappedPages(X)
             if len(X):
                 probe = as_tensor(np.asarray(X[:2], dtype=dtype)).to(device)
                 rows = inference_block_rows(_activation_bytes_per_row(encoder, state, probe))
             for start in range(0, len(X), rows):
                 # Converted a block at a time: X may be a uint8 memmap larger than memory as float.
                 block = as_tensor(np.asarray(X[start : start + rows], dtype=dtype)).to(device)
+                pages.read(len(block) * X[:1].nbytes)
                 n = len(block)
                 if n < rows:
                     block = torch.cat([block, block[-1:].expand(rows - n, *block.shape[1:])])

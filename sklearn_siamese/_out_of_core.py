@@ -7,6 +7,7 @@ converted, not rescaled: uint8 pixels become 0.0-255.0, exactly what
 converting X up front gave, so results do not depend on the input dtype.
 """
 
+import mmap
 import warnings
 
 import numpy as np
@@ -38,3 +39,50 @@ def as_tensor(X):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(np.ascontiguousarray(X))
+
+
+# Bytes read from a memory-mapped X between two releases of its pages.
+RELEASE_EVERY_BYTES = 16 * 2**20
+
+
+class MappedPages:
+    """Keeps the pages of a memory-mapped X out of this process's resident memory.
+
+    Every page of a ``np.memmap`` that a batch reads stays mapped, so after
+    an epoch or a ``transform`` the whole file counts in the process's
+    resident memory. ``read(nbytes)`` counts the bytes read and, every
+    ``RELEASE_EVERY_BYTES``, unmaps the pages (``madvise(MADV_DONTNEED)``):
+    the file's data stays in the kernel's page cache, which may drop it
+    under memory pressure, and the next read maps it back from there. Only
+    shared or read-only mappings are released: a copy-on-write mapping
+    (``mode="c"``) would lose the rows written to it.
+    """
+
+    def __init__(self, X):
+        self._mmap = None
+        # X may be a view of the np.memmap (validation returns a plain ndarray
+        # sharing its memory): follow the bases to the mapping.
+        mode, base = None, X
+        while base is not None and self._mmap is None:
+            if isinstance(base, np.memmap):
+                mode = base.mode
+            if isinstance(base, mmap.mmap):
+                self._mmap = base
+            base = getattr(base, "base", None)
+        if mode not in ("r", "r+", "w+") or not hasattr(mmap, "MADV_DONTNEED"):
+            self._mmap = None
+        self._read = 0
+
+    def read(self, nbytes):
+        if self._mmap is None:
+            return
+        self._read += nbytes
+        if self._read >= RELEASE_EVERY_BYTES:
+            self._read = 0
+            try:
+                self._release()
+            except (OSError, ValueError):  # closed, or refused by the platform: keep the pages
+                self._mmap = None
+
+    def _release(self):
+        self._mmap.madvise(mmap.MADV_DONTNEED)

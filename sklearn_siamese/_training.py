@@ -17,18 +17,23 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 
 from ._inference import embed_rows
-from ._out_of_core import as_tensor, float_batch
+from ._out_of_core import MappedPages, as_tensor, float_batch
 from .distances import cross_distance
 from .losses import nt_xent
 from .metrics import embedding_precision_at_1
 
 
 class TensorDataset(torch.utils.data.Dataset):
-    """Features and integer labels held as tensors, indexed a batch at a time."""
+    """Features and integer labels held as tensors, indexed a batch at a time.
 
-    def __init__(self, X, y):
+    ``pages`` (a ``MappedPages`` of the array X shares memory with)
+    releases a memory-mapped X's pages as batches read it.
+    """
+
+    def __init__(self, X, y, pages=None):
         self.X = X
         self.y = y
+        self.pages = pages
 
     def __len__(self):
         return len(self.X)
@@ -70,12 +75,16 @@ class BatchIterator:
 
     def __iter__(self):
         X, y = self.dataset.X, self.dataset.y
+        pages = getattr(self.dataset, "pages", None)
+        row_bytes = X[0].numel() * X.element_size() if len(X) else 0
         move = torch.device(self.device) != X.device
         for idx in self.sampler:
             # index_select on a whole batch is several times faster than
             # advanced indexing (X[idx]) for a 1-D index on CPU.
             idx = torch.from_numpy(np.asarray(idx, dtype=np.int64))
             Xb, yb = float_batch(X.index_select(0, idx)), y.index_select(0, idx)
+            if pages is not None:
+                pages.read(len(idx) * row_bytes)
             if move:
                 Xb, yb = Xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             if self.views > 1:

@@ -87,3 +87,24 @@ def test_float16_infinity_is_reported():
     X[3, 1] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         SiameseEmbedder(**FAST).fit(X, np.arange(40) % 4)
+
+
+# ------------------------------------------------- pages of a memory-mapped X
+@pytest.mark.parametrize("mode", ["r", "c"])
+def test_memmap_pages_are_released_as_fit_and_transform_read_them(digits_uint8, tmp_path, monkeypatch, mode):
+    import sklearn_siamese._out_of_core as out_of_core
+
+    X, y = digits_uint8
+    released = []
+    monkeypatch.setattr(out_of_core, "RELEASE_EVERY_BYTES", 4096)
+    monkeypatch.setattr(out_of_core.MappedPages, "_release", lambda self: released.append(self._mmap) or self._mmap.madvise(out_of_core.mmap.MADV_DONTNEED))
+    _memmap(tmp_path, X, np.uint8)
+    mm = np.memmap(tmp_path / "X.bin", dtype=np.uint8, mode=mode, shape=X.shape)
+    model = SiameseEmbedder(**FAST).fit(mm, y)
+    E = model.transform(mm)
+    if mode == "r":
+        assert len(released) > 10  # training batches and inference blocks both release
+    else:
+        assert released == []  # a copy-on-write mapping would lose rows written to it
+    # Released pages are read back from the file: the results are those of the array in memory.
+    np.testing.assert_array_equal(E, SiameseEmbedder(**FAST).fit(X, y).transform(X))
