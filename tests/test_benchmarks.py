@@ -246,3 +246,24 @@ def test_every_generated_table_a_page_includes_exists_and_has_a_writer():
     for name in included:
         assert (BENCHMARKS.parent / "docs" / "benchmarks" / "_generated" / f"{name}.md").is_file(), name
         assert name in writers, f"no benchmark script writes _generated/{name}.md"
+
+
+def test_faces_quick_on_a_folder_of_fake_people(tmp_path, capsys):
+    # 15 fake people x 4 photos, each person a random 16x16 pattern with 5% of
+    # pixels flipped; two photos named like the side-light shots.
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.RandomState(0)
+    for person in range(15):
+        base = rng.rand(16, 16) > 0.5
+        (tmp_path / f"subject{person:02d}").mkdir()
+        for stem in ("normal", "happy", "leftlight", "rightlight"):
+            noisy = base ^ (rng.rand(16, 16) > 0.95)
+            Image.fromarray(np.where(noisy, 255, 0).astype(np.uint8)).save(tmp_path / f"subject{person:02d}" / f"{stem}.png")
+    faces = _load("faces")
+    results = faces.main(["--data", str(tmp_path), "--size", "16", "--quick", "--methods", "raw", "PCA", "SiameseEmbedder"])
+    out = capsys.readouterr().out
+    assert "## every photo" in out and "## without side light" in out
+    assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default"}
+    # Raw pixels tell the fake people apart; chance 1-shot accuracy is 1/5.
+    assert results[("every photo", "raw pixels")][0]["one_shot"] > 0.9
+    assert all(r[0]["one_shot"] > 0.4 and 0 <= r[0]["auc"] <= 1 for r in results.values()), results

@@ -1,0 +1,133 @@
+"""Real face photos: recognise people never seen in training (Yale faces, 15 people x 11 photos).
+
+Reads ``../shared/data/yalefaces`` (a folder of photos per person; see its
+README: research use only, never committed) with the package's
+``load_image_folder`` at ``--size`` pixels, grey, values in [0, 1]. Each of
+``--splits`` class-disjoint splits trains on 10 people and tests on the
+other 5, never seen in training: 5-way 1-shot accuracy (``--episodes``
+episodes of one support and one query photo per person) and pair
+verification ROC AUC over every pair of the unseen people's photos. Two
+conditions: every photo, and the photos without the left-light and
+right-light shots, where lighting changes least and raw pixels are
+strongest (as on aligned faces). Rows: raw pixels, PCA, the estimators with
+no arguments but ``random_state``, and the image recipe (conv encoder and
+affine distortions, as in the unseen-classes benchmark).
+
+    python benchmarks/faces.py                          # 3 splits, both conditions
+    python benchmarks/faces.py --methods "raw" "PCA" --splits 5
+    python benchmarks/faces.py --data DIR --quick       # a smoke test
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import add_run_arguments, affine_for, docs_report, machine_info, selected, table
+from sklearn.decomposition import PCA
+
+from sklearn_siamese import ConvEncoder, SiameseEmbedder
+from sklearn_siamese.datasets import load_image_folder
+from sklearn_siamese.metrics import one_shot_accuracy, verification_roc_auc
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "yalefaces"
+# The shots where one side of the face is in shadow: most pixels change.
+SIDE_LIGHT = ("leftlight", "rightlight")
+N_TRAIN_PEOPLE = 10
+
+
+def load_faces(data, size):
+    """``(images (n, size, size), person of each photo, file stem of each photo)``."""
+    bunch = load_image_folder(data, image_size=size)
+    stems = np.array([Path(name).stem for name in bunch.filenames])
+    return bunch.images.astype(np.float32), np.asarray(bunch.target), stems
+
+
+def methods(image_shape, max_epochs, quick, random_state):
+    """Rows: name -> unfitted model (None = raw pixels)."""
+    default = SiameseEmbedder(random_state=random_state)
+    recipe = SiameseEmbedder(
+        encoder=ConvEncoder(input_shape=image_shape), augmentation=affine_for(image_shape),
+        max_epochs=max_epochs, random_state=random_state,
+    )
+    if quick:
+        default.set_params(max_epochs=max_epochs)
+    return {
+        "raw pixels": None,
+        "PCA (32)": PCA(n_components=32, random_state=random_state),
+        "SiameseEmbedder() default": default,
+        "image recipe (conv + affine)": recipe,
+    }
+
+
+def all_pairs(X, y):
+    """Every pair of rows of X, as ``(pairs, same)``."""
+    i, j = np.triu_indices(len(X), k=1)
+    return np.stack([X[i], X[j]], axis=1), (y[i] == y[j]).astype(int)
+
+
+def evaluate(model, X_train, y_train, X_test, y_test, n_episodes, random_state):
+    start = time.perf_counter()
+    if model is not None:
+        if isinstance(model, PCA):
+            model.set_params(n_components=min(model.n_components, len(X_train) - 1))
+        model.fit(X_train.reshape(len(X_train), -1) if isinstance(model, PCA) else X_train, y_train)
+    fit_s = time.perf_counter() - start
+    X_test = X_test.reshape(len(X_test), -1)  # the estimators fitted on images take flat rows too
+    pairs, same = all_pairs(X_test, y_test)
+    return {
+        "one_shot": one_shot_accuracy(model, X_test, y_test, n_way=len(np.unique(y_test)), k_shot=1,
+                                      n_episodes=n_episodes, random_state=random_state),
+        "auc": verification_roc_auc(model, pairs, same),
+        "fit_s": fit_s,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
+    parser.add_argument("--splits", type=int, default=3)
+    add_run_arguments(parser, "--methods", max_epochs=30, episodes=300, quick_help="1 split, 2 epochs: a smoke test")
+    args = parser.parse_args(argv)
+    if not os.path.isdir(args.data):
+        raise SystemExit(f"no face folder at {args.data}: pass --data")
+    if args.quick:
+        args.splits, args.max_epochs, args.episodes = 1, 2, 20
+    X, y, stems = load_faces(args.data, args.size)
+    people = np.unique(y)
+    conditions = {"every photo": np.ones(len(X), bool), "without side light": ~np.isin(stems, SIDE_LIGHT)}
+    with docs_report("faces", "faces.py", argv, args.write_docs):
+        print(f"# Faces: {len(people)} people, {len(X)} photos at {args.size}x{args.size}; "
+              f"train on {N_TRAIN_PEOPLE}, test on the other {len(people) - N_TRAIN_PEOPLE}")
+        print(f"machine: {machine_info()}")
+        print(f"settings: {vars(args)}\n")
+        results = {}
+        for condition, keep in conditions.items():
+            for s in range(args.splits):
+                order = np.random.default_rng([args.random_state, s]).permutation(people)
+                train = keep & np.isin(y, order[:N_TRAIN_PEOPLE])
+                test = keep & np.isin(y, order[N_TRAIN_PEOPLE:])
+                for name, model in methods((args.size, args.size), args.max_epochs, args.quick, args.random_state).items():
+                    if not selected(name, args.rows):
+                        continue
+                    r = evaluate(model, X[train], y[train], X[test], y[test], args.episodes, args.random_state)
+                    results.setdefault((condition, name), []).append(r)
+        for condition in conditions:
+            rows = []
+            for (cond, name), runs in results.items():
+                if cond != condition:
+                    continue
+                mean = {key: np.mean([r[key] for r in runs]) for key in runs[0]}
+                rows.append([name, f"{mean['one_shot']:.3f}", f"{mean['auc']:.3f}", f"{mean['fit_s']:.1f}",
+                             " / ".join(f"{r['one_shot']:.2f}" for r in runs)])
+            print(f"## {condition}\n")
+            print(table(["method", f"unseen {len(people) - N_TRAIN_PEOPLE}-way 1-shot (mean)",
+                         "unseen verification ROC AUC (mean)", "fit (s)", "1-shot per split"], rows))
+            print()
+    return results
+
+
+if __name__ == "__main__":
+    main()
