@@ -138,12 +138,23 @@ def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
     (``_out_of_core``).
     """
     X = flatten_images(X)
-    check_numeric(X, name, type(estimator).__name__)
-    if is_compact(X):
-        return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
-    # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
-    with np.errstate(over="ignore"):
-        return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
+    owner = type(estimator).__name__
+    check_numeric(X, name, owner)
+    try:
+        if is_compact(X):
+            return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
+        # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
+        with np.errstate(over="ignore"):
+            return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
+    except ValueError as exc:
+        first_line = str(exc).split("\n", 1)[0]
+        if not first_line.endswith("contains NaN."):
+            raise
+        # scikit-learn's own message goes on to recommend HistGradientBoosting, which does not apply here.
+        raise ValueError(
+            f"{first_line} {owner} needs finite numbers: fill the missing values first (e.g. "
+            "sklearn.impute.SimpleImputer in a Pipeline before it) or drop the rows that have them."
+        ) from None
 
 
 def validate_pairs(estimator, pairs):
