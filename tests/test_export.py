@@ -66,3 +66,13 @@ def test_export_refuses_unfitted_and_pipelines(digits):
     pipe = make_pipeline(StandardScaler(), SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=1)).fit(X, y)
     with pytest.raises(TypeError, match="pipeline"):
         export_encoder(pipe)
+
+
+def test_export_logs_nothing_about_torchvision(digits, capfd, caplog):
+    # torch's exporter logs a warning per torchvision operator when torchvision is missing.
+    X, y = digits
+    emb = SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(8,)), **FAST).fit(X, y)
+    capfd.readouterr()
+    export_encoder(emb)
+    export_pair_scorer(emb)
+    assert "torchvision" not in capfd.readouterr().err + caplog.text
