@@ -30,7 +30,7 @@ from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
 from ._out_of_core import float_batch
 from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
-from ._net_assembly import OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
+from ._net_assembly import OPTIMIZER_PREFIX, OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
 from ._training import TensorDataset, as_tensor, finished_epochs, set_torch_rng_state
 from .distances import DISTANCES, cross_distance, paired_distance
 from .encoders import ENCODERS, EncoderSpec
@@ -73,6 +73,31 @@ class _BaseSiamese(BaseEstimator):
 
     # Float type of the embeddings at inference; the verifier uses float64.
     _inference_dtype = np.float32
+
+    # ------------------------------------------------ optimizer__* arguments
+    # skorch's convention: ``optimizer__momentum=0.9`` is passed to the
+    # optimizer as ``momentum=0.9``. The subclasses' ``__init__`` take them as
+    # ``**optimizer__kwargs`` and store them as attributes of those names;
+    # ``get_params``/``set_params`` list and set them beside the named
+    # parameters, so ``clone`` and ``GridSearchCV`` handle them like any other.
+    def _set_optimizer_arguments(self, arguments):
+        for key, value in arguments.items():
+            if not key.startswith(OPTIMIZER_PREFIX) or key == OPTIMIZER_PREFIX:
+                raise TypeError(
+                    f"{type(self).__name__}.__init__() got an unexpected keyword argument {key!r} "
+                    f"(extra keyword arguments must be optimizer arguments, named {OPTIMIZER_PREFIX}<name>)."
+                )
+            setattr(self, key, value)
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update({k: v for k, v in vars(self).items() if k.startswith(OPTIMIZER_PREFIX)})
+        return params
+
+    def set_params(self, **params):
+        for key in [k for k in params if k.startswith(OPTIMIZER_PREFIX) and k != OPTIMIZER_PREFIX]:
+            setattr(self, key, params.pop(key))
+        return super().set_params(**params)
 
     # ------------------------------------------------------- subclass hooks
     def _make_criterion(self, embedding_dim):

@@ -62,7 +62,19 @@ PARAMETER_DOCS = {
         Learning rate.""",
     "optimizer": """\
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
-        Optimiser name or a ``torch.optim.Optimizer`` class.""",
+        Optimiser name or a ``torch.optim.Optimizer`` class (or a callable
+        that takes the parameters and ``lr``, e.g.
+        ``functools.partial(torch.optim.SGD, momentum=0.9)``). Its other
+        arguments are given as ``optimizer__<name>``.""",
+    "optimizer__kwargs": """    **optimizer__kwargs : dict
+        Arguments of the optimiser, named ``optimizer__<name>`` as in
+        skorch: ``optimizer="sgd", optimizer__momentum=0.9,
+        optimizer__nesterov=True``. They are parameters like the others
+        (``get_params``, ``set_params``, ``clone``, ``GridSearchCV`` grids
+        such as ``{"optimizer__momentum": [0.5, 0.9]}``). ``lr`` and
+        ``weight_decay`` are set by their own parameters; a name the
+        optimiser does not take is refused at ``fit`` with a
+        ``ValueError``.""",
     "weight_decay": """\
     weight_decay : float, default=0.0
         Weight decay passed to the optimiser.""",

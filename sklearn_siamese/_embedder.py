@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -149,6 +149,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         random_state=None,
         verbose=0,
         warm_start=False,
+        **optimizer__kwargs,
     ):
         self.encoder = encoder
         self.embedding_dim = embedding_dim
@@ -178,6 +179,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self._set_optimizer_arguments(optimizer__kwargs)
 
     def _make_criterion(self, embedding_dim):
         loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss

@@ -89,7 +89,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -253,6 +253,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         random_state=None,
         verbose=0,
         warm_start=False,
+        **optimizer__kwargs,
     ):
         self.encoder = encoder
         self.embedding_dim = embedding_dim
@@ -285,6 +286,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self._set_optimizer_arguments(optimizer__kwargs)
 
     # ------------------------------------------------------------------ fit
     def _make_criterion(self, embedding_dim):
