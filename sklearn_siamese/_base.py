@@ -24,7 +24,15 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._class_expansion import add_rotated_classes, rotation_image_shape
-from ._checks import check_can_form_pairs, image_shape_of, resolve_device, validate_input, validate_pairs
+from ._checks import (
+    check_can_form_pairs,
+    image_shape_of,
+    is_data_frame,
+    resolve_device,
+    resolve_image_shape,
+    validate_input,
+    validate_pairs,
+)
 from ._data_split import split_validation_classes
 from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
@@ -43,6 +51,7 @@ class _BaseSiamese(BaseEstimator):
 
     _parameter_constraints: dict = {
         "encoder": [StrOptions(set(ENCODERS) | {"auto"}), EncoderSpec, nn.Module, callable],
+        "image_shape": [StrOptions({"auto"}), tuple, list, None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "mining": [StrOptions(set(MINING))],
@@ -136,8 +145,9 @@ class _BaseSiamese(BaseEstimator):
                 delattr(self, key)
 
     def _fit_fresh(self, X, y):
-        self.image_shape_ = image_shape_of(X)
+        X_image_shape, frame = image_shape_of(X), is_data_frame(X)
         X, y = validate_input(self, X, y, y_numeric=False)
+        self.image_shape_ = resolve_image_shape(self, X_image_shape, frame, X.shape[1])
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
             warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")

@@ -21,7 +21,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
     Parameters
     ----------
-    .. shared-parameters:: encoder embedding_dim
+    .. shared-parameters:: encoder image_shape embedding_dim
     loss : {"contrastive", "triplet"}, default="contrastive"
         Contrastive loss (Hadsell et al. 2006) or triplet loss (Schroff et
         al. 2015); see :mod:`sklearn_siamese.losses`.
@@ -122,6 +122,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self,
         encoder="auto",
         *,
+        image_shape="auto",
         embedding_dim=None,
         loss="contrastive",
         margin=1.0,
@@ -152,6 +153,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         **optimizer__kwargs,
     ):
         self.encoder = encoder
+        self.image_shape = image_shape
         self.embedding_dim = embedding_dim
         self.loss = loss
         self.margin = margin

@@ -217,12 +217,31 @@ def record_training(estimator, net, done=False):
     snapshot = dict(net.callbacks_).get("epoch_snapshot")
     estimator.interrupted_ = bool(snapshot is not None and snapshot.interrupted_)
     if done:
+        mark_restored_epoch(net)
         # The validation split keeps the training data alive; a fitted
         # estimator does not need it (warm_start rebuilds it) and should
         # not carry the data into its pickle.
         net.train_split = None
         if snapshot is not None:
             snapshot.compact()
+
+
+def mark_restored_epoch(net):
+    """Mark with ``restored=True`` the history row of the epoch whose weights early stopping kept.
+
+    Early stopping (``load_best=True``) ends training with the weights of the
+    epoch of best validation precision@1, which :func:`~sklearn_siamese.plotting.plot_history`
+    marks; this records which one it was.
+    """
+    stop = dict(getattr(net, "callbacks_", [])).get("early_stopping")
+    best = getattr(stop, "best_epoch_", None)
+    if not best or not getattr(stop, "load_best", False):
+        return
+    for row in net.history:
+        if row.get("epoch") == best:
+            row["restored"] = True
+        else:
+            row.pop("restored", None)
 
 
 def restore_net(estimator, device, module_state, criterion_state, history):

@@ -62,7 +62,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
     Parameters
     ----------
-    .. shared-parameters:: encoder embedding_dim
+    .. shared-parameters:: encoder image_shape embedding_dim
     loss : {"contrastive+bce", "bce", "contrastive"}, default="contrastive+bce"
         ``"contrastive+bce"``: contrastive loss (Hadsell et al. 2006) for
         the encoder, and the head fitted to the embeddings with binary
@@ -223,6 +223,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self,
         encoder="auto",
         *,
+        image_shape="auto",
         embedding_dim=None,
         loss="contrastive+bce",
         head="auto",
@@ -256,6 +257,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         **optimizer__kwargs,
     ):
         self.encoder = encoder
+        self.image_shape = image_shape
         self.embedding_dim = embedding_dim
         self.loss = loss
         self.head = head
