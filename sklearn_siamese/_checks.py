@@ -268,3 +268,24 @@ def validate_pairs(estimator, pairs):
         flat = validate_data(estimator, flat, dtype=np.float32, reset=False)
     flat = flat.reshape(n_pairs, 2, n_features)
     return flat[:, 0], flat[:, 1]
+
+
+def warn_if_classes_unseen(classes, y, who):
+    """Warn when no label of ``y`` is among ``classes``: an accuracy that is 0 by construction.
+
+    This is what scoring a classifier of the training classes on a fold of
+    unseen classes (``GroupKFold`` with the classes as groups) silently gives.
+    """
+    y = np.asarray(y)
+    if len(y) == 0 or np.isin(y, classes).any():
+        return
+    shown = np.unique(y)
+    warnings.warn(
+        f"None of the {len(shown)} classes of y ({shown[:5].tolist()}{', ...' if len(shown) > 5 else ''}) is "
+        f"among the {len(classes)} classes {who} was fitted on, so its accuracy is 0 by construction. "
+        "On folds of classes unseen in training (GroupKFold with groups=y), score the embedding "
+        "instead: scoring=sklearn_siamese.metrics.make_one_shot_scorer() (it also accepts a pipeline "
+        "ending in KNeighborsClassifier), or give the new classes references first.",
+        UserWarning,
+        stacklevel=3,
+    )

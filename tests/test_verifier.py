@@ -1,6 +1,7 @@
 """Tests of SiameseVerifier: heads, thresholds, one-shot, sklearn integration."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -361,3 +362,14 @@ def test_each_loss_fits_and_scores(small, loss):
     has_head = hasattr(ver.net_.criterion_, "head")
     assert has_head == (loss != "contrastive")
     assert ver.score(X, y) > 0.5  # 5 classes, references from the same samples
+
+
+def test_score_on_unseen_classes_warns_instead_of_a_silent_zero(digits):
+    X, y = digits
+    seen = y < 6
+    ver = SiameseVerifier(**{**FAST, "max_epochs": 1}).fit(X[seen][:300], y[seen][:300])
+    with pytest.warns(UserWarning, match=r"None of the 4 classes of y \(\[6, 7, 8, 9\]\) is among the 6 classes.*make_one_shot_scorer"):
+        assert ver.score(X[~seen], y[~seen]) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ver.score(X[seen][:50], y[seen][:50])  # seen classes: no warning
