@@ -147,7 +147,6 @@ class _BaseSiamese(BaseEstimator):
     def _fit_fresh(self, X, y):
         X_image_shape, frame = image_shape_of(X), is_data_frame(X)
         X, y = validate_input(self, X, y, y_numeric=False)
-        self.image_shape_ = resolve_image_shape(self, X_image_shape, frame, X.shape[1])
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
             warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
@@ -161,6 +160,8 @@ class _BaseSiamese(BaseEstimator):
                 f">= {2 * self.samples_per_class}."
             )
         device = self._training_device()
+        # Last of the checks: its warning is only worth giving when training follows.
+        self.image_shape_ = resolve_image_shape(self, X_image_shape, frame, X.shape[1])
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         rng = np.random.default_rng(seed)

@@ -108,7 +108,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_siamese import SiameseEmbedder
     >>> X, y = load_digits(return_X_y=True)
-    >>> emb = SiameseEmbedder(max_epochs=2, random_state=0).fit(X / 16, y)
+    >>> emb = SiameseEmbedder(image_shape=(8, 8), max_epochs=2, random_state=0).fit(X / 16, y)
     >>> emb.transform(X[:3] / 16).shape
     (3, 32)
     """

@@ -199,7 +199,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_siamese import SiameseVerifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> ver = SiameseVerifier(max_epochs=2, random_state=0).fit(X / 16, y)
+    >>> ver = SiameseVerifier(image_shape=(8, 8), max_epochs=2, random_state=0).fit(X / 16, y)
     >>> ver.predict(X[:3] / 16).shape
     (3,)
     >>> ver.pair_score([[X[0] / 16, X[10] / 16]]).shape

@@ -103,7 +103,7 @@ def test_default_verifier_learns_the_embedders_encoder(digits):
 
     X, y = digits
     seen = np.isin(y, [2, 3, 4, 5, 6, 7])
-    params = dict(max_epochs=2, random_state=0)
+    params = dict(image_shape=(8, 8), max_epochs=2, random_state=0)
     emb = SiameseEmbedder(**params).fit(X[seen], y[seen])
     ver = SiameseVerifier(**params).fit(X[seen], y[seen])
     assert len(ver.validation_classes_) == 0 and ver.threshold_ == 0.5
@@ -164,7 +164,7 @@ def test_one_shot_on_unseen_digit_classes_beats_chance(digits):
     """Train on digits 2-7; classify 0, 1, 8, 9 from one reference each."""
     X, y = digits
     seen = np.isin(y, [2, 3, 4, 5, 6, 7])
-    ver = SiameseVerifier(max_epochs=15, random_state=0)
+    ver = SiameseVerifier(image_shape=(8, 8), max_epochs=15, random_state=0)
     ver.fit(X[seen], y[seen])
     X_new, y_new = X[~seen], y[~seen]
     rng = np.random.default_rng(0)
