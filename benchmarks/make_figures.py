@@ -66,7 +66,7 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "embedding.png", dpi=80)
 
-    all_digits = SiameseEmbedder(max_epochs=args.max_epochs, random_state=args.random_state).fit(X, y)
+    all_digits = SiameseEmbedder(image_shape=(8, 8), max_epochs=args.max_epochs, random_state=args.random_state).fit(X, y)
     ax = plot_history(all_digits)
     held = ", ".join(str(c) for c in all_digits.validation_classes_)
     ax.set_title(f"SiameseEmbedder on all digits, validation on held-out digits {held}")
@@ -75,9 +75,7 @@ def main(argv=None):
 
     cal_pairs, cal_same = make_pairs(X_train, y_train, n_pairs=1000, random_state=args.random_state)
     threshold = best_threshold(pair_scores(model, cal_pairs), cal_same)
-    pairs, same = make_pairs(X_unseen, y_unseen, n_pairs=12, random_state=args.random_state)
-    order = np.random.RandomState(args.random_state).permutation(len(pairs))  # mix same and different
-    pairs, same = pairs[order], same[order]
+    pairs, same = make_pairs(X_unseen, y_unseen, n_pairs=12, random_state=args.random_state)  # shuffled
     fig = plot_pairs(model, pairs, same, threshold=threshold, n_cols=6)
     fig.suptitle(f"Unseen digits 0, 1, 8, 9: distance d, 'same' when d <= {-threshold:.2f}", fontsize=10)
     fig.tight_layout()

@@ -97,7 +97,9 @@ def main(argv=None):
             continue
         model = None
         if params is not None:
-            model = SiameseEmbedder(**{"max_epochs": args.max_epochs, "random_state": args.random_state, **params})
+            # image_shape: the rows are images (encoder="auto" would guess so and warn).
+            defaults = {"max_epochs": args.max_epochs, "random_state": args.random_state, "image_shape": shape}
+            model = SiameseEmbedder(**{**defaults, **params})
         results[name] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
         print(f"{name}: {results[name]}", flush=True)
     print()

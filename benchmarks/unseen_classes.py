@@ -47,7 +47,9 @@ def evaluate(model, parts, n_pairs, n_episodes, random_state=0):
 def methods(image_shape, max_epochs, quick=False, random_state=0):
     """The rows of the table: name -> unfitted model (None = raw pixels)."""
     common = dict(max_epochs=max_epochs, random_state=random_state)
-    default = SiameseEmbedder(random_state=random_state)
+    # The defaults for images; image_shape says the rows are images, as
+    # encoder="auto" would guess from their square number (with a warning).
+    default = SiameseEmbedder(image_shape=image_shape, random_state=random_state)
     if quick:
         default.set_params(max_epochs=max_epochs)
     rows = {
@@ -70,11 +72,11 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
         ("triplet", "random_pairs"),
     ]:
         rows[f"Embedder MLP {loss}/{mining}"] = SiameseEmbedder(encoder="mlp", loss=loss, mining=mining, **common)
-    rows["SiameseVerifier() default"] = SiameseVerifier(random_state=random_state)
+    rows["SiameseVerifier() default"] = SiameseVerifier(image_shape=image_shape, random_state=random_state)
     # The default's training with Koch's per-dimension weighted-L1 head instead of the distance head.
-    rows["SiameseVerifier(head='koch')"] = SiameseVerifier(head="koch", random_state=random_state)
+    rows["SiameseVerifier(head='koch')"] = SiameseVerifier(head="koch", image_shape=image_shape, random_state=random_state)
     # Koch et al.'s model: the L1 head's binary cross-entropy trains the encoder too.
-    rows["SiameseVerifier(loss='bce')"] = SiameseVerifier(loss="bce", random_state=random_state)
+    rows["SiameseVerifier(loss='bce')"] = SiameseVerifier(loss="bce", image_shape=image_shape, random_state=random_state)
     rows["Verifier MLP default loss (contrastive+bce)"] = SiameseVerifier(encoder="mlp", **common)
     rows["Verifier MLP bce (Koch end-to-end)"] = SiameseVerifier(encoder="mlp", loss="bce", **common)
     # The recipe for image rows: a convolutional encoder and Koch's affine distortions.

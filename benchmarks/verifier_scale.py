@@ -75,7 +75,7 @@ def main(argv=None):
 
         X, y, _ = load("digits")
         parts = split(X, y, args.random_state)
-        ver = SiameseVerifier(max_epochs=args.max_epochs, random_state=args.random_state).fit(*parts["train"])
+        ver = SiameseVerifier(image_shape=(8, 8), max_epochs=args.max_epochs, random_state=args.random_state).fit(*parts["train"])
 
         rows = []
         X_unseen, y_unseen = parts["unseen"]

@@ -24,13 +24,21 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._class_expansion import add_rotated_classes, rotation_image_shape
-from ._checks import check_can_form_pairs, image_shape_of, resolve_device, validate_input, validate_pairs
+from ._checks import (
+    check_can_form_pairs,
+    image_shape_of,
+    is_data_frame,
+    resolve_device,
+    resolve_image_shape,
+    validate_input,
+    validate_pairs,
+)
 from ._data_split import split_validation_classes
 from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
 from ._out_of_core import MappedPages, float_batch
 from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
-from ._net_assembly import OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
+from ._net_assembly import OPTIMIZER_PREFIX, OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
 from ._training import TensorDataset, as_tensor, finished_epochs, set_torch_rng_state
 from .distances import DISTANCES, cross_distance, paired_distance
 from .encoders import ENCODERS, EncoderSpec
@@ -43,6 +51,7 @@ class _BaseSiamese(BaseEstimator):
 
     _parameter_constraints: dict = {
         "encoder": [StrOptions(set(ENCODERS) | {"auto"}), EncoderSpec, nn.Module, callable],
+        "image_shape": [StrOptions({"auto"}), tuple, list, None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "mining": [StrOptions(set(MINING))],
@@ -73,6 +82,31 @@ class _BaseSiamese(BaseEstimator):
 
     # Float type of the embeddings at inference; the verifier uses float64.
     _inference_dtype = np.float32
+
+    # ------------------------------------------------ optimizer__* arguments
+    # skorch's convention: ``optimizer__momentum=0.9`` is passed to the
+    # optimizer as ``momentum=0.9``. The subclasses' ``__init__`` take them as
+    # ``**optimizer__kwargs`` and store them as attributes of those names;
+    # ``get_params``/``set_params`` list and set them beside the named
+    # parameters, so ``clone`` and ``GridSearchCV`` handle them like any other.
+    def _set_optimizer_arguments(self, arguments):
+        for key, value in arguments.items():
+            if not key.startswith(OPTIMIZER_PREFIX) or key == OPTIMIZER_PREFIX:
+                raise TypeError(
+                    f"{type(self).__name__}.__init__() got an unexpected keyword argument {key!r} "
+                    f"(extra keyword arguments must be optimizer arguments, named {OPTIMIZER_PREFIX}<name>)."
+                )
+            setattr(self, key, value)
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update({k: v for k, v in vars(self).items() if k.startswith(OPTIMIZER_PREFIX)})
+        return params
+
+    def set_params(self, **params):
+        for key in [k for k in params if k.startswith(OPTIMIZER_PREFIX) and k != OPTIMIZER_PREFIX]:
+            setattr(self, key, params.pop(key))
+        return super().set_params(**params)
 
     # ------------------------------------------------------- subclass hooks
     def _make_criterion(self, embedding_dim):
@@ -111,7 +145,7 @@ class _BaseSiamese(BaseEstimator):
                 delattr(self, key)
 
     def _fit_fresh(self, X, y):
-        self.image_shape_ = image_shape_of(X)
+        X_image_shape, frame = image_shape_of(X), is_data_frame(X)
         X, y = validate_input(self, X, y, y_numeric=False)
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
@@ -126,6 +160,8 @@ class _BaseSiamese(BaseEstimator):
                 f">= {2 * self.samples_per_class}."
             )
         device = self._training_device()
+        # Last of the checks: its warning is only worth giving when training follows.
+        self.image_shape_ = resolve_image_shape(self, X_image_shape, frame, X.shape[1])
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         rng = np.random.default_rng(seed)

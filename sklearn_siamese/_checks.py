@@ -73,6 +73,78 @@ def image_shape_of(X):
     return None
 
 
+# Smallest side of a square image that encoder="auto" may read a 2-D row as:
+# tabular data with 4, 9, 16, 25, 36 or 49 columns stays tabular.
+MIN_AUTO_IMAGE_SIDE = 8
+
+
+def is_data_frame(X):
+    """Whether X is a data frame (pandas, polars, ...): columns of named features."""
+    return hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def check_image_shape(image_shape, n_features):
+    """``image_shape`` (``(H, W)`` or ``(C, H, W)``) as ``(C, H, W)``, checked against ``n_features``."""
+    try:
+        shape = tuple(int(s) for s in image_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) == 2:
+        shape = (1,) + shape
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            f"image_shape must be (height, width) or (channels, height, width) of positive sizes, "
+            f"got {image_shape!r}."
+        )
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} holds {math.prod(shape)} values but X has {n_features} "
+            "features per sample."
+        )
+    return shape
+
+
+def resolve_image_shape(estimator, X_shape, frame, n_features):
+    """``(C, H, W)`` of the images X holds, or None when X is tabular: the rule of ``image_shape``.
+
+    ``X_shape`` is :func:`image_shape_of` the X passed to fit, ``frame`` whether
+    it was a data frame, ``n_features`` the values of one sample.
+
+    * ``image_shape`` given: that shape (it must agree with X's images);
+      None: X is tabular, whatever its shape.
+    * ``"auto"``: X given as ``(n, H, W)`` or ``(n, C, H, W)`` holds images,
+      a data frame never does, and a 2-D array with a square number of
+      columns (side >= 8) is read as square images only when
+      ``encoder="auto"`` has to choose, with a warning that names the
+      choice and how to make it explicitly.
+    """
+    param = estimator.image_shape
+    who = type(estimator).__name__
+    if param is None:
+        return None
+    if not (isinstance(param, str) and param == "auto"):
+        shape = check_image_shape(param, n_features)
+        if X_shape is not None and tuple(X_shape) != shape:
+            raise ValueError(f"X holds images of shape {tuple(X_shape)}, but image_shape={param!r}.")
+        return shape
+    if X_shape is not None:
+        return tuple(X_shape)
+    side = math.isqrt(n_features)
+    if frame or not (isinstance(estimator.encoder, str) and estimator.encoder == "auto"):
+        return None
+    if side < MIN_AUTO_IMAGE_SIDE or side * side != n_features:
+        return None
+    warnings.warn(
+        f"{who} reads the {n_features} columns of X as {side}x{side} images (a ConvEncoder and random "
+        f"shifts of the pixels), because their number is a square. Pass image_shape=({side}, {side}) or "
+        f"X of shape (n, {side}, {side}) to confirm, or image_shape=None (or a data frame) for tabular "
+        "features (an MLP, no augmentation).",
+        UserWarning,
+        stacklevel=4,
+    )
+    return (1, side, side)
+
+
 def flatten_images(X):
     """X with each image of an ``(n, H, W)`` or ``(n, C, H, W)`` stack flattened to one row."""
     if image_shape_of(X) is None:
@@ -138,12 +210,23 @@ def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
     (``_out_of_core``).
     """
     X = flatten_images(X)
-    check_numeric(X, name, type(estimator).__name__)
-    if is_compact(X):
-        return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
-    # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
-    with np.errstate(over="ignore"):
-        return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
+    owner = type(estimator).__name__
+    check_numeric(X, name, owner)
+    try:
+        if is_compact(X):
+            return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
+        # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
+        with np.errstate(over="ignore"):
+            return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
+    except ValueError as exc:
+        first_line = str(exc).split("\n", 1)[0]
+        if not first_line.endswith("contains NaN."):
+            raise
+        # scikit-learn's own message goes on to recommend HistGradientBoosting, which does not apply here.
+        raise ValueError(
+            f"{first_line} {owner} needs finite numbers: fill the missing values first (e.g. "
+            "sklearn.impute.SimpleImputer in a Pipeline before it) or drop the rows that have them."
+        ) from None
 
 
 def validate_pairs(estimator, pairs):
@@ -185,3 +268,24 @@ def validate_pairs(estimator, pairs):
         flat = validate_data(estimator, flat, dtype=np.float32, reset=False)
     flat = flat.reshape(n_pairs, 2, n_features)
     return flat[:, 0], flat[:, 1]
+
+
+def warn_if_classes_unseen(classes, y, who):
+    """Warn when no label of ``y`` is among ``classes``: an accuracy that is 0 by construction.
+
+    This is what scoring a classifier of the training classes on a fold of
+    unseen classes (``GroupKFold`` with the classes as groups) silently gives.
+    """
+    y = np.asarray(y)
+    if len(y) == 0 or np.isin(y, classes).any():
+        return
+    shown = np.unique(y)
+    warnings.warn(
+        f"None of the {len(shown)} classes of y ({shown[:5].tolist()}{', ...' if len(shown) > 5 else ''}) is "
+        f"among the {len(classes)} classes {who} was fitted on, so its accuracy is 0 by construction. "
+        "On folds of classes unseen in training (GroupKFold with groups=y), score the embedding "
+        "instead: scoring=sklearn_siamese.metrics.make_one_shot_scorer() (it also accepts a pipeline "
+        "ending in KNeighborsClassifier), or give the new classes references first.",
+        UserWarning,
+        stacklevel=3,
+    )

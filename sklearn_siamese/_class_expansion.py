@@ -21,11 +21,13 @@ ROTATIONS = (1, 2, 3)  # quarter turns
 def rotation_image_shape(estimator, n_features):
     """``(channels, side, side)`` of a row, or a ``ValueError`` saying why there is none.
 
-    The shape comes from the encoder's ``input_shape``, else from an
-    augmentation's ``image_shape``, else from a square number of features
+    The shape comes from the encoder's ``input_shape``, else from the
+    images X held (``image_shape_``), else from an augmentation's ``image_shape``, else from a square number of features
     (one channel).
     """
     shape = getattr(encoder_spec(estimator.encoder), "input_shape", None)
+    if shape is None:
+        shape = getattr(estimator, "image_shape_", None)
     if shape is None:
         shape = getattr(estimator.augmentation, "image_shape", None)
     if shape is None:

@@ -11,16 +11,33 @@ import re
 PARAMETER_DOCS = {
     "encoder": """\
     encoder : {"auto", "mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="auto"
-        The network mapping a row of X to its embedding. ``"auto"`` is
-        ``"conv"`` when X holds images (given as ``(n, H, W)`` or
-        ``(n, C, H, W)``, or 2-D with a square number of features of side
-        >= 8, e.g. 64 or 784) and ``"mlp"`` otherwise. A name selects a
-        built-in encoder with default settings; an
-        :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
+        The network mapping a sample of X to its embedding. ``"auto"`` is
+        ``"conv"`` when X holds images (see ``image_shape``) and ``"mlp"``
+        otherwise. A name selects a built-in encoder with default settings;
+        an :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
         ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
         ``GridSearchCV`` as ``encoder__<name>``; a module is deep-copied at
         fit (never mutated); a class or function is called with the
-        arguments it accepts among ``n_features`` and ``embedding_dim``.""",
+        arguments it accepts among ``n_features``, ``embedding_dim`` and
+        ``input_shape`` (``image_shape_``). A module of yours receives
+        batches shaped as X's samples: images ``(batch, C, H, W)`` when X
+        holds images (``image_shape_`` is not None), rows
+        ``(batch, n_features)`` otherwise.""",
+    "image_shape": """\
+    image_shape : "auto", tuple or None, default="auto"
+        Whether X holds images, and their shape ``(height, width)`` or
+        ``(channels, height, width)``; the result is ``image_shape_``.
+        Images get ``encoder="auto"``'s ``ConvEncoder`` and
+        ``augmentation="auto"``'s random shifts, and a module of yours
+        receives them as ``(batch, C, H, W)``. ``"auto"``: X of shape
+        ``(n, H, W)`` or ``(n, C, H, W)`` holds images; a data frame never
+        does; a 2-D array whose number of columns is a square of side >= 8
+        (64, 784, ...) is read as square images when ``encoder="auto"``,
+        with a ``UserWarning`` (pass the shape, images, or None to silence
+        it); other 2-D arrays are tabular. A tuple: the rows of a 2-D X
+        are flattened images of that shape (e.g. after a ``StandardScaler``
+        in a pipeline). None: X is tabular whatever its shape (images are
+        flattened into rows of features).""",
     "embedding_dim": """\
     embedding_dim : int, default=None
         Size of the embedding. None means 32 for the built-in encoders and
@@ -62,7 +79,19 @@ PARAMETER_DOCS = {
         Learning rate.""",
     "optimizer": """\
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
-        Optimiser name or a ``torch.optim.Optimizer`` class.""",
+        Optimiser name or a ``torch.optim.Optimizer`` class (or a callable
+        that takes the parameters and ``lr``, e.g.
+        ``functools.partial(torch.optim.SGD, momentum=0.9)``). Its other
+        arguments are given as ``optimizer__<name>``.""",
+    "optimizer__kwargs": """    **optimizer__kwargs : dict
+        Arguments of the optimiser, named ``optimizer__<name>`` as in
+        skorch: ``optimizer="sgd", optimizer__momentum=0.9,
+        optimizer__nesterov=True``. They are parameters like the others
+        (``get_params``, ``set_params``, ``clone``, ``GridSearchCV`` grids
+        such as ``{"optimizer__momentum": [0.5, 0.9]}``). ``lr`` and
+        ``weight_decay`` are set by their own parameters; a name the
+        optimiser does not take is refused at ``fit`` with a
+        ``ValueError``.""",
     "weight_decay": """\
     weight_decay : float, default=0.0
         Weight decay passed to the optimiser.""",
@@ -136,9 +165,10 @@ PARAMETER_DOCS = {
         flattened rows alike.""",
     "image_shape_": """\
     image_shape_ : tuple of int or None
-        ``(channels, height, width)`` of the images when X was given as
-        images in fit, else None. Encoders with ``input_shape=None`` and
-        ``augmentation="affine"`` use it.""",
+        ``(channels, height, width)`` of the images X held in fit (the
+        ``image_shape`` parameter resolved), else None. Encoders with
+        ``input_shape=None``, ``augmentation="affine"`` and your own
+        modules use it.""",
     "warm_start": """\
     warm_start : bool, default=False
         When True and the estimator is already fitted, ``fit`` continues the

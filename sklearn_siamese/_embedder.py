@@ -21,7 +21,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
     Parameters
     ----------
-    .. shared-parameters:: encoder embedding_dim
+    .. shared-parameters:: encoder image_shape embedding_dim
     loss : {"contrastive", "triplet"}, default="contrastive"
         Contrastive loss (Hadsell et al. 2006) or triplet loss (Schroff et
         al. 2015); see :mod:`sklearn_siamese.losses`.
@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -108,7 +108,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_siamese import SiameseEmbedder
     >>> X, y = load_digits(return_X_y=True)
-    >>> emb = SiameseEmbedder(max_epochs=2, random_state=0).fit(X / 16, y)
+    >>> emb = SiameseEmbedder(image_shape=(8, 8), max_epochs=2, random_state=0).fit(X / 16, y)
     >>> emb.transform(X[:3] / 16).shape
     (3, 32)
     """
@@ -122,6 +122,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self,
         encoder="auto",
         *,
+        image_shape="auto",
         embedding_dim=None,
         loss="contrastive",
         margin=1.0,
@@ -149,8 +150,10 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         random_state=None,
         verbose=0,
         warm_start=False,
+        **optimizer__kwargs,
     ):
         self.encoder = encoder
+        self.image_shape = image_shape
         self.embedding_dim = embedding_dim
         self.loss = loss
         self.margin = margin
@@ -178,6 +181,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self._set_optimizer_arguments(optimizer__kwargs)
 
     def _make_criterion(self, embedding_dim):
         loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss

@@ -46,35 +46,44 @@ class EmbeddingModule(nn.Module):
         return F.normalize(z, dim=1) if self.normalize else z
 
 
-# Smallest side of a square image that encoder="auto" reads rows as: tabular
-# data with 4, 9, 16, 25, 36 or 49 columns stays with the MLP.
-MIN_AUTO_IMAGE_SIDE = 8
-
-
-def looks_like_images(n_features, image_shape):
-    """The ``"auto"`` rule: X given as images, or rows of a square of side >= 8."""
-    side = math.isqrt(n_features)
-    return image_shape is not None or (side >= MIN_AUTO_IMAGE_SIDE and side * side == n_features)
-
-
 def encoder_spec(encoder, n_features=None, image_shape=None):
     """The ``encoder`` parameter with a built-in name replaced by its default spec.
 
-    ``"auto"`` is a :class:`ConvEncoder` for images (:func:`looks_like_images`)
-    and an :class:`MLPEncoder` otherwise.
+    ``"auto"`` is a :class:`ConvEncoder` for images (``image_shape`` not
+    None: the estimator's ``image_shape_``, see
+    :func:`~sklearn_siamese._checks.resolve_image_shape`) and an
+    :class:`MLPEncoder` otherwise.
     """
     if encoder == "auto":
-        encoder = "conv" if n_features is not None and looks_like_images(n_features, image_shape) else "mlp"
+        encoder = "conv" if image_shape is not None else "mlp"
     return ENCODERS[encoder]() if isinstance(encoder, str) else encoder
 
 
-def _call_builder(builder, n_features, embedding_dim):
+class ImageInput:
+    """Forward pre-hook that gives a user's module its input as images ``(batch, C, H, W)``.
+
+    The estimators hold X as flat rows (so scalers and pipelines work); a
+    module of the user's, built for images, receives them in the shape of
+    the images X held (``image_shape_``). A hook, rather than a wrapping
+    module, keeps the module and its ``state_dict`` exactly the user's.
+    """
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def __call__(self, module, args):
+        x = args[0]
+        # x.shape[0], not len(x): stays symbolic, so ONNX export keeps a dynamic batch axis.
+        return (x.reshape(x.shape[0], *self.shape), *args[1:])
+
+
+def _call_builder(builder, n_features, embedding_dim, input_shape=None):
     """Call a class or function that builds an encoder, passing the sizes it accepts."""
     try:
         accepted = inspect.signature(builder).parameters
     except (TypeError, ValueError):
         accepted = {}
-    offered = {"n_features": n_features, "embedding_dim": embedding_dim}
+    offered = {"n_features": n_features, "embedding_dim": embedding_dim, "input_shape": input_shape}
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     kwargs = {k: v for k, v in offered.items() if takes_kwargs or k in accepted}
     if kwargs.get("embedding_dim", 0) is None:
@@ -95,29 +104,40 @@ def build_module(params, X_probe, device, image_shape=None):
     """The embedding module for ``params`` (an estimator's parameters) and its output size.
 
     ``X_probe``, two rows of X, is run through the encoder once so a bad
-    encoder fails here, clearly. ``image_shape`` is the shape of X's
-    samples when X was given as images. Returns ``(module, embedding_dim)``.
+    encoder fails here, clearly. ``image_shape`` is the estimator's
+    ``image_shape_``, ``(C, H, W)`` when X holds images: a user's module
+    (or the module a user's callable builds) then receives its batches as
+    ``(batch, C, H, W)`` images (:class:`ImageInput`), and rows
+    ``(batch, n_features)`` otherwise. Returns ``(module, embedding_dim)``.
     """
     n_features = X_probe.shape[1]
     encoder = with_image_shape(params["encoder"], n_features, image_shape)
     embedding_dim = params["embedding_dim"]
     if isinstance(encoder, EncoderSpec):
         module = encoder.build(n_features, embedding_dim or DEFAULT_EMBEDDING_DIM)
-    elif isinstance(encoder, nn.Module):
-        module = copy.deepcopy(encoder)
     else:
-        module = _call_builder(encoder, n_features, embedding_dim)
-        if not isinstance(module, nn.Module):
-            raise TypeError(
-                f"encoder={params['encoder']!r} returned {type(module).__name__}, not a torch.nn.Module."
-            )
+        if isinstance(encoder, nn.Module):
+            module = copy.deepcopy(encoder)
+        else:
+            module = _call_builder(encoder, n_features, embedding_dim, image_shape)
+            if not isinstance(module, nn.Module):
+                raise TypeError(
+                    f"encoder={params['encoder']!r} returned {type(module).__name__}, not a torch.nn.Module."
+                )
+        if image_shape is not None:
+            module.register_forward_pre_hook(ImageInput(image_shape))
     module = module.to(device)
-    out_dim = probe_encoder(module, X_probe, device, embedding_dim)
+    received_shape = None if isinstance(encoder, EncoderSpec) else image_shape
+    out_dim = probe_encoder(module, X_probe, device, embedding_dim, received_shape)
     return EmbeddingModule(module, params["normalize"]), out_dim
 
 
-def probe_encoder(module, X_probe, device, embedding_dim):
-    """Run the encoder once on ``X_probe``; return its output size."""
+def probe_encoder(module, X_probe, device, embedding_dim, image_shape=None):
+    """Run the encoder once on ``X_probe``; return its output size.
+
+    ``image_shape`` is the shape the module receives the rows in, for the
+    error message.
+    """
     name = type(module).__name__
     was_training = module.training
     module.eval()
@@ -125,10 +145,12 @@ def probe_encoder(module, X_probe, device, embedding_dim):
         with torch.no_grad():
             out = module(torch.from_numpy(np.ascontiguousarray(X_probe)).to(device))
     except Exception as exc:
-        raise ValueError(
-            f"The encoder {name} failed on a batch of shape {tuple(X_probe.shape)} "
-            f"(n_samples, n_features): {exc}"
-        ) from exc
+        received = (
+            f"a batch of images of shape {(len(X_probe), *image_shape)} (batch, channels, height, width)"
+            if image_shape is not None
+            else f"a batch of shape {tuple(X_probe.shape)} (n_samples, n_features)"
+        )
+        raise ValueError(f"The encoder {name} failed on {received}: {exc}") from exc
     finally:
         module.train(was_training)
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or len(out) != len(X_probe):
@@ -159,7 +181,7 @@ def make_augment(augmentation, encoder, X_probe, device, image_shape=None):
     n_features = X_probe.shape[1]
     augment = augmentation
     if augment == "auto":
-        augment = "affine" if encoder == "auto" and looks_like_images(n_features, image_shape) else None
+        augment = "affine" if encoder == "auto" and image_shape is not None else None
     if augment is None:
         return None
     image_shape = getattr(with_image_shape(encoder, n_features, image_shape), "input_shape", None) or image_shape

@@ -8,6 +8,7 @@ uses.
 """
 
 import copy
+import inspect
 from contextlib import contextmanager
 
 import numpy as np
@@ -37,6 +38,38 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+
+OPTIMIZER_PREFIX = "optimizer__"
+
+# Optimizer arguments the estimators set themselves, from their own parameters.
+_OWN_OPTIMIZER_ARGUMENTS = {"lr": "lr", "weight_decay": "weight_decay", "params": None, "param_groups": None}
+
+
+def optimizer_arguments(estimator, optimizer):
+    """The estimator's ``optimizer__<name>`` arguments, checked against ``optimizer``'s signature.
+
+    Returns them as skorch net keyword arguments (``optimizer__<name>``).
+    """
+    arguments = {k: v for k, v in vars(estimator).items() if k.startswith(OPTIMIZER_PREFIX)}
+    if not arguments:
+        return {}
+    try:
+        accepted = inspect.signature(optimizer).parameters
+    except (TypeError, ValueError):  # no signature to check against
+        accepted = None
+    takes_any = accepted is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    name = getattr(optimizer, "__name__", repr(optimizer))
+    for key in arguments:
+        argument = key[len(OPTIMIZER_PREFIX) :]
+        if argument in _OWN_OPTIMIZER_ARGUMENTS:
+            own = _OWN_OPTIMIZER_ARGUMENTS[argument]
+            instead = f"set the estimator's {own} parameter instead" if own else "the estimator passes the network's"
+            raise ValueError(f"{key} is not accepted: {instead}.")
+        if not takes_any and argument not in accepted:
+            known = sorted(set(accepted) - {"params", "lr", "weight_decay"})
+            raise ValueError(f"{key}: the optimizer {name} has no argument {argument!r}; it takes {known}.")
+    return arguments
+
 
 # Validation rows scored by leave-one-out 1-NN each epoch (a sample of them if more).
 MAX_RETRIEVAL_ROWS = 2000
@@ -140,7 +173,7 @@ def make_net(estimator, module, criterion, device, dataset, train_idx, valid_idx
         valid_sampler = FixedBatches(make_sampler(estimator, y_codes[valid_idx], valid_rng), valid_idx)
         train_split = predefined_split(dataset)
     train_sampler = make_train_sampler(estimator, y_codes[train_idx], rng)
-    net_kwargs = {}
+    net_kwargs = optimizer_arguments(estimator, optimizer)
     if hasattr(criterion, "optimizer_param_groups"):
         net_kwargs["optimizer__param_groups"] = criterion.optimizer_param_groups(estimator.lr)
     net_class = SiameseNet
@@ -184,12 +217,31 @@ def record_training(estimator, net, done=False):
     snapshot = dict(net.callbacks_).get("epoch_snapshot")
     estimator.interrupted_ = bool(snapshot is not None and snapshot.interrupted_)
     if done:
+        mark_restored_epoch(net)
         # The validation split keeps the training data alive; a fitted
         # estimator does not need it (warm_start rebuilds it) and should
         # not carry the data into its pickle.
         net.train_split = None
         if snapshot is not None:
             snapshot.compact()
+
+
+def mark_restored_epoch(net):
+    """Mark with ``restored=True`` the history row of the epoch whose weights early stopping kept.
+
+    Early stopping (``load_best=True``) ends training with the weights of the
+    epoch of best validation precision@1, which :func:`~sklearn_siamese.plotting.plot_history`
+    marks; this records which one it was.
+    """
+    stop = dict(getattr(net, "callbacks_", [])).get("early_stopping")
+    best = getattr(stop, "best_epoch_", None)
+    if not best or not getattr(stop, "load_best", False):
+        return
+    for row in net.history:
+        if row.get("epoch") == best:
+            row["restored"] = True
+        else:
+            row.pop("restored", None)
 
 
 def restore_net(estimator, device, module_state, criterion_state, history):

@@ -10,7 +10,7 @@ from scipy.special import expit, softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import validate_input
+from ._checks import validate_input, warn_if_classes_unseen
 from .pairs import _check_far, best_threshold
 
 # Logits of one (queries x references) block: 32 MiB of float64.
@@ -339,3 +339,31 @@ class ReferenceClassifierMixin:
             )
         self.threshold_ = best_threshold(expit(logits.max(axis=1)), (~unknown).astype(int), "far", far=far)
         return self
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` on ``(X, y)``.
+
+        Only classes among the references (``classes_``) can be predicted,
+        so on samples of classes the verifier never saw (a fold of
+        ``GroupKFold(...)`` with the classes as groups) this is 0 by
+        construction, and a warning says so: score such folds with
+        :func:`~sklearn_siamese.metrics.make_one_shot_scorer`, or give the
+        new classes references with :meth:`fit_references` first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Queries.
+        y : array-like of shape (n_samples,)
+            Their true labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy.
+        """
+        check_is_fitted(self)
+        warn_if_classes_unseen(self.classes_, y, type(self).__name__)
+        return super().score(X, y, sample_weight=sample_weight)

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PrintLog
 
 from ._inference import embed_rows
 from ._out_of_core import MappedPages, as_tensor, float_batch
@@ -129,8 +129,19 @@ class SiameseNet(NeuralNet):
         # step. The net's own hook (it opens the history's rows) and the
         # callback hooks that a class overrides are called, in order.
         getattr(self, method_name)(self, **cb_kwargs)
-        for hook in self._overridden_hooks(method_name):
-            hook(self, **cb_kwargs)
+        hooks = self._overridden_hooks(method_name)
+        for i, hook in enumerate(hooks):
+            try:
+                hook(self, **cb_kwargs)
+            except KeyboardInterrupt:
+                if method_name == "on_epoch_end":
+                    # A callback that ends training after a finished epoch
+                    # (max_time, early stopping) must not hide that epoch's
+                    # row: the print log, last in line, would never run.
+                    for later in hooks[i + 1 :]:
+                        if isinstance(getattr(later, "__self__", None), PrintLog):
+                            later(self, **cb_kwargs)
+                raise
 
     def _overridden_hooks(self, method_name):
         # Only the callbacks' bound methods are cached: one of the net's own

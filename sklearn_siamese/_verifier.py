@@ -62,7 +62,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
     Parameters
     ----------
-    .. shared-parameters:: encoder embedding_dim
+    .. shared-parameters:: encoder image_shape embedding_dim
     loss : {"contrastive+bce", "bce", "contrastive"}, default="contrastive+bce"
         ``"contrastive+bce"``: contrastive loss (Hadsell et al. 2006) for
         the encoder, and the head fitted to the embeddings with binary
@@ -89,7 +89,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -211,7 +211,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_siamese import SiameseVerifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> ver = SiameseVerifier(max_epochs=2, random_state=0).fit(X / 16, y)
+    >>> ver = SiameseVerifier(image_shape=(8, 8), max_epochs=2, random_state=0).fit(X / 16, y)
     >>> ver.predict(X[:3] / 16).shape
     (3,)
     >>> ver.pair_score([[X[0] / 16, X[10] / 16]]).shape
@@ -246,6 +246,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self,
         encoder="auto",
         *,
+        image_shape="auto",
         embedding_dim=None,
         loss="contrastive+bce",
         head="auto",
@@ -277,8 +278,10 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         random_state=None,
         verbose=0,
         warm_start=False,
+        **optimizer__kwargs,
     ):
         self.encoder = encoder
+        self.image_shape = image_shape
         self.embedding_dim = embedding_dim
         self.loss = loss
         self.head = head
@@ -310,6 +313,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self._set_optimizer_arguments(optimizer__kwargs)
 
     # ------------------------------------------------------------------ fit
     def _make_criterion(self, embedding_dim):

@@ -44,7 +44,7 @@ class TimeBudget(Callback):
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_siamese import SiameseEmbedder
     >>> X, y = load_digits(return_X_y=True)
-    >>> emb = SiameseEmbedder(max_epochs=1000, max_time=2, validation_fraction=None, random_state=0)
+    >>> emb = SiameseEmbedder(image_shape=(8, 8), max_epochs=1000, max_time=2, validation_fraction=None, random_state=0)
     >>> emb = emb.fit(X / 16, y)
     >>> emb.n_epochs_ < 1000 and emb.history_[-1, "time_budget_reached"]
     True

@@ -32,9 +32,12 @@ def run(max_epochs=30, n_episodes=500, random_state=0, verbose=0):
     methods = {
         "raw pixels": None,
         "PCA (32 components)": PCA(n_components=32, random_state=random_state),
-        # No arguments: encoder="auto" reads the 64 pixels as an 8x8 image
-        # (a conv net with affine augmentation).
-        "SiameseEmbedder() default": SiameseEmbedder(max_epochs=max_epochs, random_state=random_state, verbose=verbose),
+        # The defaults for images (a conv net with affine augmentation): the
+        # 64 columns are 8x8 images, which image_shape says (without it,
+        # encoder="auto" guesses so from the square number and warns).
+        "SiameseEmbedder() default": SiameseEmbedder(
+            image_shape=(8, 8), max_epochs=max_epochs, random_state=random_state, verbose=verbose
+        ),
         "SiameseEmbedder (MLP encoder)": SiameseEmbedder(
             encoder="mlp", max_epochs=max_epochs, random_state=random_state, verbose=verbose
         ),

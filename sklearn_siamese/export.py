@@ -10,8 +10,10 @@ onnxruntime to run the file, onnxscript for torch's exporter).
 """
 
 import copy
+import logging
 import re
 import warnings
+from contextlib import contextmanager
 
 import torch
 from sklearn.utils.validation import check_is_fitted
@@ -53,6 +55,21 @@ def _fitted_module(estimator):
     return copy.deepcopy(estimator.net_.module_).cpu().float().eval()
 
 
+_TORCH_ONNX_REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
+
+
+@contextmanager
+def _quiet_logger(name):
+    """Let the logger ``name`` pass errors only, for the duration of the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _export(module, n_features, input_names, output_name, path, opset_version):
     try:
         import onnxscript  # noqa: F401  (torch's exporter needs it; say so before torch does)
@@ -62,8 +79,10 @@ def _export(module, n_features, input_names, output_name, path, opset_version):
         ) from exc
     example = tuple(torch.zeros(2, n_features) for _ in input_names)
     batch = torch.export.Dim("batch")
-    with warnings.catch_warnings():
-        # torch.export's own deprecation notices are no concern of the caller's.
+    with warnings.catch_warnings(), _quiet_logger(_TORCH_ONNX_REGISTRATION_LOGGER):
+        # torch.export's own deprecation notices are no concern of the caller's,
+        # nor is its log line per torchvision operator it cannot register
+        # ("torchvision is not installed"): an encoder exported here uses none.
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             module,

@@ -38,7 +38,9 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     Returns
     -------
     pairs : ndarray of shape (n_pairs, 2, n_features)
-        The pairs.
+        The pairs, in a random order (seeded by ``random_state``): same-
+        and different-class pairs are mixed, so any slice of them (e.g. a
+        calibration and a test half) holds both kinds.
     y_pairs : ndarray of shape (n_pairs,)
         1 for a same-class pair, 0 otherwise.
 
@@ -58,6 +60,8 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     sampler = RandomPairSampler(codes, batch_size=2 * n_pairs, rng=np.random.default_rng(seed), n_batches=1)
     idx = sampler._groups(n_pairs)
+    # The sampler lists every same-class pair first; shuffled, a slice of the output stays balanced.
+    idx = idx[np.random.default_rng(seed).permutation(len(idx))]
     return X[idx], (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
 
 

@@ -35,8 +35,19 @@ _VERSION = 1
 # parameters (it may be code, e.g. a callable or a RandomAffine).
 _REBUILT = {"net_", "history_", "augment_"}
 
-# Parameters that do not change what a fitted model computes.
-_FREE_PARAMS = {"device", "precision", "verbose", "callbacks", "accelerator", "warm_start"}
+# Parameters that do not change what a fitted model computes: where and how
+# it runs, and how long and on what it was trained. load_weights accepts them
+# different from the saved ones (optimizer__* arguments too).
+_FREE_PARAMS = {
+    "device", "precision", "verbose", "callbacks", "accelerator", "warm_start",
+    "max_epochs", "max_time", "samples_per_epoch", "batch_size", "samples_per_class",
+    "lr", "optimizer", "weight_decay", "validation_fraction", "early_stopping",
+    "n_iter_no_change", "augmentation", "rotation_classes", "instance_weight", "random_state",
+}
+
+
+def _is_free(param):
+    return param in _FREE_PARAMS or param.startswith("optimizer__")
 
 
 def _encode(value, name):
@@ -144,10 +155,15 @@ def load_weights(estimator, path):
     The file is read with ``torch.load(..., weights_only=True)``, which
     refuses anything but tensors and plain values, so it is safe for files
     from untrusted sources. The architecture comes from ``estimator``: it
-    must be of the saved class, with the same parameters (an encoder given
-    as a module or callable cannot be stored in the file, which is why it
-    is passed here). ``device`` may differ: the weights are loaded onto
-    ``estimator.device``.
+    must be of the saved class, with the same parameters that shape the
+    model (an encoder given as a module or callable cannot be stored in the
+    file, which is why it is passed here). Parameters that only say how it
+    ran or was trained may differ: ``device`` (the weights are loaded onto
+    ``estimator.device``), ``precision``, ``verbose``, ``max_epochs``,
+    ``max_time``, ``random_state``, ``samples_per_epoch``, ``batch_size``,
+    ``lr``, the optimizer and its ``optimizer__*`` arguments, the
+    validation and early-stopping settings, ``augmentation`` and the other
+    training-only parameters.
 
     Parameters
     ----------
@@ -180,7 +196,7 @@ def load_weights(estimator, path):
     differ = {
         key: (saved, current.get(key, "<not a plain value>"))
         for key, saved in meta["params"].items()
-        if key not in _FREE_PARAMS and current.get(key, "<not a plain value>") != saved
+        if not _is_free(key) and current.get(key, "<not a plain value>") != saved
     }
     if differ:
         detail = ", ".join(f"{k}={c!r} (saved {s!r})" for k, (s, c) in sorted(differ.items()))

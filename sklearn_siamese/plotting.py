@@ -2,7 +2,8 @@
 
 * :func:`plot_embedding`: samples in the embedding space, coloured by class,
   optionally with image thumbnails.
-* :func:`plot_history`: training and validation loss per epoch.
+* :func:`plot_history`: training and validation loss per epoch, the
+  validation precision@1 early stopping monitors and the epoch it restored.
 * :func:`plot_pairs`: a grid of image pairs with their score or distance.
 * :func:`plot_open_set_curve`: open-set identification rate against the
   false-accept rate on strangers, with the operating point marked.
@@ -175,7 +176,20 @@ def plot_embedding(
 
 
 def plot_history(estimator, *, ax=None, log_scale=False):
-    """Training and validation loss per epoch.
+    """Training and validation loss per epoch, with the metric early stopping monitors.
+
+    The validation precision@1 (leave-one-out 1-NN accuracy on the held-out
+    validation classes, ``valid_precision_at_1``) drives early stopping; it
+    is drawn on a second y-axis, and a dotted vertical line marks the epoch
+    whose weights the fitted model holds (restored by early stopping).
+
+    The training loss usually sits well above the validation loss, and
+    that is no sign of a problem: it is computed on augmented training
+    batches, in training mode (dropout), and includes the
+    ``instance_weight`` term that ties two views of each sample together,
+    while the validation loss is the pair (or triplet) loss alone on
+    unaugmented held-out samples in evaluation mode. Compare each curve
+    with itself over the epochs, not with the other.
 
     Parameters
     ----------
@@ -189,9 +203,12 @@ def plot_history(estimator, *, ax=None, log_scale=False):
     Returns
     -------
     ax : matplotlib Axes
-        A line for ``train_loss``, one for ``valid_loss`` when validation
-        classes were held out, and a dotted vertical line at the epoch with
-        the best validation loss (the weights early stopping restores).
+        The loss axes: a line for ``train_loss``, one for ``valid_loss``
+        when validation classes were held out, and a dotted vertical line
+        at the epoch early stopping restored (the history row with
+        ``restored=True``). ``valid_precision_at_1`` is one line on a twin
+        axes sharing the x-axis (``ax.figure.axes[1]`` when ``ax`` was
+        created here). Epoch ticks are integers.
 
     Examples
     --------
@@ -201,6 +218,8 @@ def plot_history(estimator, *, ax=None, log_scale=False):
     >>> len(plot_history(history).lines)
     1
     """
+    from matplotlib.ticker import MaxNLocator
+
     history = getattr(estimator, "history_", estimator)
     if history is None or not hasattr(history, "__len__") or len(history) == 0:
         raise ValueError("plot_history needs a fitted estimator (with history_) or a non-empty skorch History.")
@@ -209,17 +228,34 @@ def plot_history(estimator, *, ax=None, log_scale=False):
         raise ValueError("Every epoch of the history must record 'train_loss'.")
     epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)])
     ax = _new_axes(ax, (6, 4))
-    ax.plot(epochs, [row["train_loss"] for row in rows], marker="o", ms=3, label="training loss")
+    handles = ax.plot(
+        epochs, [row["train_loss"] for row in rows], marker="o", ms=3, label="training loss (augmented, + instance term)"
+    )
     if all("valid_loss" in row for row in rows):
-        valid = np.array([row["valid_loss"] for row in rows])
-        ax.plot(epochs, valid, marker="o", ms=3, label="validation loss (held-out classes)")
-        best = int(np.argmin(valid))
-        ax.axvline(epochs[best], color="gray", linestyle=":", label=f"best validation epoch ({epochs[best]})")
+        valid = [row["valid_loss"] for row in rows]
+        handles += ax.plot(epochs, valid, marker="o", ms=3, label="validation loss (held-out classes)")
+    restored = [epoch for epoch, row in zip(epochs, rows) if row.get("restored", False)]
+    if restored:
+        handles.append(
+            ax.axvline(restored[0], color="gray", linestyle=":", label=f"restored epoch ({restored[0]}): best precision@1")
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if log_scale:
         ax.set_yscale("log")
-    ax.legend()
+    if all("valid_precision_at_1" in row for row in rows):
+        metric_ax = ax.twinx()
+        handles += metric_ax.plot(
+            epochs,
+            [row["valid_precision_at_1"] for row in rows],
+            color="tab:green",
+            marker="s",
+            ms=3,
+            label="validation precision@1 (early stopping)",
+        )
+        metric_ax.set_ylabel("validation precision@1")
+    ax.legend(handles=handles, fontsize="small", loc="best")
     return ax
 
 

@@ -68,7 +68,7 @@ def test_user_callable_and_bad_augmentation(digits):
     SiameseEmbedder(MLPEncoder(hidden_sizes=(8,)), augmentation=flip, max_epochs=1, random_state=0).fit(X, y)
     assert len(calls) > 1 and all(shape[1] == 64 for shape in calls)
     with pytest.raises(ValueError, match="must return a tensor of the batch's shape"):
-        SiameseEmbedder(augmentation=lambda b: b[:, :3], max_epochs=1).fit(X, y)
+        SiameseEmbedder(augmentation=lambda b: b[:, :3], image_shape=(8, 8), max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="not square images"):
         SiameseEmbedder(augmentation="affine", max_epochs=1).fit(np.hstack([X, X[:, :1]]), y)
 

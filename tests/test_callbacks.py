@@ -118,3 +118,15 @@ def test_bad_time_budget_seconds(bad):
     net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, callbacks=[TimeBudget(bad)])
     with pytest.raises(ValueError, match="seconds"):
         net.initialize()
+
+
+def test_max_time_prints_the_row_of_the_last_epoch(monkeypatch, digits, capsys):
+    X, y = digits
+    # One batch per epoch and one clock reading per call: epoch 1 ends at
+    # t=1, epoch 2 at t=3, when a third would end past the 3.5 s budget.
+    _fake_clock(monkeypatch, itertools.count())
+    params = _small(max_epochs=50, max_time=3.5, verbose=1, samples_per_epoch=64)
+    emb = SiameseEmbedder(**params).fit(X, y)
+    assert emb.n_epochs_ == 2 and not emb.interrupted_
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+    assert rows == ["1", "2"]

@@ -43,3 +43,17 @@ def test_write_api_pages(tmp_path):
     assert "   sklearn_siamese.metrics" in index
     page = (tmp_path / "sklearn_siamese.metrics.rst").read_text()
     assert ".. autosummary::" in page and "   one_shot_accuracy" in page
+
+
+def test_readme_is_at_most_150_lines():
+    readme = DOCS.parent / "README.md"
+    assert len(readme.read_text().splitlines()) <= 150
+
+
+def test_guide_numbers_come_from_the_script_that_measures_them():
+    # The pages include the reports of benchmarks/guide_numbers.py rather than quoting stale numbers.
+    generated = DOCS / "benchmarks" / "_generated"
+    for page, report in [("evaluation.md", "guide_worked_example.md"), ("reliability.md", "guide_sizes.md")]:
+        assert f"_generated/{report}" in (DOCS / "user_guide" / page).read_text()
+        assert (generated / report).read_text().startswith("Written by `python benchmarks/guide_numbers.py")
+    assert "546 kB" not in (DOCS / "user_guide" / "reliability.md").read_text()

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from sklearn_siamese import ConvEncoder, KochEncoder, MLPEncoder, SiameseEmbedder
+from sklearn_siamese import ConvEncoder, KochEncoder, MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.metrics import one_shot_accuracy
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=4, batch_size=32, random_state=0)
@@ -371,3 +371,48 @@ def test_instance_term_uses_two_views_and_changes_training(digits):
     assert not np.allclose(with_term.transform(X[:5]), without.transform(X[:5]))
     # The recorded training loss includes the NT-Xent term, which is large (about log(2B)).
     assert with_term.history_[0, "train_loss"] > without.history_[0, "train_loss"] + 0.5
+
+
+@pytest.mark.parametrize("cls", [SiameseEmbedder, SiameseVerifier])
+def test_optimizer_arguments_as_in_skorch(cls, digits):
+    X, y = digits
+    est = cls(**{**FAST, "max_epochs": 1}, optimizer=torch.optim.SGD, optimizer__momentum=0.9)
+    assert est.get_params()["optimizer__momentum"] == 0.9
+    copy = clone(est)
+    assert copy.optimizer__momentum == 0.9 and "optimizer__momentum=0.9" in repr(copy)
+    copy.set_params(optimizer__momentum=0.5, optimizer__nesterov=True)
+    assert copy.get_params(deep=False)["optimizer__nesterov"] is True and est.optimizer__momentum == 0.9
+    est.fit(X[:300], y[:300])
+    group = est.net_.optimizer_.param_groups[0]
+    assert isinstance(est.net_.optimizer_, torch.optim.SGD) and group["momentum"] == 0.9
+    assert pickle.loads(pickle.dumps(est)).optimizer__momentum == 0.9
+
+
+def test_optimizer_arguments_are_searchable(digits):
+    X, y = digits
+    search = GridSearchCV(
+        SiameseEmbedder(**{**FAST, "max_epochs": 1}, optimizer="sgd", optimizer__momentum=0.0),
+        {"optimizer__momentum": [0.0, 0.9]},
+        cv=2,
+    ).fit(X[:300], y[:300])
+    assert search.best_estimator_.net_.optimizer_.param_groups[0]["momentum"] == search.best_params_["optimizer__momentum"]
+    assert len(search.cv_results_["params"]) == 2
+
+
+@pytest.mark.parametrize(
+    "params, exc, match",
+    [
+        ({"optimizer": "adam", "optimizer__momentum": 0.9}, ValueError, r"optimizer__momentum: the optimizer Adam has no argument 'momentum'"),
+        ({"optimizer__lr": 0.1}, ValueError, r"optimizer__lr is not accepted: set the estimator's lr parameter"),
+        ({"optimizer__weight_decay": 0.1}, ValueError, r"set the estimator's weight_decay parameter"),
+    ],
+)
+def test_bad_optimizer_arguments(digits, params, exc, match):
+    X, y = digits
+    with pytest.raises(exc, match=match):
+        SiameseEmbedder(**FAST, **params).fit(X[:100], y[:100])
+
+
+def test_unknown_keyword_argument_is_a_type_error():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'momentum'.*optimizer__<name>"):
+        SiameseEmbedder(momentum=0.9)

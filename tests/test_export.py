@@ -66,3 +66,25 @@ def test_export_refuses_unfitted_and_pipelines(digits):
     pipe = make_pipeline(StandardScaler(), SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=1)).fit(X, y)
     with pytest.raises(TypeError, match="pipeline"):
         export_encoder(pipe)
+
+
+def test_export_logs_nothing_about_torchvision(digits, capfd, caplog):
+    # torch's exporter logs a warning per torchvision operator when torchvision is missing.
+    X, y = digits
+    emb = SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(8,)), **FAST).fit(X, y)
+    capfd.readouterr()
+    export_encoder(emb)
+    export_pair_scorer(emb)
+    assert "torchvision" not in capfd.readouterr().err + caplog.text
+
+
+def test_user_module_fed_images_exports_for_flat_rows(digits):
+    # The module receives (batch, 1, 8, 8) through a forward pre-hook; the exported model takes rows.
+    from torch import nn
+
+    X, y = digits
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 8))
+    emb = SiameseEmbedder(net, **FAST).fit(X.reshape(-1, 8, 8), y)
+    session = _session(export_encoder(emb))
+    Z = session.run(None, {session.get_inputs()[0].name: X[:7]})[0]
+    np.testing.assert_allclose(Z, emb.transform(X[:7]), atol=1e-5)

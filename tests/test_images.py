@@ -91,17 +91,82 @@ def test_weights_round_trip_keeps_the_image_shape(images, tmp_path):
     np.testing.assert_array_equal(loaded.transform(X2[:4]), emb.transform(X2[:4]))
 
 
-@pytest.mark.parametrize(
-    "shape, expected",
-    [((300, 64), "ConvEncoder"), ((300, 8, 8), "ConvEncoder"), ((300, 60), "MLPEncoder"), ((300, 16), "MLPEncoder")],
-)
-def test_auto_encoder_rule(shape, expected):
-    from sklearn_siamese._encoder_build import encoder_spec
-    from sklearn_siamese._checks import image_shape_of
+def _resolved(X, **params):
+    """``(image_shape_, encoder_class_name, warned)`` that fit resolves for X."""
+    import warnings
 
-    X = np.zeros(shape)
-    n_features = int(np.prod(shape[1:]))
-    assert type(encoder_spec("auto", n_features, image_shape_of(X))).__name__ == expected
+    from sklearn_siamese._checks import image_shape_of, is_data_frame, resolve_image_shape
+    from sklearn_siamese._encoder_build import encoder_spec
+
+    est = SiameseEmbedder(**params)
+    n_features = int(np.prod(np.shape(X)[1:]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        shape = resolve_image_shape(est, image_shape_of(X), is_data_frame(X), n_features)
+    spec = encoder_spec(est.encoder, n_features, shape)
+    return shape, type(spec).__name__, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize(
+    "shape, params, expected, warns",
+    [
+        ((300, 64), {}, ((1, 8, 8), "ConvEncoder"), True),  # a guess: said so
+        ((300, 64), {"image_shape": (8, 8)}, ((1, 8, 8), "ConvEncoder"), False),
+        ((300, 64), {"image_shape": None}, (None, "MLPEncoder"), False),
+        ((300, 64), {"encoder": "mlp"}, (None, "MLPEncoder"), False),
+        ((300, 8, 8), {}, ((1, 8, 8), "ConvEncoder"), False),
+        ((300, 8, 8), {"image_shape": None}, (None, "MLPEncoder"), False),
+        ((300, 2, 4, 8), {"image_shape": (2, 4, 8)}, ((2, 4, 8), "ConvEncoder"), False),
+        ((300, 60), {}, (None, "MLPEncoder"), False),
+        ((300, 16), {}, (None, "MLPEncoder"), False),
+        ((300, 60), {"image_shape": (6, 10)}, ((1, 6, 10), "ConvEncoder"), False),
+    ],
+)
+def test_auto_image_rule(shape, params, expected, warns):
+    shape_, encoder, warnings_ = _resolved(np.zeros(shape), **params)
+    assert (shape_, encoder) == expected
+    assert bool(warnings_) == warns
+    if warns:
+        assert "reads the 64 columns of X as 8x8 images" in warnings_[0]
+        assert "image_shape=(8, 8)" in warnings_[0] and "image_shape=None" in warnings_[0]
+
+
+def test_data_frame_with_a_square_number_of_columns_is_tabular():
+    pd = pytest.importorskip("pandas")
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=600, n_features=64, n_informative=20, n_classes=6, random_state=0)
+    for columns in ([f"feature_{i}" for i in range(64)], range(64)):
+        df = pd.DataFrame(X, columns=columns)
+        assert _resolved(df) == (None, "MLPEncoder", [])
+    emb = SiameseEmbedder(**FAST).fit(pd.DataFrame(X, columns=[f"f{i}" for i in range(64)]), y)  # no warning
+    assert emb.image_shape_ is None and emb.augment_ is None
+    assert type(emb.net_.module_.encoder[0]).__name__ == "Linear"
+
+
+def test_square_rows_warn_and_keep_the_image_defaults(digits):
+    X, y = digits
+    with pytest.warns(UserWarning, match=r"reads the 64 columns of X as 8x8 images.*image_shape=\(8, 8\)"):
+        guessed = SiameseEmbedder(**FAST).fit(X[:300], y[:300])
+    confirmed = SiameseEmbedder(image_shape=(8, 8), **FAST).fit(X[:300], y[:300])
+    assert guessed.image_shape_ == confirmed.image_shape_ == (1, 8, 8)
+    np.testing.assert_array_equal(guessed.transform(X[:5]), confirmed.transform(X[:5]))
+
+
+@pytest.mark.parametrize(
+    "X_shape, image_shape, match",
+    [
+        ((100, 64), (7, 7), r"image_shape=\(7, 7\) holds 49 values but X has 64 features"),
+        ((100, 64), (8,), r"image_shape must be \(height, width\) or \(channels, height, width\)"),
+        ((100, 64), (0, 8, 8), "of positive sizes"),
+        ((100, 8, 8), (1, 4, 16), r"X holds images of shape \(1, 8, 8\), but image_shape=\(1, 4, 16\)"),
+    ],
+)
+def test_bad_image_shape(X_shape, image_shape, match):
+    rng = np.random.default_rng(0)
+    X, y = rng.random(X_shape), np.arange(X_shape[0]) % 4
+    with pytest.raises(ValueError, match=match):
+        SiameseEmbedder(image_shape=image_shape, **FAST).fit(X, y)
 
 
 def test_auto_defaults_on_images_and_rows(images):
@@ -152,3 +217,51 @@ def test_bad_channels_name_the_problem(images, channels):
     X, y = images
     with pytest.raises(ValueError, match="ConvEncoder: channels must be 'auto' or a non-empty tuple of positive integers"):
         SiameseEmbedder(ConvEncoder(channels=channels), **FAST).fit(X, y)
+
+
+class _SmallConvNet(torch.nn.Module):
+    """A user's encoder written for images: it needs (batch, C, H, W)."""
+
+    def __init__(self, channels=1):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 4, 3)
+        self.head = torch.nn.Linear(4 * 6 * 6, 8)
+
+    def forward(self, x):
+        assert x.ndim == 4, x.shape
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.mark.parametrize("cls", [SiameseEmbedder, SiameseVerifier])
+def test_user_conv_module_receives_images(cls, images):
+    X, y = images
+    module = _SmallConvNet()
+    est = cls(module, **FAST).fit(X, y)  # (n, 8, 8)
+    assert est.image_shape_ == (1, 8, 8) and est.embedding_dim_ == 8
+    assert est.embed(X[:3]).shape == (3, 8)
+    # Flat rows with the shape given as a parameter reach it as images too.
+    flat = cls(module, image_shape=(8, 8), **FAST).fit(X.reshape(len(X), -1), y)
+    np.testing.assert_allclose(flat.embed(X[:3].reshape(3, -1)), est.embed(X[:3]), atol=1e-6)
+    # Two channels arrive as two channels.
+    two = cls(_SmallConvNet(channels=2), **FAST).fit(np.stack([X, 1 - X], axis=1), y)
+    assert two.embed(np.stack([X[:2], 1 - X[:2]], axis=1)).shape == (2, 8)
+
+
+def test_user_module_without_image_shape_gets_rows(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"failed on a batch of shape \(2, 64\) \(n_samples, n_features\)"):
+        SiameseEmbedder(_SmallConvNet(), **FAST).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"_SmallConvNet failed on a batch of images of shape \(2, 2, 4, 8\)"):
+        SiameseEmbedder(_SmallConvNet(), image_shape=(2, 4, 8), **FAST).fit(X[:100], y[:100])
+
+
+def test_encoder_builder_is_offered_the_image_shape(images):
+    X, y = images
+    seen = {}
+
+    def build(input_shape, embedding_dim):
+        seen["input_shape"] = input_shape
+        return _SmallConvNet(channels=input_shape[0])
+
+    SiameseEmbedder(build, embedding_dim=8, **FAST).fit(X, y)
+    assert seen["input_shape"] == (1, 8, 8)

@@ -482,3 +482,27 @@ def test_dir_scorer_on_a_fitted_embedder_chooses_by_unseen_classes():
     embedder.fit(X[seen], y[seen])
     score = make_dir_at_far_scorer(0.1, n_references=3)(embedder, X[~seen], y[~seen])
     assert 0 < score <= 1
+
+def test_scorers_on_the_one_shot_pipeline_with_class_disjoint_folds():
+    from sklearn.model_selection import GroupKFold
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:900], y[:900]
+    embedder = SiameseEmbedder(MLPEncoder(hidden_sizes=(16,)), max_epochs=1, samples_per_epoch=256, random_state=0)
+    pipeline = make_pipeline(StandardScaler(), embedder, KNeighborsClassifier(1))
+    scoring = {"one_shot": make_one_shot_scorer(n_way=3, n_episodes=20), "map_at_r": make_retrieval_scorer()}
+    search = GridSearchCV(
+        pipeline, {"siameseembedder__margin": [0.5, 1.0]}, scoring=scoring, refit="one_shot", cv=GroupKFold(3)
+    ).fit(X, y, groups=y)
+    for name in scoring:
+        assert (search.cv_results_[f"mean_test_{name}"] > 0.4).all()
+    # The scorer evaluates the embedding the steps before the classifier produce.
+    fitted = search.best_estimator_
+    assert scoring["one_shot"](fitted, X, y) == scoring["one_shot"](fitted[:-1], X, y)
+    assert precision_at_1(fitted, X, y) == precision_at_1(fitted[:-1], X, y)
+    # A classifier alone embeds nothing: a clear error, not an AttributeError.
+    with pytest.raises(ValueError, match="KNeighborsClassifier does not embed samples"):
+        one_shot_accuracy(KNeighborsClassifier(1).fit(X, y), X, y, n_way=3)
+    # A pipeline of only the classifier compares the raw features.
+    knn_only = make_pipeline(KNeighborsClassifier(1)).fit(X, y)
+    assert one_shot_accuracy(knn_only, X, y, n_way=3, random_state=0) == one_shot_accuracy(None, X, y, n_way=3, random_state=0)

@@ -163,6 +163,10 @@ def test_load_weights_checks_class_and_parameters(fitted, tmp_path):
         load_weights(type(fitted)(**{**FAST, "normalize": False}), path)
     # device and verbose may differ.
     load_weights(type(fitted)(**{**FAST, "verbose": 0, "device": "cpu"}), path)
+    # So may the parameters that only say how it was trained.
+    training_only = {"max_epochs": 7, "random_state": 3, "samples_per_epoch": 100, "lr": 0.1, "max_time": 60.0}
+    loaded = load_weights(type(fitted)(**{**FAST, **training_only}), path)
+    assert loaded.n_epochs_ == fitted.n_epochs_
 
     class Other(type(fitted)):
         pass

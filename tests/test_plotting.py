@@ -93,13 +93,40 @@ def test_plot_embedding_errors(digits):
 
 def test_plot_history(tmp_path, embedder):
     ax = plot_history(embedder)
-    train, valid, best = ax.lines
+    train, valid, restored = ax.lines
     np.testing.assert_allclose(train.get_ydata(), embedder.history_[:, "train_loss"])
     np.testing.assert_allclose(valid.get_ydata(), embedder.history_[:, "valid_loss"])
-    best_epoch = embedder.history_[:, "epoch"][int(np.argmin(embedder.history_[:, "valid_loss"]))]
-    assert best.get_xdata()[0] == best_epoch
-    assert len(ax.get_legend().get_texts()) == 3
+    # The marker is at the epoch early stopping restored, from its own callback.
+    best_epoch = dict(embedder.net_.callbacks_)["early_stopping"].best_epoch_
+    assert [row["epoch"] for row in embedder.history_ if row.get("restored")] == [best_epoch]
+    assert restored.get_xdata()[0] == best_epoch
+    (precision,) = ax.figure.axes[1].lines
+    np.testing.assert_allclose(precision.get_ydata(), embedder.history_[:, "valid_precision_at_1"])
+    assert len(ax.get_legend().get_texts()) == 4
     render(ax.figure, tmp_path / "history.png")
+
+
+def test_plot_history_marks_the_restored_epoch_not_the_lowest_loss():
+    # Early stopping monitors precision@1: the lowest validation loss (epoch 2) is not the model kept (epoch 4).
+    loss = [0.5, 0.3, 0.4, 0.45, 0.5, 0.6]
+    precision = [0.5, 0.6, 0.7, 0.8, 0.75, 0.7]
+    rows = [
+        {"epoch": i + 1, "train_loss": 1.3, "valid_loss": v, "valid_precision_at_1": p}
+        for i, (v, p) in enumerate(zip(loss, precision))
+    ]
+    rows[3]["restored"] = True
+    ax = plot_history(rows)
+    assert ax.lines[-1].get_xdata()[0] == 4
+    assert "restored epoch (4)" in [t.get_text() for t in ax.get_legend().get_texts()][2]
+    ax.figure.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if 1 <= t <= 6]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_plot_history_has_integer_epoch_ticks_on_few_epochs():
+    ax = plot_history([{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.5}])
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())
 
 
 def test_plot_history_without_validation_and_errors():

@@ -1,6 +1,7 @@
 """Tests of SiameseVerifier: heads, thresholds, one-shot, sklearn integration."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def test_default_verifier_learns_the_embedders_encoder(digits):
 
     X, y = digits
     seen = np.isin(y, [2, 3, 4, 5, 6, 7])
-    params = dict(max_epochs=2, random_state=0)
+    params = dict(image_shape=(8, 8), max_epochs=2, random_state=0)
     emb = SiameseEmbedder(**params).fit(X[seen], y[seen])
     ver = SiameseVerifier(**params).fit(X[seen], y[seen])
     assert len(ver.validation_classes_) == 0 and ver.threshold_ == 0.5
@@ -163,7 +164,7 @@ def test_one_shot_on_unseen_digit_classes_beats_chance(digits):
     """Train on digits 2-7; classify 0, 1, 8, 9 from one reference each."""
     X, y = digits
     seen = np.isin(y, [2, 3, 4, 5, 6, 7])
-    ver = SiameseVerifier(max_epochs=15, random_state=0)
+    ver = SiameseVerifier(image_shape=(8, 8), max_epochs=15, random_state=0)
     ver.fit(X[seen], y[seen])
     X_new, y_new = X[~seen], y[~seen]
     rng = np.random.default_rng(0)
@@ -526,3 +527,13 @@ def test_references_of_the_wrong_feature_shape_raise(open_set):
         _copy(ver).calibrate_rejection(X_known[:10, :63], np.full(10, -1), far=0.1)
     with pytest.raises(ValueError, match="give the new references labels of the same type"):
         _copy(ver).fit_references(X_known[:2], ["a", "b"], append=True)
+
+def test_score_on_unseen_classes_warns_instead_of_a_silent_zero(digits):
+    X, y = digits
+    seen = y < 6
+    ver = SiameseVerifier(**{**FAST, "max_epochs": 1}).fit(X[seen][:300], y[seen][:300])
+    with pytest.warns(UserWarning, match=r"None of the 4 classes of y \(\[6, 7, 8, 9\]\) is among the 6 classes.*make_one_shot_scorer"):
+        assert ver.score(X[~seen], y[~seen]) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ver.score(X[seen][:50], y[seen][:50])  # seen classes: no warning

@@ -5,14 +5,36 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.pipeline import Pipeline
 
 
+def _embeds(step):
+    """Whether a pipeline step maps samples to features (an embedder or a transformer)."""
+    return step is None or isinstance(step, str) or hasattr(step, "embedding_similarity") or hasattr(step, "transform")
+
+
 def _split_pipeline(estimator, X):
-    """Run a pipeline's preprocessing steps; return ``(final_step, X_transformed)``."""
+    """Run a pipeline's preprocessing steps; return ``(final_step, X_transformed)``.
+
+    A final step that does not embed (a ``KNeighborsClassifier`` on the
+    embedding, as in the one-shot pipeline) is left out: the model
+    evaluated is the embedding the steps before it produce, since the
+    metrics compare queries with their own support or retrieval samples,
+    not with the classes the classifier was fitted on.
+    """
     if isinstance(estimator, Pipeline):
+        if not _embeds(estimator[-1]):
+            if len(estimator) == 1:
+                return None, X
+            estimator = estimator[:-1]
         if len(estimator) > 1:
             X = estimator[:-1].transform(X)
         estimator = estimator[-1]
         if isinstance(estimator, str):  # "passthrough"
             estimator = None
+    elif not _embeds(estimator):
+        raise ValueError(
+            f"{type(estimator).__name__} does not embed samples (it has no transform or embed): "
+            "pass the model that produces the embedding it works on, e.g. the pipeline that ends "
+            "in it, whose steps before it are then evaluated."
+        )
     return estimator, X
 
 
@@ -53,7 +75,11 @@ def embed_with(estimator, X):
         A model with ``embed`` and ``embedding_similarity`` (ours, or a
         pipeline ending in one of ours) brings its own similarity; any
         other fitted transformer is compared by :func:`negative_euclidean`
-        of its output, and None by that of the raw features.
+        of its output, and None by that of the raw features. A pipeline
+        that ends in a classifier on the embedding (e.g.
+        ``make_pipeline(StandardScaler(), SiameseEmbedder(),
+        KNeighborsClassifier(1))``) is evaluated through the steps before
+        the classifier.
     X : array-like of shape (n_samples, n_features)
         Samples to embed.
 

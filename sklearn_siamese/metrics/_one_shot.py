@@ -31,10 +31,15 @@ def one_shot_accuracy(
 
     Parameters
     ----------
-    estimator : fitted SiameseEmbedder, SiameseVerifier, transformer or None
+    estimator : fitted SiameseEmbedder, SiameseVerifier, Pipeline, transformer or None
         Model whose similarity is evaluated. A plain transformer (e.g. a
         fitted PCA) is compared by euclidean distance of its output; None
-        compares the raw features.
+        compares the raw features. A pipeline ending in a classifier on
+        the embedding (the one-shot pipeline ``make_pipeline(StandardScaler(),
+        SiameseEmbedder(), KNeighborsClassifier(1))``) is evaluated
+        through the steps before the classifier: each episode classifies
+        its queries by their nearest support sample, whatever classes the
+        classifier was fitted on.
     X : array-like of shape (n_samples, n_features)
         Samples to draw episodes from.
     y : array-like of shape (n_samples,)

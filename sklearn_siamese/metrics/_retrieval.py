@@ -141,7 +141,8 @@ def precision_at_1(estimator, X, y, *, X_ref=None, y_ref=None):
     Parameters
     ----------
     estimator : fitted SiameseEmbedder, SiameseVerifier, Pipeline, transformer or None
-        Model whose similarity ranks the references.
+        Model whose similarity ranks the references (a pipeline ending in a
+        classifier is evaluated through the steps before it).
     X : array-like of shape (n_samples, n_features)
         Queries (and references when ``X_ref`` is None).
     y : array-like of shape (n_samples,)
@@ -187,7 +188,8 @@ def mean_average_precision_at_r(estimator, X, y, *, X_ref=None, y_ref=None):
     Parameters
     ----------
     estimator : fitted SiameseEmbedder, SiameseVerifier, Pipeline, transformer or None
-        Model whose similarity ranks the references.
+        Model whose similarity ranks the references (a pipeline ending in a
+        classifier is evaluated through the steps before it).
     X, y : array-like of shapes (n_samples, n_features) and (n_samples,)
         Queries and their labels; also the references, leave-one-out,
         unless ``X_ref`` is given.

@@ -35,6 +35,12 @@ def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=1, n_episodes=100, rand
     every candidate face the same episodes of a fold, so differences come
     from the models. Use group-aware splitters (``GroupKFold`` with the
     class labels as groups) to validate on classes unseen in training.
+    On the one-shot pipeline, ``make_pipeline(StandardScaler(),
+    SiameseEmbedder(), KNeighborsClassifier(1))``, it scores the embedding
+    the steps before the classifier produce, with each episode's support
+    samples as the neighbours: the pipeline's own ``score`` (accuracy of
+    the classifier fitted on the training classes) is 0 on folds of
+    unseen classes.
 
     Parameters
     ----------
