@@ -47,7 +47,7 @@ def main(argv=None):
     X = rng.integers(0, 256, size=(args.n_samples, 28 * 28), dtype=np.uint8)
     y = np.arange(len(X)) % 10
     rows = []
-    for name, params in [("SiameseEmbedder() (conv)", {}), ('encoder="mlp"', {"encoder": "mlp"})]:
+    for name, params in [("SiameseEmbedder() (conv)", {"image_shape": (28, 28)}), ('encoder="mlp"', {"encoder": "mlp"})]:
         model = SiameseEmbedder(max_epochs=1, samples_per_epoch=256, random_state=0, **params).fit(X[:2000], y[:2000])
         module = model.net_.module_
         block = inference_block_rows(_activation_bytes_per_row(module.encoder, None, torch.zeros(2, X.shape[1])))

@@ -164,8 +164,9 @@ class RejectingVerifier:
         return self.verifier
 
 
-def methods(max_epochs, quick, random_state):
-    default = dict(random_state=random_state)
+def methods(max_epochs, quick, random_state, image_shape):
+    # Every data set here is square images as flat rows: say so (no guess, no warning).
+    default = dict(random_state=random_state, image_shape=image_shape)
     if quick:
         default["max_epochs"] = max_epochs
     return {
@@ -247,7 +248,8 @@ def main(argv=None):
                 continue
             X, y, enrolled, halves = data
             results = {}
-            for method_name, method in methods(args.max_epochs, args.quick, args.random_state).items():
+            side = int(round(np.sqrt(X.shape[1])))
+            for method_name, method in methods(args.max_epochs, args.quick, args.random_state, (side, side)).items():
                 if selected(method_name, args.rows):
                     results[method_name] = evaluate(method, X, y, enrolled, halves, args.random_state)
             strangers = " / ".join(str(h.tolist()) for h in halves)
