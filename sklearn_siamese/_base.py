@@ -38,10 +38,19 @@ from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
 from ._out_of_core import MappedPages, float_batch
 from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
-from ._net_assembly import OPTIMIZER_PREFIX, OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
+from ._net_assembly import (
+    MAX_RETRIEVAL_ROWS,
+    OPTIMIZER_PREFIX,
+    OPTIMIZERS,
+    bind_estimator,
+    forked_torch_rng,
+    make_net,
+    record_training,
+)
 from ._training import TensorDataset, as_tensor, finished_epochs, set_torch_rng_state
 from .distances import DISTANCES, cross_distance, paired_distance
 from .encoders import ENCODERS, EncoderSpec
+from .metrics import embedding_precision_at_1
 from .mining import MINING
 from .sampling import RandomPairSampler
 
@@ -193,7 +202,40 @@ class _BaseSiamese(BaseEstimator):
             self._fit_split = (train_idx, valid_idx)
             net.fit(dataset, y=None)
         record_training(self, net, done=True)
+        self._score_against_input(X, y_codes, valid_idx)
         return X, y_codes, train_idx, valid_idx
+
+    def _score_against_input(self, X, y_codes, valid_idx):
+        """Set ``validation_score_`` and ``baseline_score_``; warn when the embedding loses.
+
+        Both are leave-one-out precision@1 on the held-out validation
+        classes (at most ``MAX_RETRIEVAL_ROWS`` of their samples, evenly
+        spaced): of the trained embedding (the distance it was trained on)
+        and of the input features themselves (Euclidean). None when no
+        classes were held out.
+        """
+        self.validation_score_ = self.baseline_score_ = None
+        if not len(valid_idx):
+            return
+        rows = valid_idx[np.linspace(0, len(valid_idx) - 1, min(len(valid_idx), MAX_RETRIEVAL_ROWS)).astype(int)]
+        X_rows, y_rows = np.asarray(X[rows], dtype=np.float32).reshape(len(rows), -1), y_codes[rows]
+        E = embed_rows(self.net_.module_, X_rows, self.embedding_dim_)
+
+        def negated_distance(metric):
+            return lambda A, B: -cross_distance(torch.from_numpy(A), torch.from_numpy(B), metric, batch_invariant=True).numpy()
+
+        self.validation_score_ = embedding_precision_at_1(E, y_rows, similarity=negated_distance(self.distance))
+        self.baseline_score_ = embedding_precision_at_1(X_rows, y_rows, similarity=negated_distance("euclidean"))
+        if self.validation_score_ < self.baseline_score_:
+            warnings.warn(
+                f"The learned embedding scores below the input features on the held-out validation "
+                f"classes: precision@1 {self.validation_score_:.3f} against {self.baseline_score_:.3f} "
+                "for raw features (validation_score_, baseline_score_). With this little data or "
+                "training, nearest neighbours on X itself may serve better; more epochs, more "
+                "classes or augmentation may help.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _continue_fit(self, X, y):
         """``warm_start=True``: train on from the last finished epoch up to ``max_epochs`` epochs."""
@@ -245,6 +287,7 @@ class _BaseSiamese(BaseEstimator):
                 record_training(self, net, done=True)
                 raise
         record_training(self, net, done=True)
+        self._score_against_input(X, y_codes, self._fit_split[1])
         return (X, y_codes, *self._fit_split)
 
     def _training_dataset(self, X, y_codes, train_idx):

@@ -416,3 +416,37 @@ def test_bad_optimizer_arguments(digits, params, exc, match):
 def test_unknown_keyword_argument_is_a_type_error():
     with pytest.raises(TypeError, match="unexpected keyword argument 'momentum'.*optimizer__<name>"):
         SiameseEmbedder(momentum=0.9)
+
+
+# ------------------------------------------- the embedding against the input
+def _loo_nearest_neighbour_accuracy(X, y):
+    d = np.linalg.norm(X[:, None] - X[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    return np.mean(y[d.argmin(axis=1)] == y)
+
+
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, SiameseVerifier])
+def test_fit_scores_the_embedding_against_the_input_features(digits, Estimator):
+    X, y = digits
+    est = Estimator(**FAST).fit(X[:600], y[:600])
+    held = np.isin(y[:600], est.validation_classes_)  # fewer than 2,000 rows: all of them
+    assert est.baseline_score_ == pytest.approx(_loo_nearest_neighbour_accuracy(X[:600][held], y[:600][held]))
+    assert 0 <= est.validation_score_ <= 1
+    if Estimator is SiameseEmbedder:  # its score is the same leave-one-out precision@1
+        assert est.validation_score_ == pytest.approx(est.score(X[:600][held], y[:600][held]))
+
+
+def test_an_embedding_worse_than_its_input_says_so(digits):
+    X, y = digits
+    # One epoch of 64 samples barely moves a random network; raw digits score about 0.99.
+    with pytest.warns(UserWarning, match="The learned embedding scores below the input features") as record:
+        est = SiameseEmbedder(**{**FAST, "max_epochs": 1, "samples_per_epoch": 64}).fit(X[:600], y[:600])
+    assert est.validation_score_ < est.baseline_score_
+    message = str(record[0].message)
+    assert f"{est.validation_score_:.3f}" in message and f"{est.baseline_score_:.3f}" in message
+
+
+def test_no_validation_classes_no_scores(digits):
+    X, y = digits
+    est = SiameseEmbedder(**{**FAST, "validation_fraction": None}).fit(X[:300], y[:300])
+    assert est.validation_score_ is None and est.baseline_score_ is None
