@@ -41,8 +41,13 @@ def as_tensor(X):
         return torch.from_numpy(np.ascontiguousarray(X))
 
 
-# Bytes read from a memory-mapped X between two releases of its pages.
+# Bytes of a memory-mapped X mapped between two releases of its pages.
 RELEASE_EVERY_BYTES = 16 * 2**20
+# What one read of a row may map: the kernel maps the pages around a fault,
+# a whole large folio of the page cache where the file system uses them (up
+# to 2 MiB), so rows gathered at random map far more than their own bytes:
+# a training batch is released as soon as it is read.
+FAULT_AROUND_BYTES = 2 * 2**20
 
 
 class MappedPages:
@@ -73,10 +78,11 @@ class MappedPages:
             self._mmap = None
         self._read = 0
 
-    def read(self, nbytes):
+    def read(self, nbytes, n_reads=1):
+        """Count ``n_reads`` reads of ``nbytes`` in all (each maps at least the fault-around window)."""
         if self._mmap is None:
             return
-        self._read += nbytes
+        self._read += max(nbytes, n_reads * FAULT_AROUND_BYTES)
         if self._read >= RELEASE_EVERY_BYTES:
             self._read = 0
             try:

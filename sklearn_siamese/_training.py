@@ -84,7 +84,7 @@ class BatchIterator:
             idx = torch.from_numpy(np.asarray(idx, dtype=np.int64))
             Xb, yb = float_batch(X.index_select(0, idx)), y.index_select(0, idx)
             if pages is not None:
-                pages.read(len(idx) * row_bytes)
+                pages.read(len(idx) * row_bytes, n_reads=len(idx))
             if move:
                 Xb, yb = Xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             if self.views > 1:
@@ -289,6 +289,9 @@ class ValidationPrecisionAt1(Callback):
         # activations), so the score is the one a user measures afterwards.
         rows = torch.as_tensor(self.rows)
         X, y = dataset_valid.X.index_select(0, rows).cpu().numpy(), dataset_valid.y.index_select(0, rows)
+        pages = getattr(dataset_valid, "pages", None)
+        if pages is not None:  # the rows were gathered from all over a memory-mapped X
+            pages.read(X.nbytes, n_reads=len(rows))
         E = embed_rows(net.module_, X)
         score = embedding_precision_at_1(E, y.cpu().numpy(), similarity=self._similarity)
         net.history.record("valid_precision_at_1", score)
