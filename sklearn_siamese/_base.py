@@ -36,18 +36,10 @@ from ._checks import (
 from ._data_split import split_validation_classes
 from ._encoder_build import build_module, encoder_spec, make_augment
 from ._inference import embed_rows
-from ._out_of_core import MappedPages, float_batch
+from ._out_of_core import MappedPages, as_tensor, float_batch
 from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
-from ._net_assembly import (
-    MAX_RETRIEVAL_ROWS,
-    OPTIMIZER_PREFIX,
-    OPTIMIZERS,
-    bind_estimator,
-    forked_torch_rng,
-    make_net,
-    record_training,
-)
-from ._training import TensorDataset, as_tensor, finished_epochs, set_torch_rng_state
+from ._net_assembly import OPTIMIZER_PREFIX, OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
+from ._training import TensorDataset, finished_epochs, set_torch_rng_state
 from .distances import DISTANCES, cross_distance, paired_distance
 from .encoders import ENCODERS, EncoderSpec
 from .metrics import embedding_precision_at_1
@@ -202,34 +194,29 @@ class _BaseSiamese(BaseEstimator):
             self._fit_split = (train_idx, valid_idx)
             net.fit(dataset, y=None)
         record_training(self, net, done=True)
-        self._score_against_input(X, y_codes, valid_idx)
+        self._score_against_input(X, y_codes)
         return X, y_codes, train_idx, valid_idx
 
-    def _score_against_input(self, X, y_codes, valid_idx):
+    def _score_against_input(self, X, y_codes):
         """Set ``validation_score_`` and ``baseline_score_``; warn when the embedding loses.
 
-        Both are leave-one-out precision@1 on the held-out validation
-        classes (at most ``MAX_RETRIEVAL_ROWS`` of their samples, evenly
-        spaced): of the trained embedding (the distance it was trained on)
-        and of the input features themselves (Euclidean). None when no
-        classes were held out.
+        Both are leave-one-out precision@1 on the rows of the held-out
+        validation classes that early stopping monitors (at most 2,000): of the trained embedding, scored as the
+        ``valid_precision_at_1`` callback scores it, and of the input
+        features themselves (Euclidean). None when no classes were held out.
         """
         self.validation_score_ = self.baseline_score_ = None
-        if not len(valid_idx):
+        monitor = dict(self.net_.callbacks_).get("valid_precision_at_1")
+        if monitor is None:
             return
-        rows = valid_idx[np.linspace(0, len(valid_idx) - 1, min(len(valid_idx), MAX_RETRIEVAL_ROWS)).astype(int)]
+        rows = monitor.rows
         X_rows, y_rows = np.asarray(X[rows], dtype=np.float32).reshape(len(rows), -1), y_codes[rows]
         MappedPages(X).read(X_rows.nbytes, n_reads=len(rows))  # rows gathered from all over a memmap
-        E = embed_rows(self.net_.module_, X_rows, self.embedding_dim_)
-
-        def negated_distance(metric, batch_invariant):
-            return lambda A, B: -cross_distance(
-                torch.from_numpy(A), torch.from_numpy(B), metric, batch_invariant=batch_invariant
-            ).numpy()
-
-        self.validation_score_ = embedding_precision_at_1(E, y_rows, similarity=negated_distance(self.distance, True))
+        self.validation_score_ = monitor.score(self.net_.module_, X_rows, y_rows)
         # Input rows may be wide: the matrix-product form, a diagnostic needs no bitwise invariance.
-        self.baseline_score_ = embedding_precision_at_1(X_rows, y_rows, similarity=negated_distance("euclidean", False))
+        self.baseline_score_ = embedding_precision_at_1(
+            X_rows, y_rows, similarity=lambda A, B: -torch.cdist(torch.from_numpy(A), torch.from_numpy(B)).numpy()
+        )
         if self.validation_score_ < self.baseline_score_:
             warnings.warn(
                 f"The learned embedding scores below the input features on the held-out validation "
@@ -291,7 +278,7 @@ class _BaseSiamese(BaseEstimator):
                 record_training(self, net, done=True)
                 raise
         record_training(self, net, done=True)
-        self._score_against_input(X, y_codes, self._fit_split[1])
+        self._score_against_input(X, y_codes)
         return (X, y_codes, *self._fit_split)
 
     def _training_dataset(self, X, y_codes, train_idx):

@@ -142,6 +142,16 @@ PARAMETER_DOCS = {
         at equal epochs and faster. ``transform`` and ``embed`` always run
         in float32. Built-in convolutional encoders train in the
         channels_last layout in either precision (faster, same values).""",
+    "validation_score_": """\
+    validation_score_ : float or None
+        Leave-one-out precision@1 of the trained embedding on the samples of
+        the validation classes that early stopping monitors (at most
+        2,000), None when no classes were held out. A warning names it when
+        it is below ``baseline_score_``.""",
+    "baseline_score_": """\
+    baseline_score_ : float or None
+        The same score of the input features themselves (Euclidean
+        nearest neighbour): what the embedding must beat to be worth it.""",
     "precision_": """\
     precision_ : {"float32", "bfloat16"}
         The training precision ``precision`` resolved to on this device.""",

@@ -92,14 +92,14 @@ def embed_rows(module, X, embedding_dim=None, dtype=np.float32):
     good = np.ones(len(X), dtype=bool)
     try:
         with torch.no_grad():
-            rows, pages = 1, MappedPages(X)
+            rows, pages, row_bytes = 1, MappedPages(X), X[:1].nbytes
             if len(X):
                 probe = as_tensor(np.asarray(X[:2], dtype=dtype)).to(device)
                 rows = inference_block_rows(_activation_bytes_per_row(encoder, state, probe))
             for start in range(0, len(X), rows):
                 # Converted a block at a time: X may be a uint8 memmap larger than memory as float.
                 block = as_tensor(np.asarray(X[start : start + rows], dtype=dtype)).to(device)
-                pages.read(len(block) * X[:1].nbytes)
+                pages.read(len(block) * row_bytes)
                 n = len(block)
                 if n < rows:
                     block = torch.cat([block, block[-1:].expand(rows - n, *block.shape[1:])])

@@ -17,7 +17,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 
 from ._inference import embed_rows
-from ._out_of_core import MappedPages, as_tensor, float_batch
+from ._out_of_core import float_batch
 from .distances import cross_distance
 from .losses import nt_xent
 from .metrics import embedding_precision_at_1
@@ -26,7 +26,7 @@ from .metrics import embedding_precision_at_1
 class TensorDataset(torch.utils.data.Dataset):
     """Features and integer labels held as tensors, indexed a batch at a time.
 
-    ``pages`` (a ``MappedPages`` of the array X shares memory with)
+    ``pages`` (an ``_out_of_core.MappedPages`` of the array X shares memory with)
     releases a memory-mapped X's pages as batches read it.
     """
 
@@ -292,9 +292,11 @@ class ValidationPrecisionAt1(Callback):
         pages = getattr(dataset_valid, "pages", None)
         if pages is not None:  # the rows were gathered from all over a memory-mapped X
             pages.read(X.nbytes, n_reads=len(rows))
-        E = embed_rows(net.module_, X)
-        score = embedding_precision_at_1(E, y.cpu().numpy(), similarity=self._similarity)
-        net.history.record("valid_precision_at_1", score)
+        net.history.record("valid_precision_at_1", self.score(net.module_, X, y.cpu().numpy()))
+
+    def score(self, module, X, y):
+        """Leave-one-out precision@1 of ``module``'s embeddings of the rows X with labels y."""
+        return embedding_precision_at_1(embed_rows(module, X), y, similarity=self._similarity)
 
 
 def _train_rng(net):

@@ -168,13 +168,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         finished epoch and that epoch's history row has ``interrupted=True``.
     validation_classes_ : ndarray
         Classes held out for validation (empty when none were).
-    validation_score_ : float or None
-        Leave-one-out precision@1 of the trained embedding on samples of
-        the validation classes (at most 2,000), None when no classes were
-        held out. A warning names it when it is below ``baseline_score_``.
-    baseline_score_ : float or None
-        The same score of the input features themselves (Euclidean
-        nearest neighbour): what the embedding must beat to be worth it.
+    .. shared-parameters:: validation_score_ baseline_score_
     reference_embeddings_ : ndarray of shape (n_references, `embedding_dim_`)
         Embeddings of the reference samples, grouped by class.
     reference_labels_ : ndarray of shape (n_references,)
