@@ -198,7 +198,7 @@ class _BaseSiamese(BaseEstimator):
         return X, y_codes, train_idx, valid_idx
 
     def _score_against_input(self, X, y_codes):
-        """Set ``validation_score_`` and ``baseline_score_``; warn when the embedding loses.
+        """Set ``validation_score_`` and ``baseline_score_``.
 
         Both are leave-one-out precision@1 on the rows of the held-out
         validation classes that early stopping monitors (at most 2,000): of the trained embedding, scored as the
@@ -217,16 +217,6 @@ class _BaseSiamese(BaseEstimator):
         self.baseline_score_ = embedding_precision_at_1(
             X_rows, y_rows, similarity=lambda A, B: -torch.cdist(torch.from_numpy(A), torch.from_numpy(B)).numpy()
         )
-        if self.validation_score_ < self.baseline_score_:
-            warnings.warn(
-                f"The learned embedding scores below the input features on the held-out validation "
-                f"classes: precision@1 {self.validation_score_:.3f} against {self.baseline_score_:.3f} "
-                "for raw features (validation_score_, baseline_score_). With this little data or "
-                "training, nearest neighbours on X itself may serve better; more epochs, more "
-                "classes or augmentation may help.",
-                UserWarning,
-                stacklevel=4,
-            )
 
     def _continue_fit(self, X, y):
         """``warm_start=True``: train on from the last finished epoch up to ``max_epochs`` epochs."""

@@ -146,8 +146,8 @@ PARAMETER_DOCS = {
     validation_score_ : float or None
         Leave-one-out precision@1 of the trained embedding on the samples of
         the validation classes that early stopping monitors (at most
-        2,000), None when no classes were held out. A warning names it when
-        it is below ``baseline_score_``.""",
+        2,000), None when no classes were held out. Compare it with
+        ``baseline_score_``.""",
     "baseline_score_": """\
     baseline_score_ : float or None
         The same score of the input features themselves (Euclidean

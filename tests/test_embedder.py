@@ -436,14 +436,11 @@ def test_fit_scores_the_embedding_against_the_input_features(digits, Estimator):
         assert est.validation_score_ == pytest.approx(est.score(X[:600][held], y[:600][held]))
 
 
-def test_an_embedding_worse_than_its_input_says_so(digits):
+def test_an_embedding_worse_than_its_input_shows_in_the_scores(digits):
     X, y = digits
     # One epoch of 64 samples barely moves a random network; raw digits score about 0.99.
-    with pytest.warns(UserWarning, match="The learned embedding scores below the input features") as record:
-        est = SiameseEmbedder(**{**FAST, "max_epochs": 1, "samples_per_epoch": 64}).fit(X[:600], y[:600])
+    est = SiameseEmbedder(**{**FAST, "max_epochs": 1, "samples_per_epoch": 64}).fit(X[:600], y[:600])
     assert est.validation_score_ < est.baseline_score_
-    message = str(record[0].message)
-    assert f"{est.validation_score_:.3f}" in message and f"{est.baseline_score_:.3f}" in message
 
 
 def test_no_validation_classes_no_scores(digits):
