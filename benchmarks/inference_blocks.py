@@ -21,8 +21,8 @@ import torch
 
 import _common
 from sklearn_siamese import SiameseEmbedder
-from sklearn_siamese._inference import _activation_bytes_per_row, _checked_forward, embed_rows, inference_block_rows
-from sklearn_siamese._out_of_core import as_tensor
+from sklearn_siamese._training.inference import _activation_bytes_per_row, _checked_forward, embed_rows, inference_block_rows
+from sklearn_siamese._training.out_of_core import as_tensor
 
 
 def v1_embed(module, X, dim):

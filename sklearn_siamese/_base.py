@@ -1,30 +1,43 @@
 """Machinery shared by :class:`SiameseEmbedder` and :class:`SiameseVerifier`.
 
-``_BaseSiamese.fit`` validates the data, encodes the labels, holds out
-validation classes, builds the encoder, and trains it through a skorch
-``NeuralNet`` kept as the fitted attribute ``net_``. Subclasses choose the
-loss (``_make_criterion``) and the random-batch sampler
-(``_random_batch_sampler``) and add what they need after training. The jobs
-live in their own modules: input checks in ``_checks``, the splits in
-``_data_split``, the encoder in ``_encoder_build``, the skorch net in
-``_net_assembly`` and inference in ``_inference``.
+``fit`` reads top to bottom in :meth:`_BaseSiamese._fit_fresh`, one step
+per method, data flowing one way:
+
+1. :meth:`~_BaseSiamese._validate_training_data`: checks, label codes and
+   the image shape (``_training.checks``);
+2. :meth:`~_BaseSiamese._prepare_training_data`: validation classes,
+   rotated classes, the dataset and its samplers (``_training.data``);
+3. :meth:`~_BaseSiamese._build_encoder` and
+   :meth:`~_BaseSiamese._build_criterion`: the encoder module, its
+   precision and augmentation (``_training.encoder``,
+   ``_training.precision``) and the loss (the subclass's
+   ``_make_criterion``, from :mod:`sklearn_siamese.losses`);
+4. :meth:`~_BaseSiamese._assemble_net`: the skorch net and its callbacks
+   (``_training.net``, :mod:`sklearn_siamese.callbacks`);
+5. ``net.fit`` trains; :meth:`~_BaseSiamese._record_training` and
+   :meth:`~_BaseSiamese._score_against_input` set the fitted attributes.
+
+Inference embeds in fixed blocks (``_training.inference``).
 """
 
+import copy
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from skorch.helper import predefined_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
 from torch import nn
 
-from ._class_expansion import add_rotated_classes, rotation_image_shape
-from ._checks import (
+from ._training.checks import (
     check_can_form_pairs,
     image_shape_of,
     is_data_frame,
@@ -33,18 +46,57 @@ from ._checks import (
     validate_input,
     validate_pairs,
 )
-from ._data_split import split_validation_classes
-from ._encoder_build import build_module, encoder_spec, make_augment
-from ._inference import embed_rows
-from ._out_of_core import MappedPages, as_tensor, float_batch
-from ._precision import PRECISIONS, prepare_for_precision, resolve_precision
-from ._net_assembly import OPTIMIZER_PREFIX, OPTIMIZERS, bind_estimator, forked_torch_rng, make_net, record_training
-from ._training import TensorDataset, finished_epochs, set_torch_rng_state
-from .distances import DISTANCES, cross_distance, paired_distance
+from ._training.data import (
+    FirstBatches,
+    FixedBatches,
+    SubsetSampler,
+    TensorDataset,
+    add_rotated_classes,
+    batches_per_epoch,
+    rotation_image_shape,
+    split_validation_classes,
+)
+from ._training.encoder import build_module, encoder_spec, make_augment
+from ._training.inference import embed_rows
+from ._training.net import (
+    OPTIMIZER_PREFIX,
+    OPTIMIZERS,
+    BatchIterator,
+    SiameseNet,
+    finished_epochs,
+    forked_torch_rng,
+    mark_restored_epoch,
+    optimizer_arguments,
+    set_torch_rng_state,
+)
+from ._training.out_of_core import MappedPages, as_tensor, float_batch
+from ._training.precision import PRECISIONS, prepare_for_precision, resolve_precision
+from .callbacks import EpochSnapshot, EstimatorCallback, NonFiniteLossGuard, TimeBudget, ValidationPrecisionAt1
+from .distances import DISTANCES, Distance, check_distance
 from .encoders import ENCODERS, EncoderSpec
 from .metrics import embedding_precision_at_1
-from .mining import MINING
-from .sampling import RandomPairSampler
+from .mining import MINERS, Miner, SampledPairs, check_miner
+from .sampling import PKSampler, RandomPairSampler
+
+# Validation rows scored by leave-one-out 1-NN each epoch (a sample of them if more).
+MAX_RETRIEVAL_ROWS = 2000
+
+
+@dataclass
+class TrainingData:
+    """What :meth:`_BaseSiamese._prepare_training_data` hands to the net.
+
+    ``train_idx``/``valid_idx`` are the user's rows that train and
+    validate; ``dataset`` may hold more rows (rotated classes), which
+    ``train_sampler`` draws from.
+    """
+
+    dataset: TensorDataset
+    train_idx: np.ndarray
+    valid_idx: np.ndarray
+    train_sampler: object
+    valid_sampler: object
+    monitor_rows: np.ndarray
 
 
 class _BaseSiamese(BaseEstimator):
@@ -55,8 +107,8 @@ class _BaseSiamese(BaseEstimator):
         "image_shape": [StrOptions({"auto"}), tuple, list, None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "margin": [Interval(Real, 0, None, closed="neither")],
-        "mining": [StrOptions(set(MINING))],
-        "distance": [StrOptions(set(DISTANCES))],
+        "mining": [StrOptions(set(MINERS)), Miner],
+        "distance": [StrOptions(set(DISTANCES)), Distance],
         "normalize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "samples_per_epoch": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -101,13 +153,16 @@ class _BaseSiamese(BaseEstimator):
 
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
-        params.update({k: v for k, v in vars(self).items() if k.startswith(OPTIMIZER_PREFIX)})
+        params.update(self._optimizer_arguments())
         return params
 
     def set_params(self, **params):
         for key in [k for k in params if k.startswith(OPTIMIZER_PREFIX) and k != OPTIMIZER_PREFIX]:
             setattr(self, key, params.pop(key))
         return super().set_params(**params)
+
+    def _optimizer_arguments(self):
+        return {k: v for k, v in vars(self).items() if k.startswith(OPTIMIZER_PREFIX)}
 
     # ------------------------------------------------------- subclass hooks
     def _make_criterion(self, embedding_dim):
@@ -146,8 +201,28 @@ class _BaseSiamese(BaseEstimator):
                 delattr(self, key)
 
     def _fit_fresh(self, X, y):
+        """Train afresh: the steps of ``fit``, in order."""
+        X, y_codes = self._validate_training_data(X, y)
+        device = self._training_device()
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        rng = np.random.default_rng(seed)
+        data = self._prepare_training_data(X, y_codes, rng)
+        with forked_torch_rng(device):
+            torch.manual_seed(seed)
+            module = self._build_encoder(X, device)
+            criterion = self._build_criterion(device, seed + 1)
+            # Set before training so that an EstimatorCheckpoint can save the estimator.
+            self.net_ = self._assemble_net(module, criterion, data, device)
+            self._fit_y_codes, self._fit_split = y_codes, (data.train_idx, data.valid_idx)
+            self.net_.fit(data.dataset, y=None)
+        self._record_training(self.net_, done=True)
+        self._score_against_input(X, y_codes)
+        return X, y_codes, data.train_idx, data.valid_idx
+
+    def _validate_training_data(self, X, y):
+        """Step 1: X as float32 rows (or a compact array), y as codes; sets ``classes_`` and ``image_shape_``."""
         X_image_shape, frame = image_shape_of(X), is_data_frame(X)
-        X, y = validate_input(self, X, y, y_numeric=False)
+        X, y = validate_input(self, X, y, y_numeric=False, image_shape=X_image_shape)
         with warnings.catch_warnings():
             # Many classes with few samples each is the normal case here, not a regression target.
             warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
@@ -160,50 +235,153 @@ class _BaseSiamese(BaseEstimator):
                 f"samples_per_class={self.samples_per_class} samples, i.e. be "
                 f">= {2 * self.samples_per_class}."
             )
-        device = self._training_device()
+        self._training_device()  # a bad device fails here, before any work
         # Last of the checks: its warning is only worth giving when training follows.
-        self.image_shape_ = resolve_image_shape(self, X_image_shape, frame, X.shape[1])
+        self.image_shape_ = resolve_image_shape(
+            self.image_shape, self.encoder, X_image_shape, frame, X.shape[1], type(self).__name__
+        )
+        return X, y_codes
 
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
+    def _prepare_training_data(self, X, y_codes, rng):
+        """Step 2: validation classes, rotated classes, the dataset and its samplers."""
         train_idx, valid_idx = self._split_validation(y_codes, rng)
         self.validation_classes_ = self.classes_[np.unique(y_codes[valid_idx])] if len(valid_idx) else self.classes_[:0]
+        # Kept for warm_start, which must rebuild the same training rows.
+        self._fit_rotation_shape = (
+            rotation_image_shape(X.shape[1], self._encoder_image_shape()) if self.rotation_classes else None
+        )
+        dataset, net_train_idx = self._training_dataset(X, y_codes, train_idx)
+        valid_sampler = monitor_rows = None
+        if len(valid_idx):
+            valid_rng = np.random.default_rng(rng.integers(2**31))
+            valid_sampler = FixedBatches(self._batch_sampler(y_codes[valid_idx], valid_rng), valid_idx)
+        all_codes = dataset.y.numpy()
+        train_sampler = SubsetSampler(self._train_sampler(all_codes[net_train_idx], rng), net_train_idx)
+        if len(valid_idx):
+            monitor_rows = valid_idx
+            if len(monitor_rows) > MAX_RETRIEVAL_ROWS:
+                monitor_rows = np.sort(rng.choice(monitor_rows, size=MAX_RETRIEVAL_ROWS, replace=False))
+        return TrainingData(dataset, train_idx, valid_idx, train_sampler, valid_sampler, monitor_rows)
 
+    def _build_encoder(self, X, device):
+        """Step 3: the embedding module, with its precision and the training augmentation."""
+        X_probe = float_batch(X[:2])
+        module, self.embedding_dim_ = build_module(
+            self.encoder, self.embedding_dim, self.normalize, X_probe, device, self.image_shape_
+        )
+        self.precision_ = resolve_precision(self.precision, device)
+        built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
+        prepare_for_precision(module, self.precision_, built_in)
+        self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
+        return module
+
+    def _build_criterion(self, device, seed):
+        """Step 3: the loss, built from its own random stream.
+
+        A criterion with parameters (the verifier's head) must not shift the
+        random stream the encoder trains on, so the verifier's encoder is the
+        embedder's for the same random_state. (manual_seed reseeds CUDA too,
+        so the fork must restore it.)
+        """
         with forked_torch_rng(device):
             torch.manual_seed(seed)
-            X_probe = float_batch(X[:2])
-            module, self.embedding_dim_ = build_module(self.get_params(deep=False), X_probe, device, self.image_shape_)
-            self.precision_ = resolve_precision(self.precision, device)
-            built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
-            prepare_for_precision(module, self.precision_, built_in)
-            self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
-            with forked_torch_rng(device):
-                # A criterion with parameters (the verifier's head) must not
-                # shift the random stream the encoder trains on, so the
-                # verifier's encoder is the embedder's for the same random_state.
-                # (manual_seed reseeds CUDA too, so the fork must restore it.)
-                torch.manual_seed(seed + 1)
-                criterion = self._make_criterion(self.embedding_dim_)
-            # Kept for warm_start, which must rebuild the same training rows.
-            self._fit_rotation_shape = rotation_image_shape(self, X.shape[1]) if self.rotation_classes else None
-            dataset, net_train_idx = self._training_dataset(X, y_codes, train_idx)
-            net = make_net(self, module, criterion, device, dataset, net_train_idx, valid_idx, rng)
-            # Set before training so that an EstimatorCheckpoint can save the estimator.
-            self.net_ = net
-            self._fit_y_codes = y_codes
-            self._fit_split = (train_idx, valid_idx)
-            net.fit(dataset, y=None)
-        record_training(self, net, done=True)
-        self._score_against_input(X, y_codes)
-        return X, y_codes, train_idx, valid_idx
+            return self._make_criterion(self.embedding_dim_)
+
+    def _assemble_net(self, module, criterion, data, device):
+        """Step 4: the skorch net over the whole dataset; the samplers pick the train or valid rows."""
+        optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        net_kwargs = optimizer_arguments(self._optimizer_arguments(), optimizer)
+        if hasattr(criterion, "optimizer_param_groups"):
+            net_kwargs["optimizer__param_groups"] = criterion.optimizer_param_groups(self.lr)
+        net_class, net_device = SiameseNet, device
+        if self.accelerator is not None:
+            from ._training.accelerate import AcceleratedNet as net_class
+
+            net_kwargs["accelerator"] = self.accelerator
+            if getattr(self.accelerator, "device_placement", False):
+                net_device = None  # the accelerator places the module
+        return net_class(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=BatchIterator,
+            iterator_train__sampler=data.train_sampler,
+            iterator_train__device=device,
+            iterator_train__augment=self.augment_,
+            iterator_train__views=2 if self.instance_weight else 1,
+            instance_weight=self.instance_weight,
+            iterator_valid=BatchIterator,
+            iterator_valid__sampler=data.valid_sampler,
+            iterator_valid__device=device,
+            train_split=predefined_split(data.dataset) if data.valid_sampler is not None else None,
+            callbacks=self._default_callbacks(data.monitor_rows) + self._user_callbacks(),
+            device=net_device,
+            verbose=int(bool(self.verbose)),
+            **net_kwargs,
+        )
+
+    def _default_callbacks(self, monitor_rows):
+        """The callbacks every net starts with, as skorch's ``get_default_callbacks``."""
+        # The snapshot comes first: an epoch counts as finished before any later
+        # on_epoch_end (early stopping, a user callback) may stop training.
+        callbacks = [("epoch_snapshot", EpochSnapshot()), ("nonfinite_loss", NonFiniteLossGuard())]
+        if monitor_rows is not None:
+            callbacks.append(("valid_precision_at_1", ValidationPrecisionAt1(monitor_rows, self.distance)))
+            if self.early_stopping:
+                # Stop on how well held-out classes are recognised, not on their
+                # pair loss: the loss of unseen classes rises from the first epochs
+                # while their nearest-neighbour accuracy still improves.
+                stop = EarlyStopping(
+                    monitor="valid_precision_at_1", lower_is_better=False, patience=self.n_iter_no_change, load_best=True
+                )
+                callbacks.append(("early_stopping", stop))
+        if self.max_time is not None:
+            callbacks.append(("time_budget", TimeBudget(self.max_time)))
+        if self.verbose and self.verbose > 1:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def _user_callbacks(self):
+        """Copies of the ``callbacks`` parameter, named, each :class:`EstimatorCallback` given this estimator."""
+        user = []
+        for i, cb in enumerate(copy.deepcopy(self.callbacks or [])):
+            user.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+        self._give_estimator_to(user)
+        return user
+
+    def _give_estimator_to(self, callbacks):
+        for _, cb in callbacks:
+            if isinstance(cb, EstimatorCallback):
+                cb.set_estimator(self)
+
+    def _record_training(self, net, done=False):
+        """Step 5: the fitted attributes that describe training; ``done`` drops data references."""
+        self.net_ = net
+        self.history_ = net.history
+        self.n_epochs_ = finished_epochs(net.history)
+        snapshot = dict(net.callbacks_).get("epoch_snapshot")
+        self.interrupted_ = bool(snapshot is not None and snapshot.interrupted_)
+        if done:
+            mark_restored_epoch(net)
+            # The validation split keeps the training data alive; a fitted
+            # estimator does not need it (warm_start rebuilds it) and should
+            # not carry the data into its pickle.
+            net.train_split = None
+            if snapshot is not None:
+                snapshot.compact()
 
     def _score_against_input(self, X, y_codes):
-        """Set ``validation_score_`` and ``baseline_score_``.
+        """Step 5: set ``validation_score_`` and ``baseline_score_``.
 
         Both are leave-one-out precision@1 on the rows of the held-out
-        validation classes that early stopping monitors (at most 2,000): of the trained embedding, scored as the
-        ``valid_precision_at_1`` callback scores it, and of the input
-        features themselves (Euclidean). None when no classes were held out.
+        validation classes that early stopping monitors (at most 2,000): of
+        the trained embedding, scored as the ``valid_precision_at_1``
+        callback scores it, and of the input features themselves
+        (Euclidean). None when no classes were held out.
         """
         self.validation_score_ = self.baseline_score_ = None
         monitor = dict(self.net_.callbacks_).get("valid_precision_at_1")
@@ -218,6 +396,61 @@ class _BaseSiamese(BaseEstimator):
             X_rows, y_rows, similarity=lambda A, B: -torch.cdist(torch.from_numpy(A), torch.from_numpy(B)).numpy()
         )
 
+    # -------------------------------------------------- pieces of the steps
+    def _encoder_image_shape(self):
+        """The image shape the encoder reads a row as: its ``input_shape``, else X's, else the augmentation's."""
+        shape = getattr(encoder_spec(self.encoder), "input_shape", None)
+        if shape is None:
+            shape = getattr(self, "image_shape_", None)
+        if shape is None:
+            shape = getattr(self.augmentation, "image_shape", None)
+        return shape
+
+    def _training_dataset(self, X, y_codes, train_idx):
+        """The dataset the net trains on, and its training rows.
+
+        With ``rotation_classes=True`` the training rows' rotations are
+        appended as new classes; otherwise X is shared, not copied.
+        """
+        image_shape = getattr(self, "_fit_rotation_shape", None)
+        if image_shape is not None:
+            X, y_codes, train_idx = add_rotated_classes(X, y_codes, train_idx, image_shape)
+        return TensorDataset(as_tensor(X), torch.as_tensor(y_codes), MappedPages(X)), train_idx
+
+    def _batch_sampler(self, y_codes, rng, n_batches=None):
+        """Batches of ``P`` classes x ``K`` samples, or the subclass's random pairs or triplets.
+
+        ``n_batches`` per epoch; None is one pass over ``y_codes``.
+        """
+        if isinstance(check_miner(self.mining), SampledPairs):
+            return self._random_batch_sampler()(y_codes, self.batch_size, rng, n_batches)
+        return PKSampler(y_codes, self.batch_size, self.samples_per_class, rng, n_batches)
+
+    def _train_sampler(self, y_codes, rng):
+        """This process's sampler of training batches.
+
+        Under data parallelism (an accelerator with ``num_processes > 1``)
+        every process runs ``fit`` on the same data with the same seed, so all
+        start from the same weights and validation split. Each process then
+        draws its own training batches, from a random stream seeded by the
+        shared seed and its rank, and ``1/num_processes`` of an epoch's
+        batches, so an epoch still draws ``samples_per_epoch`` samples in all.
+        """
+        n_processes = getattr(self.accelerator, "num_processes", 1)
+        n_batches = batches_per_epoch(self.samples_per_epoch, self.batch_size, len(y_codes))
+        if n_processes <= 1:
+            return self._batch_sampler(y_codes, rng, n_batches)
+        process_rng = np.random.default_rng([int(rng.integers(2**31)), self.accelerator.process_index])
+        sampler = self._batch_sampler(y_codes, process_rng, n_batches)
+        return FirstBatches(sampler, -(-len(sampler) // n_processes))
+
+    def _training_device(self):
+        """The device to train on: the accelerator's when one is given."""
+        if self.accelerator is not None and getattr(self.accelerator, "device_placement", False):
+            return torch.device(self.accelerator.device)
+        return resolve_device(self.device)
+
+    # ------------------------------------------------- warm start, restore
     def _continue_fit(self, X, y):
         """``warm_start=True``: train on from the last finished epoch up to ``max_epochs`` epochs."""
         snapshot = dict(getattr(self.net_, "callbacks_", [])).get("epoch_snapshot")
@@ -255,7 +488,7 @@ class _BaseSiamese(BaseEstimator):
         dataset, _ = self._training_dataset(X, y_codes, self._fit_split[0])
         if net.iterator_valid__sampler is not None:
             net.train_split = predefined_split(dataset)
-        bind_estimator(net.callbacks_, self)
+        self._give_estimator_to(net.callbacks_)
         device = torch.device(net.device) if net.device is not None else self._training_device()
         with forked_torch_rng(device):
             set_torch_rng_state(snapshot.state_["torch_rng"])
@@ -265,28 +498,34 @@ class _BaseSiamese(BaseEstimator):
                 # Keep the model of the last finished epoch, as an interruption does.
                 snapshot.in_epoch_ = True
                 snapshot.on_train_end(net)
-                record_training(self, net, done=True)
+                self._record_training(net, done=True)
                 raise
-        record_training(self, net, done=True)
+        self._record_training(net, done=True)
         self._score_against_input(X, y_codes)
         return (X, y_codes, *self._fit_split)
 
-    def _training_dataset(self, X, y_codes, train_idx):
-        """The dataset the net trains on, and its training rows.
+    def _restore_net(self, device, module_state, criterion_state, history):
+        """Rebuild ``net_`` (and ``augment_``) when the other fitted attributes are set (``load_weights``).
 
-        With ``rotation_classes=True`` the training rows' rotations are
-        appended as new classes; otherwise X is shared, not copied.
+        The module and the augmentation are built from the parameters, and
+        the module is given the saved weights; the net can predict but holds
+        no training state. Raises ``RuntimeError`` when the weights do not
+        fit the module.
         """
-        image_shape = getattr(self, "_fit_rotation_shape", None)
-        if image_shape is not None:
-            X, y_codes, train_idx = add_rotated_classes(X, y_codes, train_idx, image_shape)
-        return TensorDataset(as_tensor(X), torch.as_tensor(y_codes), MappedPages(X)), train_idx
-
-    def _training_device(self):
-        """The device to train on: the accelerator's when one is given."""
-        if self.accelerator is not None and getattr(self.accelerator, "device_placement", False):
-            return torch.device(self.accelerator.device)
-        return resolve_device(self.device)
+        X_probe = np.zeros((2, self.n_features_in_), dtype=np.float32)
+        image_shape = getattr(self, "image_shape_", None)
+        module, self.embedding_dim_ = build_module(
+            self.encoder, self.embedding_dim, self.normalize, X_probe, device, image_shape
+        )
+        # The training augmentation, as fit built it (a weights file does not store code).
+        self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, image_shape)
+        module.load_state_dict(module_state)
+        net = NeuralNet(module, criterion=self._make_criterion(self.embedding_dim_), device=device)
+        net.initialize()
+        net.criterion_.load_state_dict(criterion_state)
+        net.history = history
+        self._record_training(net, done=True)
+        return net
 
     # ------------------------------------------------------------ inference
     def _embed(self, X, validate=True):
@@ -303,7 +542,7 @@ class _BaseSiamese(BaseEstimator):
 
     def _pairwise_distance(self, A, B):
         """Distances between two sets of embeddings, as a numpy array (each independent of the other rows)."""
-        return cross_distance(torch.from_numpy(A), torch.from_numpy(B), self.distance, batch_invariant=True).numpy()
+        return check_distance(self.distance).cross(torch.from_numpy(A), torch.from_numpy(B)).numpy()
 
     def _similarity_from_embeddings(self, A, B):
         """Similarity (higher = more alike) of every row of A to every row of B.
@@ -388,7 +627,7 @@ class _BaseSiamese(BaseEstimator):
             Distance (``distance`` parameter) between the embeddings.
         """
         a, b = self._pair_embeddings(pairs)
-        return paired_distance(torch.from_numpy(a), torch.from_numpy(b), self.distance).numpy()
+        return check_distance(self.distance).paired(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

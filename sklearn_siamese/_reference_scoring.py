@@ -10,7 +10,7 @@ from scipy.special import expit, softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import validate_input, warn_if_classes_unseen
+from ._training.checks import validate_input, warn_if_classes_unseen
 from .pairs import _check_far, best_threshold
 
 # Logits of one (queries x references) block: 32 MiB of float64.
@@ -89,7 +89,7 @@ def class_logits(cross, queries, references, starts, block_elements=None):
 class ReferenceClassifierMixin:
     """``fit_references``, ``decision_function``, ``predict_proba`` and ``predict`` from references.
 
-    The host estimator provides ``_embed``, ``_scorer()`` and the
+    The host estimator provides ``_embed``, ``_head()`` and the
     ``prototypes`` parameter.
     """
 
@@ -193,7 +193,7 @@ class ReferenceClassifierMixin:
         references = self.reference_embeddings_
         if self.prototypes:
             references, starts = class_prototypes(references, starts), np.arange(len(starts))
-        return class_logits(self._scorer().cross, queries, references, starts)
+        return class_logits(self._head().cross_logits, queries, references, starts)
 
     def decision_function(self, X):
         """Highest logit of "same" against each class's references.

@@ -10,11 +10,10 @@ from sklearn.utils.validation import check_random_state
 
 from ._base import _BaseSiamese
 from ._docstrings import fill_shared_parameters
-from ._same_logits import scorer_for
-from ._checks import can_form_pairs
-from ._data_split import choose_references
+from ._training.checks import can_form_pairs
+from ._training.data import choose_references
 from ._reference_scoring import ReferenceClassifierMixin
-from .losses import ContrastiveKochLoss, ContrastiveLoss, head_bce_loss
+from .losses import ContrastiveKochLoss, ContrastiveLogitMap, ContrastiveLoss, head_bce_loss
 from .pairs import best_threshold, check_pair_labels, make_pairs
 
 # Pairs drawn from held-out data to calibrate ``threshold_`` at fit.
@@ -365,17 +364,18 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         return self
 
     # ------------------------------------------------------------- scoring
-    def _scorer(self):
+    def _head(self):
         """What scores a pair: the trained head, or the contrastive distance map."""
-        return scorer_for(self.net_.criterion_, self.distance, self.margin)
+        head = getattr(self.net_.criterion_, "head", None)
+        return ContrastiveLogitMap(self.distance, self.margin) if head is None else head
 
     def _similarity_from_embeddings(self, A, B):
         """Probability of "same" for every row of A against every row of B."""
-        return expit(self._scorer().cross(A, B))
+        return expit(self._head().cross_logits(A, B))
 
     def _pair_scores(self, pairs):
         a, b = self._pair_embeddings(pairs)
-        return expit(self._scorer().paired(a, b))
+        return expit(self._head().paired_logits(a, b))
 
     # ------------------------------------------------------------ pair API
     def pair_score(self, pairs):

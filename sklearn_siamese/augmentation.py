@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
-from ._checks import square_image_side
+from ._training.checks import square_image_side
 
 
 class RandomAffine(BaseEstimator):

@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from ._checks import can_form_pairs
+from ._training.checks import can_form_pairs
 from .sampling import RandomPairSampler
 
 THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr", "far")

@@ -1,4 +1,4 @@
-"""Saving fitted estimators: checkpoints during fit and a weights-only format.
+"""Saving fitted estimators: a weights-only format, and checkpoints during fit.
 
 * ``pickle``/``joblib`` keep everything (including the optimiser and random
   states needed to continue training) but **unpickling runs arbitrary code**:
@@ -8,29 +8,28 @@
   strings and lists only, so loading it runs no code from the file. The
   code (the encoder) comes from the estimator you pass to
   :func:`load_weights`.
-* :class:`EstimatorCheckpoint` pickles the whole estimator at the end of
-  every epoch, so a long fit killed half-way can be resumed with
-  ``warm_start=True``.
+* :class:`~sklearn_siamese.callbacks.EstimatorCheckpoint` (in
+  :mod:`sklearn_siamese.callbacks`, importable from here too) pickles the
+  whole estimator at the end of every epoch, so a long fit killed half-way
+  can be resumed with ``warm_start=True``.
 """
 
 import json
-import os
-import tempfile
 
-import joblib
 import numpy as np
 import torch
-from skorch.callbacks import Callback
 from skorch.history import History
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import resolve_device
-from ._net_assembly import record_training, restore_net
+from ._training.checks import resolve_device
+from .callbacks.checkpoint import EstimatorCheckpoint, _atomic_write
+
+__all__ = ["save_weights", "load_weights", "EstimatorCheckpoint"]
 
 _FORMAT = "sklearn_siamese.weights"
 _VERSION = 1
 
-# Fitted attributes that are rebuilt rather than stored (by restore_net): the
+# Fitted attributes that are rebuilt rather than stored (by the estimator's ``_restore_net``): the
 # net from the weights, and the training augmentation from the estimator's
 # parameters (it may be code, e.g. a callable or a RandomAffine).
 _REBUILT = {"net_", "history_", "augment_"}
@@ -207,75 +206,10 @@ def load_weights(estimator, path):
     device = resolve_device(estimator.device)
     try:
         criterion_state = payload.get("criterion_state_dict", {})
-        restore_net(estimator, device, payload["state_dict"], criterion_state, History(meta["history"]))
+        estimator._restore_net(device, payload["state_dict"], criterion_state, History(meta["history"]))
     except RuntimeError as exc:
         raise ValueError(f"The encoder built from the estimator's parameters does not match {path}: {exc}") from exc
     for key in ("n_epochs_", "interrupted_"):
         if key in meta["fitted"]:
             setattr(estimator, key, _decode(meta["fitted"][key]))
     return estimator
-
-
-def _atomic_write(write, path):
-    """Write through a temporary file and rename, so a crash never leaves half a file."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-class EstimatorCheckpoint(Callback):
-    """Pickle the whole estimator at the end of every epoch, to resume a fit later.
-
-    Pass it in the estimator's ``callbacks``. The file (written atomically
-    with ``joblib.dump``) holds everything needed to continue exactly where
-    the epoch ended: weights, optimiser state, history and random states.
-    To resume after a crash, load it and fit again on the same data with
-    ``warm_start=True``; the result equals an uninterrupted run::
-
-        est = joblib.load("ckpt.joblib")
-        est.set_params(warm_start=True).fit(X, y)
-
-    The training data is not stored. skorch's own
-    :class:`skorch.callbacks.Checkpoint` also works in ``callbacks`` for
-    saving weights, but not the random states needed for an exact resume.
-    Unpickling runs code: load only checkpoints you wrote.
-
-    Parameters
-    ----------
-    path : str or path-like
-        File to write (overwritten every epoch).
-    every : int, default=1
-        Save every ``every`` epochs.
-    """
-
-    def __init__(self, path, every=1):
-        self.path = path
-        self.every = every
-
-    def _bind_estimator(self, estimator):
-        # Called by the estimator on its own copy of this callback at fit.
-        self._estimator = estimator
-
-    def on_epoch_end(self, net, **kwargs):
-        estimator = getattr(self, "_estimator", None)
-        if estimator is None or len(net.history) % self.every:
-            return
-        record_training(estimator, net)
-        split, net.train_split = net.train_split, None  # keep the data out of the file
-        try:
-            _atomic_write(lambda f: joblib.dump(estimator, f), self.path)
-        finally:
-            net.train_split = split
-
-    def __getstate__(self):
-        # The estimator pickles this callback inside its net: no second copy of it.
-        state = self.__dict__.copy()
-        state.pop("_estimator", None)
-        return state

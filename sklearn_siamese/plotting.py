@@ -18,7 +18,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array
 
-from ._checks import square_image_side
+from ._training.checks import square_image_side
 from .metrics import embed_with, open_set_curve, pair_scores
 from .pairs import check_pair_labels
 

@@ -20,7 +20,7 @@ def _one_pass_epochs():
     times a test's usual data. Session-scoped, so module-scoped fitted
     fixtures get it too; tests marked ``full_epochs`` restore the minimum.
     """
-    from sklearn_siamese import _net_assembly
+    from sklearn_siamese._training import data as _net_assembly
 
     minimum = _net_assembly.MIN_SAMPLES_PER_EPOCH
     with pytest.MonkeyPatch.context() as patch:
@@ -31,6 +31,6 @@ def _one_pass_epochs():
 @pytest.fixture(autouse=True)
 def _full_epochs(request, monkeypatch, _one_pass_epochs):
     if request.node.get_closest_marker("full_epochs") is not None:
-        from sklearn_siamese import _net_assembly
+        from sklearn_siamese._training import data as _net_assembly
 
         monkeypatch.setattr(_net_assembly, "MIN_SAMPLES_PER_EPOCH", _one_pass_epochs)

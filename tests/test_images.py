@@ -95,14 +95,16 @@ def _resolved(X, **params):
     """``(image_shape_, encoder_class_name, warned)`` that fit resolves for X."""
     import warnings
 
-    from sklearn_siamese._checks import image_shape_of, is_data_frame, resolve_image_shape
-    from sklearn_siamese._encoder_build import encoder_spec
+    from sklearn_siamese._training.checks import image_shape_of, is_data_frame, resolve_image_shape
+    from sklearn_siamese._training.encoder import encoder_spec
 
     est = SiameseEmbedder(**params)
     n_features = int(np.prod(np.shape(X)[1:]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        shape = resolve_image_shape(est, image_shape_of(X), is_data_frame(X), n_features)
+        shape = resolve_image_shape(
+            est.image_shape, est.encoder, image_shape_of(X), is_data_frame(X), n_features, type(est).__name__
+        )
     spec = encoder_spec(est.encoder, n_features, shape)
     return shape, type(spec).__name__, [str(w.message) for w in caught]
 

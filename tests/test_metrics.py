@@ -18,7 +18,8 @@ from skorch.history import History
 
 import sklearn_siamese
 from sklearn_siamese import MLPEncoder, SiameseEmbedder
-from sklearn_siamese._training import TensorDataset, ValidationPrecisionAt1
+from sklearn_siamese._training.data import TensorDataset
+from sklearn_siamese.callbacks import ValidationPrecisionAt1
 from sklearn_siamese.metrics import _retrieval
 from sklearn_siamese.metrics import (
     embed_with,

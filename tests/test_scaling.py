@@ -19,7 +19,6 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder
-from sklearn_siamese._net_assembly import make_train_sampler
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -140,7 +139,7 @@ def test_each_process_draws_its_own_share_of_batches():
 
     def epoch(accelerator):
         est = SiameseEmbedder(batch_size=32, accelerator=accelerator)
-        sampler = make_train_sampler(est, y, np.random.default_rng(rng_seed))
+        sampler = est._train_sampler(y, np.random.default_rng(rng_seed))
         return [np.sort(b) for b in sampler]
 
     single = epoch(None)

@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
-from sklearn_siamese._net_assembly import MIN_SAMPLES_PER_EPOCH
+from sklearn_siamese._training.data import MIN_SAMPLES_PER_EPOCH
 
 pytestmark = pytest.mark.full_epochs
 

@@ -6,8 +6,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
-from sklearn_siamese._encoder_build import EmbeddingModule
-from sklearn_siamese._precision import fast_bfloat16, prepare_for_precision, resolve_precision
+from sklearn_siamese._training.encoder import EmbeddingModule
+from sklearn_siamese._training.precision import fast_bfloat16, prepare_for_precision, resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +90,9 @@ def test_auto_follows_the_hardware(digits, monkeypatch):
     assert resolve_precision("bfloat16", "cpu") == "bfloat16"
     expected = "bfloat16" if fast_bfloat16("cpu") else "float32"
     assert resolve_precision("auto", "cpu") == expected
-    monkeypatch.setattr("sklearn_siamese._precision._cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr("sklearn_siamese._training.precision._cpu_flags", lambda: {"avx2"})
     assert resolve_precision("auto", "cpu") == "float32"
-    monkeypatch.setattr("sklearn_siamese._precision._cpu_flags", lambda: {"avx2", "amx_bf16"})
+    monkeypatch.setattr("sklearn_siamese._training.precision._cpu_flags", lambda: {"avx2", "amx_bf16"})
     assert resolve_precision("auto", "cpu") == "bfloat16"
     assert resolve_precision("auto", "meta") == "float32"
     X, y = digits

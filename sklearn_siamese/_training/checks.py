@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import validate_data
 
-from ._out_of_core import is_compact
+from .out_of_core import is_compact
 
 
 def can_form_pairs(y_codes):
@@ -104,11 +104,13 @@ def check_image_shape(image_shape, n_features):
     return shape
 
 
-def resolve_image_shape(estimator, X_shape, frame, n_features):
+def resolve_image_shape(param, encoder, X_shape, frame, n_features, who):
     """``(C, H, W)`` of the images X holds, or None when X is tabular: the rule of ``image_shape``.
 
-    ``X_shape`` is :func:`image_shape_of` the X passed to fit, ``frame`` whether
-    it was a data frame, ``n_features`` the values of one sample.
+    ``param`` and ``encoder`` are the estimator's ``image_shape`` and
+    ``encoder``, ``X_shape`` is :func:`image_shape_of` the X passed to fit,
+    ``frame`` whether it was a data frame, ``n_features`` the values of one
+    sample, ``who`` the estimator's name for the warning.
 
     * ``image_shape`` given: that shape (it must agree with X's images);
       None: X is tabular, whatever its shape.
@@ -118,8 +120,6 @@ def resolve_image_shape(estimator, X_shape, frame, n_features):
       ``encoder="auto"`` has to choose, with a warning that names the
       choice and how to make it explicitly.
     """
-    param = estimator.image_shape
-    who = type(estimator).__name__
     if param is None:
         return None
     if not (isinstance(param, str) and param == "auto"):
@@ -130,7 +130,7 @@ def resolve_image_shape(estimator, X_shape, frame, n_features):
     if X_shape is not None:
         return tuple(X_shape)
     side = math.isqrt(n_features)
-    if frame or not (isinstance(estimator.encoder, str) and estimator.encoder == "auto"):
+    if frame or not (isinstance(encoder, str) and encoder == "auto"):
         return None
     if side < MIN_AUTO_IMAGE_SIDE or side * side != n_features:
         return None
@@ -140,14 +140,17 @@ def resolve_image_shape(estimator, X_shape, frame, n_features):
         f"X of shape (n, {side}, {side}) to confirm, or image_shape=None (or a data frame) for tabular "
         "features (an MLP, no augmentation).",
         UserWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
     return (1, side, side)
 
 
-def flatten_images(X):
-    """X with each image of an ``(n, H, W)`` or ``(n, C, H, W)`` stack flattened to one row."""
-    if image_shape_of(X) is None:
+def flatten_images(X, image_shape="infer"):
+    """X with each image of an ``(n, H, W)`` or ``(n, C, H, W)`` stack flattened to one row.
+
+    ``image_shape`` is :func:`image_shape_of` X when the caller has it already.
+    """
+    if (image_shape_of(X) if image_shape == "infer" else image_shape) is None:
         return X
     X = np.asarray(X)
     return X.reshape(len(X), -1)
@@ -200,16 +203,17 @@ def check_numeric(X, name, owner):
             raise type(exc)(f"{name} must hold numbers only; {owner} could not convert it to float32: {exc}") from exc
 
 
-def validate_input(estimator, X, y="no_validation", *, name="X", **kwargs):
+def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="infer", **kwargs):
     """``validate_data`` to float32, after our own checks of what X holds.
 
     A stack of images is flattened first: ``n_features_in_`` counts the
     values of one image (``C * H * W``), so images and their flattened rows
     are interchangeable. uint8/float16/float32 arrays and memmaps are
     checked but not copied: they are converted batch by batch
-    (``_out_of_core``).
+    (``out_of_core``). ``image_shape`` is :func:`image_shape_of` X when the
+    caller has it already.
     """
-    X = flatten_images(X)
+    X = flatten_images(X, image_shape)
     owner = type(estimator).__name__
     check_numeric(X, name, owner)
     try:

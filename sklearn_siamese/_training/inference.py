@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from ._encoder_build import EmbeddingModule
-from ._out_of_core import MappedPages, as_tensor
+from .encoder import EmbeddingModule
+from .out_of_core import MappedPages, as_tensor
 
 # Memory that one forward pass at inference may hold in the encoder's
 # activations, and the bounds on its rows. The block is sized by what the

@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
-from sklearn_siamese._class_expansion import add_rotated_classes, rotation_image_shape
+from sklearn_siamese._training.data import add_rotated_classes, rotation_image_shape
 from sklearn_siamese.augmentation import RandomAffine
 from sklearn_siamese.encoders import MLPEncoder
 
@@ -40,10 +40,13 @@ def test_rotated_rows_are_appended_as_new_classes():
 
 
 def test_image_shape_from_encoder_augmentation_or_square_rows():
-    assert rotation_image_shape(SiameseEmbedder(), 64) == (1, 8, 8)
-    assert rotation_image_shape(SiameseEmbedder(encoder=ConvEncoder(input_shape=(2, 4, 4))), 32) == (2, 4, 4)
+    def shape(emb, n_features):
+        return rotation_image_shape(n_features, emb._encoder_image_shape())
+
+    assert shape(SiameseEmbedder(), 64) == (1, 8, 8)
+    assert shape(SiameseEmbedder(encoder=ConvEncoder(input_shape=(2, 4, 4))), 32) == (2, 4, 4)
     emb = SiameseEmbedder(augmentation=RandomAffine(image_shape=(3, 5, 5)))
-    assert rotation_image_shape(emb, 75) == (3, 5, 5)
+    assert shape(emb, 75) == (3, 5, 5)
 
 
 def test_rotation_classes_refuses_rows_that_are_not_square_images(digits):

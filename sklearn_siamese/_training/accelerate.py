@@ -3,7 +3,7 @@
 Data parallelism with our estimators works like this (see README, "Scaling
 out"): every process runs the same ``fit`` on the same data; the accelerator
 wraps the encoder in ``DistributedDataParallel`` so gradients are averaged
-across processes after each backward pass. ``_net_assembly.make_train_sampler`` gives
+across processes after each backward pass. ``_BaseSiamese._train_sampler`` gives
 every process its own training batches (its own random stream), and the loss
 forms pairs and triplets inside each process's batch only: embeddings are not
 gathered across processes.
@@ -13,7 +13,7 @@ import torch
 from skorch import NeuralNet
 from skorch.hf import AccelerateMixin
 
-from ._training import SiameseNet
+from .net import SiameseNet
 
 
 def _has_trainable_parameters(module):

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from sklearn.base import clone
 from torch import nn
 
-from .augmentation import RandomAffine
-from .encoders import ENCODERS, EncoderSpec
+from ..augmentation import RandomAffine
+from ..encoders import ENCODERS, EncoderSpec
 
 DEFAULT_EMBEDDING_DIM = 32
 
@@ -51,7 +51,7 @@ def encoder_spec(encoder, n_features=None, image_shape=None):
 
     ``"auto"`` is a :class:`ConvEncoder` for images (``image_shape`` not
     None: the estimator's ``image_shape_``, see
-    :func:`~sklearn_siamese._checks.resolve_image_shape`) and an
+    :func:`~sklearn_siamese._training.checks.resolve_image_shape`) and an
     :class:`MLPEncoder` otherwise.
     """
     if encoder == "auto":
@@ -100,8 +100,8 @@ def with_image_shape(encoder, n_features, image_shape):
     return encoder
 
 
-def build_module(params, X_probe, device, image_shape=None):
-    """The embedding module for ``params`` (an estimator's parameters) and its output size.
+def build_module(encoder, embedding_dim, normalize, X_probe, device, image_shape=None):
+    """The embedding module of the estimators' ``encoder``, ``embedding_dim`` and ``normalize``, and its output size.
 
     ``X_probe``, two rows of X, is run through the encoder once so a bad
     encoder fails here, clearly. ``image_shape`` is the estimator's
@@ -111,8 +111,8 @@ def build_module(params, X_probe, device, image_shape=None):
     ``(batch, n_features)`` otherwise. Returns ``(module, embedding_dim)``.
     """
     n_features = X_probe.shape[1]
-    encoder = with_image_shape(params["encoder"], n_features, image_shape)
-    embedding_dim = params["embedding_dim"]
+    given = encoder
+    encoder = with_image_shape(encoder, n_features, image_shape)
     if isinstance(encoder, EncoderSpec):
         module = encoder.build(n_features, embedding_dim or DEFAULT_EMBEDDING_DIM)
     else:
@@ -122,14 +122,14 @@ def build_module(params, X_probe, device, image_shape=None):
             module = _call_builder(encoder, n_features, embedding_dim, image_shape)
             if not isinstance(module, nn.Module):
                 raise TypeError(
-                    f"encoder={params['encoder']!r} returned {type(module).__name__}, not a torch.nn.Module."
+                    f"encoder={given!r} returned {type(module).__name__}, not a torch.nn.Module."
                 )
         if image_shape is not None:
             module.register_forward_pre_hook(ImageInput(image_shape))
     module = module.to(device)
     received_shape = None if isinstance(encoder, EncoderSpec) else image_shape
     out_dim = probe_encoder(module, X_probe, device, embedding_dim, received_shape)
-    return EmbeddingModule(module, params["normalize"]), out_dim
+    return EmbeddingModule(module, normalize), out_dim
 
 
 def probe_encoder(module, X_probe, device, embedding_dim, image_shape=None):

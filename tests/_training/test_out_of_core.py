@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
-from sklearn_siamese._checks import validate_input
+from sklearn_siamese._training.checks import validate_input
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=2, batch_size=32, random_state=0)
 
@@ -92,7 +92,7 @@ def test_float16_infinity_is_reported():
 # ------------------------------------------------- pages of a memory-mapped X
 @pytest.mark.parametrize("mode", ["r", "c"])
 def test_memmap_pages_are_released_as_fit_and_transform_read_them(digits_uint8, tmp_path, monkeypatch, mode):
-    import sklearn_siamese._out_of_core as out_of_core
+    import sklearn_siamese._training.out_of_core as out_of_core
 
     X, y = digits_uint8
     released = []

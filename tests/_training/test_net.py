@@ -8,7 +8,9 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
-from sklearn_siamese._training import BatchIterator, NonFiniteLossGuard, SiameseNet, TensorDataset
+from sklearn_siamese._training.data import TensorDataset
+from sklearn_siamese._training.net import BatchIterator, SiameseNet
+from sklearn_siamese.callbacks import NonFiniteLossGuard
 
 
 def test_batch_iterator_yields_the_sampled_rows():

@@ -9,8 +9,8 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from sklearn_siamese import SiameseEmbedder, SiameseVerifier
-from sklearn_siamese import callbacks as callbacks_module
-from sklearn_siamese._training import SiameseNet
+from sklearn_siamese.callbacks import training as callbacks_module
+from sklearn_siamese._training.net import SiameseNet
 from sklearn_siamese.callbacks import TimeBudget
 from sklearn_siamese.encoders import MLPEncoder
 

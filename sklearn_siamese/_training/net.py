@@ -1,0 +1,224 @@
+"""The skorch net the estimators train, and its batch iterator.
+
+skorch runs the training loop (epochs, optimiser steps, callbacks,
+history, progress display). We plug into its documented hooks: the data is
+passed as a :class:`~sklearn_siamese._training.data.TensorDataset` and
+``iterator_train``/``iterator_valid`` are :class:`BatchIterator`, which
+index whole batches of a tensor at once (no per-sample ``__getitem__`` and
+collate) from a label-aware sampler.
+"""
+
+import inspect
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, PrintLog
+
+from ..losses import nt_xent
+from .out_of_core import float_batch
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+OPTIMIZER_PREFIX = "optimizer__"
+
+# Optimizer arguments the estimators set themselves, from their own parameters.
+_OWN_OPTIMIZER_ARGUMENTS = {"lr": "lr", "weight_decay": "weight_decay", "params": None, "param_groups": None}
+
+
+def optimizer_arguments(arguments, optimizer):
+    """``optimizer__<name>`` arguments, checked against ``optimizer``'s signature.
+
+    Returns them as skorch net keyword arguments (``optimizer__<name>``).
+    """
+    if not arguments:
+        return {}
+    try:
+        accepted = inspect.signature(optimizer).parameters
+    except (TypeError, ValueError):  # no signature to check against
+        accepted = None
+    takes_any = accepted is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    name = getattr(optimizer, "__name__", repr(optimizer))
+    for key in arguments:
+        argument = key[len(OPTIMIZER_PREFIX) :]
+        if argument in _OWN_OPTIMIZER_ARGUMENTS:
+            own = _OWN_OPTIMIZER_ARGUMENTS[argument]
+            instead = f"set the estimator's {own} parameter instead" if own else "the estimator passes the network's"
+            raise ValueError(f"{key} is not accepted: {instead}.")
+        if not takes_any and argument not in accepted:
+            known = sorted(set(accepted) - {"params", "lr", "weight_decay"})
+            raise ValueError(f"{key}: the optimizer {name} has no argument {argument!r}; it takes {known}.")
+    return arguments
+
+
+@contextmanager
+def forked_torch_rng(device):
+    """Leave the caller's torch random state (CPU, and ``device`` if CUDA) as it was."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        yield
+
+
+def mark_restored_epoch(net):
+    """Mark with ``restored=True`` the history row of the epoch whose weights early stopping kept.
+
+    Early stopping (``load_best=True``) ends training with the weights of the
+    epoch of best validation precision@1, which :func:`~sklearn_siamese.plotting.plot_history`
+    marks; this records which one it was.
+    """
+    stop = dict(getattr(net, "callbacks_", [])).get("early_stopping")
+    best = getattr(stop, "best_epoch_", None)
+    if not best or not getattr(stop, "load_best", False):
+        return
+    for row in net.history:
+        if row.get("epoch") == best:
+            row["restored"] = True
+        else:
+            row.pop("restored", None)
+
+
+def set_torch_rng_state(state):
+    """Restore a state saved by :class:`EpochSnapshot` (CUDA part only where CUDA exists)."""
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def finished_epochs(history):
+    """Number of history rows of epochs that ran to the end (not marked ``interrupted``)."""
+    return sum(1 for row in history if not row.get("interrupted", False))
+
+
+class BatchIterator:
+    """skorch iterator: each ``iter()`` is one epoch of sampler batches.
+
+    Parameters
+    ----------
+    dataset : TensorDataset
+        Data to index.
+    batch_size : int
+        Passed by skorch; the sampler already decides the batch layout.
+    sampler : iterable of index arrays
+        One epoch of batches per ``iter()``.
+    device : str or torch.device
+        Batches are moved there before augmentation.
+    augment : callable or None
+        ``augment(X_batch)`` returns an augmented batch (training only).
+    views : {1, 2}
+        With 2, each batch is two independently augmented copies of the
+        sampled rows stacked (``[view1; view2]``), for the instance term of
+        :class:`SiameseNet`.
+    """
+
+    def __init__(self, dataset, batch_size=None, sampler=None, device="cpu", augment=None, views=1):
+        self.dataset = dataset
+        self.sampler = sampler
+        self.device = device
+        self.augment = augment
+        self.views = views
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        pages = getattr(self.dataset, "pages", None)
+        row_bytes = X[0].numel() * X.element_size() if len(X) else 0
+        move = torch.device(self.device) != X.device
+        for idx in self.sampler:
+            # index_select on a whole batch is several times faster than
+            # advanced indexing (X[idx]) for a 1-D index on CPU.
+            idx = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+            Xb, yb = float_batch(X.index_select(0, idx)), y.index_select(0, idx)
+            if pages is not None:
+                pages.read(len(idx) * row_bytes, n_reads=len(idx))
+            if move:
+                Xb, yb = Xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            if self.views > 1:
+                Xb, yb = Xb.repeat(self.views, 1), yb.repeat(self.views)
+            if self.augment is not None:
+                Xb = self.augment(Xb)
+            yield Xb, yb
+
+
+class SiameseNet(NeuralNet):
+    """skorch ``NeuralNet`` with an optional instance term and cheaper mode switches.
+
+    With ``instance_weight > 0`` the training iterator yields two views of
+    every sampled row (``[view1; view2]``); the criterion sees the first
+    view with its class labels, and ``instance_weight`` times
+    :func:`~sklearn_siamese.losses.nt_xent` ties each row's two views
+    together against every other row. Validation batches hold one view and
+    get the criterion alone, so validation losses compare across settings.
+
+    skorch calls ``module.train(training)`` before every batch, which walks
+    the whole module tree in Python; for small encoders that costs a few
+    percent of the training time, so the switch is skipped when the modules
+    are already in the requested mode.
+    """
+
+    def __init__(self, *args, instance_weight=0.0, instance_temperature=0.2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance_weight = instance_weight
+        self.instance_temperature = instance_temperature
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not (training and self.instance_weight):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        first, second = y_pred.chunk(2)
+        loss = super().get_loss(first, y_true[: len(first)], X=X, training=training)
+        return loss + self.instance_weight * nt_xent(first, second, self.instance_temperature)
+
+    def notify(self, method_name, **cb_kwargs):
+        # skorch calls every callback's hook on every batch; most callbacks
+        # (the epoch timer, the loss scorers, the print log) inherit the
+        # no-op, and calling them costs a few percent of a small encoder's
+        # step. The net's own hook (it opens the history's rows) and the
+        # callback hooks that a class overrides are called, in order.
+        getattr(self, method_name)(self, **cb_kwargs)
+        hooks = self._overridden_hooks(method_name)
+        for i, hook in enumerate(hooks):
+            try:
+                hook(self, **cb_kwargs)
+            except KeyboardInterrupt:
+                if method_name == "on_epoch_end":
+                    # A callback that ends training after a finished epoch
+                    # (max_time, early stopping) must not hide that epoch's
+                    # row: the print log, last in line, would never run.
+                    for later in hooks[i + 1 :]:
+                        if isinstance(getattr(later, "__self__", None), PrintLog):
+                            later(self, **cb_kwargs)
+                raise
+
+    def _overridden_hooks(self, method_name):
+        # Only the callbacks' bound methods are cached: one of the net's own
+        # would be a reference cycle that keeps a replaced net alive until
+        # the garbage collector runs.
+        callbacks = self.callbacks_
+        cache = self.__dict__.get("_hook_cache")
+        if cache is None or cache[0] is not callbacks:
+            cache = self.__dict__["_hook_cache"] = (callbacks, {})
+        hooks = cache[1].get(method_name)
+        if hooks is None:
+            hooks = cache[1][method_name] = [
+                getattr(cb, method_name)
+                for _, cb in callbacks
+                if method_name in vars(cb) or getattr(type(cb), method_name) is not getattr(Callback, method_name)
+            ]
+        return hooks
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_hook_cache", None)
+        return state
+
+    def _set_training(self, training=True):
+        modules = [getattr(self, name + "_", None) for name in self._modules + self._criteria]
+        if all(not isinstance(m, torch.nn.Module) or m.training == training for m in modules):
+            return
+        super()._set_training(training)
