@@ -17,6 +17,8 @@ from sklearn.utils._param_validation import Interval, validate_parameter_constra
 
 from ._training.checks import square_image_side
 
+__all__ = ["RandomAffine"]
+
 
 class RandomAffine(BaseEstimator):
     """Random rotation, shear, scale and translation of image rows.

@@ -14,10 +14,14 @@ import gzip
 import io
 import os
 import zipfile
+from numbers import Integral
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, validate_params
+
+__all__ = ["IMAGE_EXTENSIONS", "load_idx", "load_image_folder"]
 
 # IDX type code -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/).
 _IDX_DTYPES = {
@@ -71,6 +75,10 @@ def _read_idx(path, what):
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
+@validate_params(
+    {"images_path": [str, os.PathLike], "labels_path": [str, os.PathLike]},
+    prefer_skip_nested_validation=True,
+)
 def load_idx(images_path, labels_path):
     """Load images and labels stored in the IDX format of MNIST.
 
@@ -191,6 +199,18 @@ def _strip_wrappers(entries):
     return entries
 
 
+@validate_params(
+    {
+        "path": [str, os.PathLike, "array-like"],
+        # A tuple's values are checked in the body.
+        "image_size": [Interval(Integral, 1, None, closed="left"), "array-like", None],
+        "grayscale": ["boolean"],
+        "invert": ["boolean"],
+        "extensions": ["array-like"],
+        "return_X_y": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_image_folder(
     path,
     *,

@@ -6,21 +6,53 @@ ships with scikit-learn, so it needs no download.
 
 import argparse
 import time
+from numbers import Integral
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils._param_validation import Interval, validate_params
 
 from . import SiameseEmbedder
 from .metrics import one_shot_accuracy
 
+__all__ = ["main", "run"]
+
 SEEN = [2, 3, 4, 5, 6, 7]
 
 
+# run and main fit estimators: their own validation stays on (prefer_skip_nested_validation=False).
+@validate_params(
+    {
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "n_episodes": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=False,
+)
 def run(max_epochs=30, n_episodes=500, random_state=0, verbose=0):
-    """Fit each method on seen digits and return the table rows as dicts."""
+    """Fit each method on seen digits and return the table rows as dicts.
+
+    Parameters
+    ----------
+    max_epochs : int, default=30
+        Training epochs of each ``SiameseEmbedder``.
+    n_episodes : int, default=500
+        4-way 1-shot episodes on the unseen digits.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the split, the models and the episodes.
+    verbose : int, default=0
+        Verbosity of the estimators.
+
+    Returns
+    -------
+    rows : list of dict
+        One per method: ``"method"``, ``"seen"`` (1-NN accuracy on held-out
+        seen digits), ``"unseen"`` (one-shot accuracy) and ``"fit_s"``.
+    """
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     seen = np.isin(y, SEEN)
@@ -77,7 +109,16 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+@validate_params({"argv": ["array-like", None]}, prefer_skip_nested_validation=False)
 def main(argv=None):
+    """Run the demo and print its table (``python -m sklearn_siamese.demo``).
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Command-line arguments (``--max-epochs``, ``--episodes``,
+        ``--random-state``, ``--verbose``); None reads ``sys.argv``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--episodes", type=int, default=500)

@@ -22,6 +22,8 @@ from torch import nn
 
 from ._training.checks import square_image_side
 
+__all__ = ["ConvEncoder", "EncoderSpec", "KochEncoder", "MLPEncoder"]
+
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
@@ -168,7 +170,7 @@ AUTO_REFERENCE_SIDE = 28
 AUTO_MAX_WIDENING = 4.0
 
 
-def auto_channels(height, width):
+def _auto_channels(height, width):
     """The block widths ``channels="auto"`` gives a ``height`` x ``width`` image."""
     scale = min(AUTO_MAX_WIDENING, max(1.0, AUTO_REFERENCE_SIDE / min(height, width)))
     return tuple(8 * round(c * scale / 8) for c in AUTO_CHANNELS)
@@ -176,7 +178,7 @@ def auto_channels(height, width):
 
 def _check_channels(channels, height, width):
     if isinstance(channels, str):
-        return auto_channels(height, width)
+        return _auto_channels(height, width)
     channels = tuple(channels)
     if not channels or not all(isinstance(c, Integral) and not isinstance(c, bool) and c >= 1 for c in channels):
         raise ValueError(

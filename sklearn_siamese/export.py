@@ -15,12 +15,18 @@ import re
 import warnings
 from contextlib import contextmanager
 
+from numbers import Integral
+from os import PathLike
+
 import torch
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .distances import paired_distance
 from .losses import DistanceSimilarityHead
+
+__all__ = ["export_encoder", "export_pair_scorer"]
 
 
 class _PairScore(nn.Module):
@@ -122,6 +128,14 @@ _PARAMETERS = """\
 """
 
 
+# The estimator is checked in the body, whose messages say what to pass instead.
+_EXPORT_PARAMETERS = {
+    "estimator": [HasMethods(["fit"])],
+    "path": [str, PathLike, None],
+    "opset_version": [Interval(Integral, 1, None, closed="left"), None],
+}
+
+
 def _fill_parameters(func):
     """Replace the line ``.. export-parameters:: WHAT`` by :data:`_PARAMETERS`."""
     func.__doc__ = re.sub(
@@ -130,6 +144,7 @@ def _fill_parameters(func):
     return func
 
 
+@validate_params(_EXPORT_PARAMETERS, prefer_skip_nested_validation=True)
 @_fill_parameters
 def export_encoder(estimator, path=None, *, opset_version=None):
     """Export the trained encoder to ONNX: input ``"X"``, output ``"embedding"``.
@@ -150,6 +165,7 @@ def export_encoder(estimator, path=None, *, opset_version=None):
     return _export(module, estimator.n_features_in_, ["X"], "embedding", path, opset_version)
 
 
+@validate_params(_EXPORT_PARAMETERS, prefer_skip_nested_validation=True)
 @_fill_parameters
 def export_pair_scorer(estimator, path=None, *, opset_version=None):
     """Export the pair score to ONNX: inputs ``"X1"``, ``"X2"``, output ``"score"``.

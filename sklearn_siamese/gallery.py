@@ -11,13 +11,28 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import validate_params
 
 from .metrics._adapter import embed_with
+
+__all__ = ["identify"]
 
 # Scores held at once: one chunk of probes against the whole gallery (float64).
 _MAX_BLOCK_ELEMENTS = 2**22
 
 
+@validate_params(
+    {
+        "model": "no_validation",
+        "X_probe": ["array-like"],
+        "X_gallery": ["array-like"],
+        "y_gallery": ["array-like", None],
+        # Integers, whose range the body checks with a message of its own.
+        "k": [Integral],
+        "chunk_size": [Integral, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def identify(model, X_probe, X_gallery, y_gallery=None, *, k=5, chunk_size=None):
     """The ``k`` best gallery matches of each probe, best first, with their scores.
 

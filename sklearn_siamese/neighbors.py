@@ -23,6 +23,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted, validate_data
 
+__all__ = ["ApproximateKNeighborsTransformer", "calibrate_radius"]
+
 # Links per node of the HNSW graph (faiss's ``M``): 32 is the common choice
 # for 32-128 dimensions, trading 256 bytes per vector for recall.
 _HNSW_LINKS = 32
@@ -42,7 +44,7 @@ def _import_faiss():
     return faiss
 
 
-def faiss_available():
+def _faiss_available():
     """Whether faiss can be imported, i.e. what ``index="auto"`` will use."""
     try:
         import faiss  # noqa: F401
@@ -153,7 +155,7 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=np.float32)
         self.n_samples_fit_ = len(X)
-        self.index_type_ = self.index if self.index != "auto" else ("hnsw" if faiss_available() else "exact")
+        self.index_type_ = self.index if self.index != "auto" else ("hnsw" if _faiss_available() else "exact")
         if self.index_type_ == "exact":
             self.index_ = NearestNeighbors(algorithm="brute", metric=self.metric).fit(X)
             return self

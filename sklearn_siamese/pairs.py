@@ -6,21 +6,32 @@ Pairs have shape ``(n_pairs, 2, n_features)``; pair labels are ``1`` for
 
 import warnings
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_curve
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints, validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._training.checks import can_form_pairs
 from .sampling import RandomPairSampler
 
+__all__ = ["best_threshold", "check_pair_labels", "make_pairs"]
+
 THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr", "far")
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "n_pairs": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     """Draw balanced same-class / different-class pairs from labelled samples.
 
@@ -96,8 +107,37 @@ def _check_far(far, caller):
     return float(far)
 
 
+@validate_params(
+    {"y_pairs": ["array-like"], "n_pairs": [Interval(Integral, 0, None, closed="left"), None]},
+    prefer_skip_nested_validation=True,
+)
 def check_pair_labels(y_pairs, n_pairs=None):
-    """Validate pair labels: a 1-D array of 0 (different) and 1 (same)."""
+    """Validate pair labels: a 1-D array of 0 (different) and 1 (same).
+
+    Parameters
+    ----------
+    y_pairs : array-like of shape (n_pairs,)
+        Pair labels: 1 (or True) for a same-class pair, 0 (or False)
+        otherwise.
+    n_pairs : int, default=None
+        Number of pairs the labels must match; None checks no length.
+
+    Returns
+    -------
+    y_pairs : ndarray of shape (n_pairs,), dtype int
+        The labels as integers 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        If ``y_pairs`` is not 1-D, has another length than ``n_pairs``, or
+        holds a value other than 0 and 1.
+
+    Examples
+    --------
+    >>> check_pair_labels([True, False, 1.0])
+    array([1, 0, 1])
+    """
     y_pairs = np.asarray(y_pairs)
     if y_pairs.ndim != 1:
         raise ValueError(f"y_pairs must be 1-D with one label per pair, got shape {y_pairs.shape}.")
@@ -120,6 +160,17 @@ def check_pair_labels(y_pairs, n_pairs=None):
     return y_pairs.astype(int)
 
 
+@validate_params(
+    {
+        "scores": ["array-like"],
+        "y_pairs": ["array-like"],
+        "strategy": [StrOptions(set(THRESHOLD_STRATEGIES))],
+        "min_rate": [Interval(Real, 0, 1, closed="both"), None],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "far": [Interval(Real, 0, 1, closed="neither"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0, far=None):
     """Threshold on pair scores (higher = more similar) chosen on labelled pairs.
 

@@ -12,15 +12,23 @@ Each function draws on an Axes or Figure it returns, so the picture can be
 adjusted, saved or embedded like any matplotlib plot.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.validation import check_array
 
 from ._training.checks import square_image_side
 from .metrics import embed_with, open_set_curve, pair_scores
 from .pairs import check_pair_labels
+
+__all__ = ["plot_embedding", "plot_history", "plot_open_set_curve", "plot_pairs"]
+
+# A colour map: a matplotlib name, or a Colormap (called on values).
+_CMAP = [str, callable]
 
 
 def _pyplot():
@@ -58,6 +66,22 @@ def _class_colors(n_classes):
     return [cmap(v) for v in np.linspace(0, 1, n_classes)]
 
 
+@validate_params(
+    {
+        # A model, None or the embeddings themselves: told apart in the body.
+        "estimator": "no_validation",
+        "X": ["array-like", None],
+        "y": ["array-like", None],
+        "thumbnails": ["boolean"],
+        "image_shape": ["array-like", None],
+        "max_thumbnails": [Interval(Integral, 0, None, closed="left")],
+        "thumbnail_zoom": [Interval(Real, 0, None, closed="neither")],
+        "cmap": _CMAP,
+        "ax": [HasMethods(["scatter"]), None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_embedding(
     estimator,
     X=None,
@@ -175,6 +199,15 @@ def plot_embedding(
     return ax
 
 
+@validate_params(
+    {
+        # A fitted model or a history, checked in the body.
+        "estimator": "no_validation",
+        "ax": [HasMethods(["plot"]), None],
+        "log_scale": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_history(estimator, *, ax=None, log_scale=False):
     """Training and validation loss per epoch, with the metric early stopping monitors.
 
@@ -259,6 +292,19 @@ def plot_history(estimator, *, ax=None, log_scale=False):
     return ax
 
 
+@validate_params(
+    {
+        "estimator": "no_validation",
+        "pairs": ["array-like"],
+        "y_pairs": ["array-like", None],
+        "threshold": [Real, None],
+        "image_shape": ["array-like", None],
+        "n_cols": [Integral],  # its range is checked in the body
+        "cmap": _CMAP,
+        "figsize": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_pairs(
     estimator,
     pairs,
@@ -356,6 +402,20 @@ def plot_pairs(
     return fig
 
 
+@validate_params(
+    {
+        "estimator": "no_validation",
+        "X_gallery": ["array-like"],
+        "y_gallery": ["array-like"],
+        "X_probe": ["array-like"],
+        "y_probe": ["array-like"],
+        "far": [Real, None],  # its range is checked in the body
+        "threshold": [Real, None],
+        "label": [str, None],
+        "ax": [HasMethods(["step"]), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_open_set_curve(
     estimator,
     X_gallery,
@@ -416,14 +476,14 @@ def plot_open_set_curve(
     >>> len(ax.lines)
     2
     """
+    if far is not None and not 0 < far < 1:
+        raise ValueError(f"far must be strictly between 0 and 1, got {far!r}.")
     rates, dirs, thresholds = open_set_curve(estimator, X_gallery, y_gallery, X_probe, y_probe)
     n_unknown = int(np.sum(~np.isin(np.asarray(y_probe), np.asarray(y_gallery))))
     floor = 0.5 / n_unknown  # where a rate of 0 is drawn on the log axis
     ax = _new_axes(ax, (6, 4.5))
     ax.step(np.maximum(rates, floor), dirs, where="post", label=label or "DIR at each threshold")
     if far is not None:
-        if not 0 < far < 1:
-            raise ValueError(f"far must be strictly between 0 and 1, got {far!r}.")
         k = int(np.flatnonzero(rates <= far)[-1])
         ax.plot(
             max(rates[k], floor), dirs[k], "o", ms=8,

@@ -15,6 +15,8 @@ Every call to ``iter(sampler)`` is a new epoch with fresh random draws.
 
 import numpy as np
 
+__all__ = ["PKSampler", "RandomPairSampler", "RandomTripletSampler"]
+
 
 class _ClassIndex:
     """Sample indices grouped by integer class code."""

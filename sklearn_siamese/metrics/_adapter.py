@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import validate_params
 
 
 def _embeds(step):
@@ -38,6 +39,7 @@ def _split_pipeline(estimator, X):
     return estimator, X
 
 
+@validate_params({"A": ["array-like"], "B": ["array-like"]}, prefer_skip_nested_validation=True)
 def negative_euclidean(A, B):
     """Negated euclidean distance of every row of A to every row of B.
 
@@ -63,6 +65,7 @@ def negative_euclidean(A, B):
     return -euclidean_distances(A, B)
 
 
+@validate_params({"estimator": "no_validation", "X": ["array-like"]}, prefer_skip_nested_validation=True)
 def embed_with(estimator, X):
     """Embeddings of X under a model, and the similarity that compares them.
 

@@ -1,12 +1,30 @@
 """One-shot evaluation: N-way K-shot classification episodes."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._adapter import embed_with
 
 
+@validate_params(
+    {
+        "estimator": "no_validation",
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "n_way": [Interval(Integral, 1, None, closed="left")],
+        "k_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_queries": [Interval(Integral, 1, None, closed="left")],
+        "n_episodes": [Interval(Integral, 1, None, closed="left")],
+        "groups": ["array-like", None],
+        "random_state": ["random_state"],
+        "return_episodes": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def one_shot_accuracy(
     estimator,
     X,

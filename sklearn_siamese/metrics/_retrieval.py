@@ -11,12 +11,22 @@ stopping all call it.
 """
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._adapter import embed_with, negative_euclidean
 
 # Query rows per similarity block (bounds memory to _QUERY_CHUNK x n_references).
 _QUERY_CHUNK = 128
+
+# Parameters of the retrieval metrics that take a model.
+_QUERIES = {
+    "estimator": "no_validation",
+    "X": ["array-like"],
+    "y": ["array-like"],
+    "X_ref": ["array-like", None],
+    "y_ref": ["array-like", None],
+}
 
 
 def _embed_queries(estimator, X, y, X_ref, y_ref):
@@ -76,6 +86,16 @@ def _ranked_relevance(E, y, similarity, E_ref, y_ref, depth):
         yield (y_ref[order] == y[rows, None])[keep], n_relevant[rows][keep]
 
 
+@validate_params(
+    {
+        "embeddings": ["array-like"],
+        "y": ["array-like"],
+        "similarity": [callable, None],
+        "ref_embeddings": ["array-like", None],
+        "y_ref": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def embedding_precision_at_1(embeddings, y, *, similarity=None, ref_embeddings=None, y_ref=None):
     """Precision@1 of embeddings: the one definition every precision@1 here uses.
 
@@ -130,6 +150,7 @@ def embedding_precision_at_1(embeddings, y, *, similarity=None, ref_embeddings=N
     return float(np.concatenate([rel[:, 0] for rel, _ in blocks]).mean())
 
 
+@validate_params(_QUERIES, prefer_skip_nested_validation=True)
 def precision_at_1(estimator, X, y, *, X_ref=None, y_ref=None):
     """Fraction of queries whose most similar reference shares their class.
 
@@ -170,6 +191,7 @@ def precision_at_1(estimator, X, y, *, X_ref=None, y_ref=None):
     return embedding_precision_at_1(E, y, similarity=similarity, ref_embeddings=E_ref, y_ref=y_ref)
 
 
+@validate_params(_QUERIES, prefer_skip_nested_validation=True)
 def mean_average_precision_at_r(estimator, X, y, *, X_ref=None, y_ref=None):
     """MAP@R: mean average precision over the first R retrieved references.
 

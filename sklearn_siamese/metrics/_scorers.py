@@ -27,6 +27,16 @@ class _SiameseScorer:
         return f"{self.name}({args})"
 
 
+@validate_params(
+    {
+        "n_way": [Interval(Integral, 1, None, closed="left")],
+        "k_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_queries": [Interval(Integral, 1, None, closed="left")],
+        "n_episodes": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=1, n_episodes=100, random_state=0):
     """Scorer of N-way K-shot accuracy for ``GridSearchCV(scoring=...)``.
 
@@ -84,6 +94,16 @@ def _verification_from_samples(estimator, X, y, *, metric, n_pairs, threshold, r
     return verification_accuracy(estimator, pairs, same, threshold=threshold)
 
 
+@validate_params(
+    {
+        # A str, checked in the body, whose message lists the metrics.
+        "metric": [str],
+        "n_pairs": [Interval(Integral, 1, None, closed="left")],
+        "threshold": [Real, None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_verification_scorer(metric="roc_auc", *, n_pairs=1000, threshold=None, random_state=0):
     """Scorer of pair verification for ``GridSearchCV(scoring=...)``.
 
@@ -134,6 +154,7 @@ def make_verification_scorer(metric="roc_auc", *, n_pairs=1000, threshold=None, 
 _RETRIEVAL = {"map_at_r": mean_average_precision_at_r, "precision_at_1": precision_at_1}
 
 
+@validate_params({"metric": [str]}, prefer_skip_nested_validation=True)  # its values: checked in the body
 def make_retrieval_scorer(metric="map_at_r"):
     """Scorer of leave-one-out retrieval for ``GridSearchCV(scoring=...)``.
 

@@ -1,15 +1,19 @@
 """Pair verification: pair scores, thresholded accuracy, ROC AUC, seen / unseen protocol."""
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ..pairs import THRESHOLD_STRATEGIES, best_threshold, check_pair_labels, make_pairs
 from ._adapter import _split_pipeline
 
 
+@validate_params({"estimator": "no_validation", "pairs": ["array-like"]}, prefer_skip_nested_validation=True)
 def pair_scores(estimator, pairs):
     """Similarity score of each pair (higher = more alike).
 
@@ -70,6 +74,10 @@ def _resolve_threshold(estimator, threshold):
     )
 
 
+@validate_params(
+    {"estimator": "no_validation", "pairs": ["array-like"], "y_pairs": ["array-like"], "threshold": [Real, None]},
+    prefer_skip_nested_validation=True,
+)
 def verification_accuracy(estimator, pairs, y_pairs, *, threshold=None):
     """Accuracy of "same" / "different" decisions on labelled pairs.
 
@@ -107,6 +115,10 @@ def verification_accuracy(estimator, pairs, y_pairs, *, threshold=None):
     return float(np.mean((scores >= threshold) == y_pairs))
 
 
+@validate_params(
+    {"estimator": "no_validation", "pairs": ["array-like"], "y_pairs": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def verification_roc_auc(estimator, pairs, y_pairs):
     """Area under the ROC curve of the pair scores for "same class".
 
@@ -141,6 +153,23 @@ def verification_roc_auc(estimator, pairs, y_pairs):
     return float(roc_auc_score(y_pairs, scores))
 
 
+@validate_params(
+    {
+        "estimator": "no_validation",
+        "X_seen": ["array-like"],
+        "y_seen": ["array-like"],
+        "X_unseen": ["array-like"],
+        "y_unseen": ["array-like"],
+        "threshold": [Real, None],
+        # Checked in the body, whose message says what the tuple holds.
+        "calibration": ["array-like", None],
+        "strategy": [StrOptions({"accuracy", "f_beta", "max_tpr", "max_tnr"})],
+        # Both kinds of pair in each set: the ROC AUC needs them.
+        "n_pairs": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def seen_unseen_verification(
     estimator,
     X_seen,
