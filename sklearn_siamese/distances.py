@@ -95,14 +95,6 @@ class Distance:
     def __repr__(self):
         return f"{type(self).__name__}()"
 
-    def __eq__(self, other):
-        # Two instances of a parameterless distance are the same distance
-        # (clone deep-copies parameters; sklearn's clone check compares them).
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    def __hash__(self):
-        return hash(type(self))
-
 
 class EuclideanDistance(Distance):
     """The L2 distance ``|a - b|``."""
@@ -213,16 +205,13 @@ def paired_distance(a, b, distance="euclidean"):
     prefer_skip_nested_validation=True,
 )
 def cross_distance(a, b, distance="euclidean", *, batch_invariant=False):
-    """Distances between every row of ``a`` and every row of ``b``.
+    """Distances between every row of ``a`` and every row of ``b``, ``(n_a, n_b)``.
+
+    ``a`` and ``b`` are tensors of embeddings and ``distance`` as in
+    :func:`paired_distance`.
 
     Parameters
     ----------
-    a : torch.Tensor of shape (n_a, embedding_dim)
-        Embeddings.
-    b : torch.Tensor of shape (n_b, embedding_dim)
-        Embeddings.
-    distance : {"euclidean", "cosine"} or Distance, default="euclidean"
-        The distance.
     batch_invariant : bool, default=False
         Use :meth:`Distance.cross`, whose built-in forms sum each distance
         over the embedding's dimensions directly, in the same order
@@ -230,10 +219,6 @@ def cross_distance(a, b, distance="euclidean", *, batch_invariant=False):
         whose kernels, chosen by the block shape, round a pair's distance
         differently in different blocks): inference uses it, so that a
         query's scores do not depend on what else is scored with it.
-
-    Returns
-    -------
-    distances : torch.Tensor of shape (n_a, n_b)
     """
     distance = check_distance(distance)
     if batch_invariant:

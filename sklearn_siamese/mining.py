@@ -85,12 +85,6 @@ class Miner:
     def __repr__(self):
         return f"{type(self).__name__}()"
 
-    def __eq__(self, other):
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    def __hash__(self):
-        return hash(type(self))
-
 
 class AllMiner(Miner):
     """Every valid triplet of the batch, and every pair.
@@ -187,39 +181,31 @@ _MINING = [StrOptions(set(MINERS)), Miner]
 
 @validate_params({"dist": [torch.Tensor], "labels": [torch.Tensor], "mining": _MINING}, prefer_skip_nested_validation=True)
 def mine_triplets(dist, labels, mining):
-    """Index tensors ``(a, p, n)`` of the triplets ``mining`` chooses.
+    """Index tensors ``(a, p, n)`` of the triplets ``mining`` chooses: ``check_miner(mining).mine(dist, labels)``.
+
+    ``dist`` (a detached ``(B, B)`` distance matrix) and ``labels`` (the
+    batch's integer labels) are those of :meth:`Miner.mine`, and so are the
+    returned ``(anchor, positive, negative)`` row indices.
 
     Parameters
     ----------
-    dist : torch.Tensor of shape (B, B)
-        Detached distances between the batch's embeddings.
-    labels : torch.Tensor of shape (B,)
-        Integer class labels.
     mining : {"all", "semihard", "hard", "random_pairs"} or Miner
-        The miner.
-
-    Returns
-    -------
-    anchor, positive, negative : tuple of torch.Tensor
+        The miner, see :func:`check_miner`.
     """
     return check_miner(mining).mine(dist, labels)
 
 
 @validate_params({"dist": [torch.Tensor], "labels": [torch.Tensor], "mining": _MINING}, prefer_skip_nested_validation=True)
 def mine_pairs(dist, labels, mining):
-    """``(first, second, same)`` index and label tensors of the pairs ``mining`` chooses.
+    """``(first, second, same)``: the pairs ``mining`` chooses, ``check_miner(mining).pairs(dist, labels)``.
 
-    Parameters
-    ----------
-    dist : torch.Tensor of shape (B, B)
-        Detached distances between the batch's embeddings.
-    labels : torch.Tensor of shape (B,)
-        Integer class labels.
-    mining : {"all", "semihard", "hard", "random_pairs"} or Miner
-        The miner.
+    The arguments are those of :func:`mine_triplets`.
 
     Returns
     -------
-    first, second, same : tuple of torch.Tensor
+    first, second : torch.Tensor of shape (n_pairs,)
+        Row indices of each pair.
+    same : torch.Tensor of bool, shape (n_pairs,)
+        Whether the pair shares a class.
     """
     return check_miner(mining).pairs(dist, labels)

@@ -15,10 +15,12 @@
 """
 
 import json
+import os
 
 import numpy as np
 import torch
 from skorch.history import History
+from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ._training.checks import resolve_device
@@ -89,6 +91,9 @@ def _simple_params(estimator):
     return out
 
 
+@validate_params(
+    {"estimator": [HasMethods(["fit", "embed"])], "path": [str, os.PathLike]}, prefer_skip_nested_validation=True
+)
 def save_weights(estimator, path):
     """Save a fitted estimator's weights and fitted attributes, without pickle.
 
@@ -148,6 +153,9 @@ def save_weights(estimator, path):
     _atomic_write(lambda f: torch.save(payload, f), path)
 
 
+@validate_params(
+    {"estimator": [HasMethods(["fit", "embed"])], "path": [str, os.PathLike]}, prefer_skip_nested_validation=True
+)
 def load_weights(estimator, path):
     """Load weights saved by :func:`save_weights` into an unfitted estimator.
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 
 @pytest.fixture(autouse=True)
@@ -10,6 +11,13 @@ def _seed_everything():
     torch.manual_seed(0)
     yield
 
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """All 1,797 digits, pixels scaled to [0, 1] as float32 (a module may define a smaller ``digits``)."""
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,7 +7,6 @@ import pytest
 import torch
 from skorch.callbacks import Callback, LRScheduler
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
@@ -20,12 +19,6 @@ from sklearn_siamese.metrics import one_shot_accuracy
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=4, batch_size=32, random_state=0)
 SEEN = [2, 3, 4, 5, 6, 7]
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16.0).astype(np.float32), y
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,11 @@ import os
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.persistence import load_weights, save_weights
 
 FAST = dict(max_epochs=2, batch_size=32, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16.0).astype(np.float32), y
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.datasets import load_digits
 from sklearn.metrics import accuracy_score, fbeta_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -17,12 +16,6 @@ from sklearn_siamese import MLPEncoder, SiameseVerifier
 from sklearn_siamese.pairs import best_threshold, make_pairs
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), embedding_dim=16, max_epochs=3, batch_size=32, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16).astype(np.float32), y
 
 
 @pytest.fixture(scope="module")

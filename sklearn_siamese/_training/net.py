@@ -16,7 +16,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 
-from ..losses import nt_xent
+from ..losses._pair import _nt_xent
 from .out_of_core import float_batch
 
 OPTIMIZERS = {
@@ -172,7 +172,7 @@ class SiameseNet(NeuralNet):
             return super().get_loss(y_pred, y_true, X=X, training=training)
         first, second = y_pred.chunk(2)
         loss = super().get_loss(first, y_true[: len(first)], X=X, training=training)
-        return loss + self.instance_weight * nt_xent(first, second, self.instance_temperature)
+        return loss + self.instance_weight * _nt_xent(first, second, self.instance_temperature)
 
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook on every batch; most callbacks

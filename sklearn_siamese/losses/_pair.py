@@ -1,7 +1,10 @@
 """Margin losses on mined in-batch pairs and triplets, and the instance term."""
 
+from numbers import Real
+
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, validate_params
 from torch import nn
 
 from ..distances import check_distance
@@ -120,6 +123,10 @@ class TripletLoss(_MarginLoss):
         return per_triplet.mean()
 
 
+@validate_params(
+    {"first": [torch.Tensor], "second": [torch.Tensor], "temperature": [Interval(Real, 0, None, closed="neither")]},
+    prefer_skip_nested_validation=True,
+)
 def nt_xent(first, second, temperature=0.2):
     """Normalised-temperature cross-entropy between two views (SimCLR, Chen et al. 2020).
 
@@ -128,7 +135,24 @@ def nt_xent(first, second, temperature=0.2):
     views by cosine similarity. Adding this term keeps embeddings
     informative about individual samples, not only about the training
     classes, which is what transfers to classes never seen in training.
+
+    Parameters
+    ----------
+    first, second : torch.Tensor of shape (B, embedding_dim)
+        The two views' embeddings, row by row.
+    temperature : float, default=0.2
+        Divides the cosine similarities before the softmax.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A scalar.
     """
+    return _nt_xent(first, second, temperature)
+
+
+def _nt_xent(first, second, temperature):
+    # Unvalidated, for the training step.
     z = F.normalize(torch.cat([first, second]), dim=1)
     n = len(first)
     sim = z @ z.T / temperature
