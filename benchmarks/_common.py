@@ -90,6 +90,10 @@ def affine_for(image_shape):
 
 
 # ---------------------------------------------------------------- arguments
+# Samples an epoch in --quick smoke runs (the estimators' "auto" draws at least 4,096).
+QUICK_SAMPLES_PER_EPOCH = 512
+
+
 def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
     """The options every accuracy benchmark takes: training length, episodes, seed, row filter.
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import add_run_arguments, affine_for, docs_report, machine_info, selected, table
+from _common import QUICK_SAMPLES_PER_EPOCH, add_run_arguments, affine_for, docs_report, machine_info, selected, table
 from sklearn.decomposition import PCA
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder
@@ -52,7 +52,8 @@ def methods(image_shape, max_epochs, quick, random_state):
         max_epochs=max_epochs, random_state=random_state,
     )
     if quick:
-        default.set_params(max_epochs=max_epochs)
+        default.set_params(max_epochs=max_epochs, samples_per_epoch=QUICK_SAMPLES_PER_EPOCH)
+        recipe.set_params(samples_per_epoch=QUICK_SAMPLES_PER_EPOCH)
     return {
         "raw pixels": None,
         "PCA (32)": PCA(n_components=32, random_state=random_state),

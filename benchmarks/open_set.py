@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 import torch
-from _common import FASHION_DIR, SEEN, docs_report, load, machine_info, selected
+from _common import FASHION_DIR, QUICK_SAMPLES_PER_EPOCH, SEEN, docs_report, load, machine_info, selected
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
@@ -168,7 +168,7 @@ def methods(max_epochs, quick, random_state, image_shape):
     # Every data set here is square images as flat rows: say so (no guess, no warning).
     default = dict(random_state=random_state, image_shape=image_shape)
     if quick:
-        default["max_epochs"] = max_epochs
+        default.update(max_epochs=max_epochs, samples_per_epoch=QUICK_SAMPLES_PER_EPOCH)
     return {
         "raw pixels": DistanceThreshold(None),
         "PCA (32)": DistanceThreshold(PCA(n_components=32, random_state=random_state)),

@@ -84,6 +84,10 @@ def main(argv=None):
     parser.add_argument(
         "--image-side", type=int, default=None, help="area-resample the images to this side first (e.g. 8 or 14)"
     )
+    parser.add_argument(
+        "--samples-per-epoch", default="auto", type=lambda v: v if v == "auto" else int(v),
+        help="every row's samples_per_epoch (a smaller number for a smoke run)",
+    )
     add_run_arguments(parser, "--variants", max_epochs=30, episodes=500)
     args = parser.parse_args(argv)
     X, y, shape = load(args.dataset, max_samples=args.max_samples, random_state=args.random_state)
@@ -98,7 +102,8 @@ def main(argv=None):
         model = None
         if params is not None:
             # image_shape: the rows are images (encoder="auto" would guess so and warn).
-            defaults = {"max_epochs": args.max_epochs, "random_state": args.random_state, "image_shape": shape}
+            defaults = {"max_epochs": args.max_epochs, "random_state": args.random_state, "image_shape": shape,
+                        "samples_per_epoch": args.samples_per_epoch}
             model = SiameseEmbedder(**{**defaults, **params})
         results[name] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
         print(f"{name}: {results[name]}", flush=True)

@@ -14,7 +14,7 @@ and on pairs mixing both, plus 4-way 1-shot accuracy on the unseen classes.
 import argparse
 import time
 
-from _common import FASHION_DIR, SEEN, add_run_arguments, affine_for, docs_report, load, machine_info, selected, split
+from _common import FASHION_DIR, QUICK_SAMPLES_PER_EPOCH, SEEN, add_run_arguments, affine_for, docs_report, load, machine_info, selected, split
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
@@ -51,7 +51,8 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
     # encoder="auto" would guess from their square number (with a warning).
     default = SiameseEmbedder(image_shape=image_shape, random_state=random_state)
     if quick:
-        default.set_params(max_epochs=max_epochs)
+        common["samples_per_epoch"] = QUICK_SAMPLES_PER_EPOCH
+        default.set_params(max_epochs=max_epochs, samples_per_epoch=QUICK_SAMPLES_PER_EPOCH)
     rows = {
         "raw pixels": None,
         "PCA (32)": PCA(n_components=32, random_state=random_state),

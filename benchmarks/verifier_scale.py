@@ -63,11 +63,13 @@ def main(argv=None):
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--episodes", type=int, default=500)
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--samples-per-epoch", default="auto", type=lambda v: v if v == "auto" else int(v))
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     add_write_docs_argument(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.classes, args.refs, args.queries, args.max_epochs, args.episodes = 20, 5, 200, 2, 20
+        args.samples_per_epoch = 512
     with docs_report("verifier_scale", "verifier_scale.py", argv, args.write_docs):
         print("# SiameseVerifier: large reference sets")
         print(f"machine: {machine_info()}")
@@ -75,7 +77,10 @@ def main(argv=None):
 
         X, y, _ = load("digits")
         parts = split(X, y, args.random_state)
-        ver = SiameseVerifier(image_shape=(8, 8), max_epochs=args.max_epochs, random_state=args.random_state).fit(*parts["train"])
+        ver = SiameseVerifier(
+            image_shape=(8, 8), max_epochs=args.max_epochs, samples_per_epoch=args.samples_per_epoch,
+            random_state=args.random_state,
+        ).fit(*parts["train"])
 
         rows = []
         X_unseen, y_unseen = parts["unseen"]

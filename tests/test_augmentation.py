@@ -48,7 +48,10 @@ def test_shape_errors():
 
 def test_estimator_resolves_affine_from_the_encoder_and_is_reproducible(digits):
     X, y = digits
-    params = dict(encoder=ConvEncoder(input_shape=(8, 8), channels=(4,)), augmentation="affine", max_epochs=2, random_state=0)
+    params = dict(
+        encoder=ConvEncoder(input_shape=(8, 8), channels=(4,)), augmentation="affine", max_epochs=2, samples_per_epoch=300,
+        random_state=0,
+    )
     a = SiameseEmbedder(**params).fit(X, y)
     assert a.augment_.image_shape == (8, 8)
     b = SiameseEmbedder(**params).fit(X, y)

@@ -9,7 +9,7 @@ from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.neighbors import ApproximateKNeighborsTransformer
 
 # Fast constructor settings: the checks fit many times on tiny data.
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=3, batch_size=16, random_state=0)
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=3, batch_size=16, random_state=0, samples_per_epoch=64)
 
 # index="auto" is the faiss HNSW search where faiss is installed, exact search elsewhere.
 ESTIMATORS = [

@@ -5,7 +5,6 @@ import pytest
 from sklearn_siamese import demo
 
 
-@pytest.mark.full_epochs
 def test_demo_table_and_scores(capsys):
     # Quick settings: 5 epochs, and enough 4-way episodes (800 queries) that
     # an accuracy is known to about +-0.03 (the same episodes for every row).

@@ -10,7 +10,7 @@ from sklearn_siamese.export import export_encoder, export_pair_scorer
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-FAST = dict(max_epochs=2, batch_size=32, random_state=0)
+FAST = dict(max_epochs=2, batch_size=32, random_state=0, samples_per_epoch=256)
 
 
 @pytest.fixture(scope="module")

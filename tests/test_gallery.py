@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.gallery import identify
 
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=2, batch_size=32, random_state=0)
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=2, batch_size=32, random_state=0, samples_per_epoch=256)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.persistence import load_weights, save_weights
 
-FAST = dict(max_epochs=2, batch_size=32, random_state=0)
+FAST = dict(max_epochs=2, batch_size=32, random_state=0, samples_per_epoch=256)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from sklearn_siamese.persistence import load_weights, save_weights
 
 ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
 
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=2, batch_size=8, random_state=0)
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=2, batch_size=8, random_state=0, samples_per_epoch=128)
 
 
 def outputs(est, X):

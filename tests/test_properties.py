@@ -20,7 +20,9 @@ from sklearn_siamese.pairs import check_pair_labels
 
 ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
 
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(4,)), max_epochs=1, batch_size=4, samples_per_class=2, random_state=0)
+FAST = dict(
+    encoder=MLPEncoder(hidden_sizes=(4,)), max_epochs=1, batch_size=4, samples_per_class=2, random_state=0, samples_per_epoch=32
+)
 N_FEATURES = 3
 
 SETTINGS = dict(

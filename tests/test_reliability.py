@@ -22,7 +22,9 @@ ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
 
 # No held-out validation classes unless a test asks: warm starts continue
 # exactly only without early stopping (its state is not carried over).
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=1, batch_size=8, validation_fraction=None, random_state=0)
+FAST = dict(
+    encoder=MLPEncoder(hidden_sizes=(8,)), max_epochs=1, batch_size=8, validation_fraction=None, random_state=0, samples_per_epoch=64
+)
 
 
 def make(cls, **params):

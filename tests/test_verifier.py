@@ -15,7 +15,9 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn_siamese import MLPEncoder, SiameseVerifier
 from sklearn_siamese.pairs import best_threshold, make_pairs
 
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), embedding_dim=16, max_epochs=3, batch_size=32, random_state=0)
+FAST = dict(
+    encoder=MLPEncoder(hidden_sizes=(32,)), embedding_dim=16, max_epochs=3, batch_size=32, random_state=0, samples_per_epoch=1024
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +159,7 @@ def test_one_shot_on_unseen_digit_classes_beats_chance(digits):
     """Train on digits 2-7; classify 0, 1, 8, 9 from one reference each."""
     X, y = digits
     seen = np.isin(y, [2, 3, 4, 5, 6, 7])
-    ver = SiameseVerifier(image_shape=(8, 8), max_epochs=15, random_state=0)
+    ver = SiameseVerifier(image_shape=(8, 8), max_epochs=15, samples_per_epoch=1024, random_state=0)
     ver.fit(X[seen], y[seen])
     X_new, y_new = X[~seen], y[~seen]
     rng = np.random.default_rng(0)
@@ -278,8 +280,9 @@ def test_fits_bit_identical_on_two_threads(small):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        fits = [SiameseVerifier(**FAST).fit(X, y) for _ in range(2)]
-        embedders = [SiameseEmbedder(**FAST).fit(X, y) for _ in range(2)]
+        fast = {**FAST, "samples_per_epoch": 300}
+        fits = [SiameseVerifier(**fast).fit(X, y) for _ in range(2)]
+        embedders = [SiameseEmbedder(**fast).fit(X, y) for _ in range(2)]
     finally:
         torch.set_num_threads(threads)
     assert fits[0].history_[:, "train_loss"] == fits[1].history_[:, "train_loss"]

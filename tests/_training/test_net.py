@@ -10,7 +10,6 @@ from torch import nn
 
 from sklearn_siamese._training.data import TensorDataset
 from sklearn_siamese._training.net import BatchIterator, SiameseNet
-from sklearn_siamese.callbacks import NonFiniteLossGuard
 
 
 def test_batch_iterator_yields_the_sampled_rows():
@@ -31,26 +30,6 @@ def test_siamese_net_switches_train_and_eval_mode():
     net._set_training(True)
     assert all(m.training for m in net.module_.modules())
     assert net.criterion_.training
-
-
-def test_non_finite_loss_guard_names_the_learning_rate():
-    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=10.0).initialize()
-    guard = NonFiniteLossGuard()
-    guard.on_train_begin(net)
-    guard.on_batch_end(net, training=True, loss=torch.tensor(1.0))  # finite: nothing happens
-    guard.on_batch_end(net, training=False, loss=torch.tensor(float("nan")))  # validation: ignored
-    with pytest.raises(FloatingPointError, match="lr=10.0"):
-        guard.on_batch_end(net, training=True, loss=torch.tensor(float("nan")))
-
-
-def test_loss_guard_stops_a_diverging_bounded_loss():
-    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=10.0).initialize()
-    guard = NonFiniteLossGuard(divergence_factor=1e3)
-    guard.on_train_begin(net)
-    guard.on_batch_end(net, training=True, loss=torch.tensor(2.0))
-    guard.on_batch_end(net, training=True, loss=torch.tensor(1999.0))  # under 1e3 x the first
-    with pytest.raises(FloatingPointError, match="training diverged.*lower lr"):
-        guard.on_batch_end(net, training=True, loss=torch.tensor(2001.0))
 
 
 def test_siamese_net_calls_only_overridden_hooks_in_order():

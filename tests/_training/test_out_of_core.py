@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese._training.checks import validate_input
 
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=2, batch_size=32, random_state=0)
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=2, batch_size=32, random_state=0, samples_per_epoch=256)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,10 @@ def digits():
 
 
 def _fit(Estimator, X, y, **params):
-    params = {"max_epochs": 2, "validation_fraction": None, "instance_weight": 0.0, "random_state": 0, "image_shape": (8, 8), **params}
+    params = {
+        "max_epochs": 2, "validation_fraction": None, "instance_weight": 0.0, "random_state": 0, "image_shape": (8, 8),
+        "samples_per_epoch": 300, **params,
+    }
     return Estimator(**params).fit(X, y)
 
 

@@ -18,7 +18,7 @@ def test_the_estimator_hands_itself_to_its_copy_of_the_callback():
     X, y = load_digits(return_X_y=True)
     given = RecordsEpochs()
     emb = SiameseEmbedder(
-        image_shape=None, embedding_dim=4, max_epochs=2, margin=0.7, callbacks=[given], validation_fraction=None, random_state=0
+        image_shape=None, embedding_dim=4, max_epochs=2, samples_per_epoch=200, margin=0.7, callbacks=[given], validation_fraction=None, random_state=0
     ).fit(X[:200] / 16, y[:200])
     assert given.estimator_ is None  # the parameter is not touched: fit works on a copy
     used = dict(emb.net_.callbacks_)["user_0_RecordsEpochs"]

@@ -5,13 +5,14 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
 from sklearn_siamese import SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.callbacks import training as callbacks_module
 from sklearn_siamese._training.net import SiameseNet
-from sklearn_siamese.callbacks import TimeBudget
+from sklearn_siamese.callbacks import NonFiniteLossGuard, TimeBudget
 from sklearn_siamese.encoders import MLPEncoder
 
 
@@ -22,7 +23,11 @@ def digits():
 
 
 def _small(**params):
-    return dict(encoder=MLPEncoder(hidden_sizes=(16,)), embedding_dim=8, validation_fraction=None, random_state=0, **params)
+    fast = dict(
+        encoder=MLPEncoder(hidden_sizes=(16,)), embedding_dim=8, validation_fraction=None, samples_per_epoch=1024,
+        random_state=0,
+    )
+    return {**fast, **params}
 
 
 def _fake_clock(monkeypatch, times):
@@ -130,3 +135,23 @@ def test_max_time_prints_the_row_of_the_last_epoch(monkeypatch, digits, capsys):
     assert emb.n_epochs_ == 2 and not emb.interrupted_
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
     assert rows == ["1", "2"]
+
+
+def test_non_finite_loss_guard_names_the_learning_rate():
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=10.0).initialize()
+    guard = NonFiniteLossGuard()
+    guard.on_train_begin(net)
+    guard.on_batch_end(net, training=True, loss=torch.tensor(1.0))  # finite: nothing happens
+    guard.on_batch_end(net, training=False, loss=torch.tensor(float("nan")))  # validation: ignored
+    with pytest.raises(FloatingPointError, match="lr=10.0"):
+        guard.on_batch_end(net, training=True, loss=torch.tensor(float("nan")))
+
+
+def test_loss_guard_stops_a_diverging_bounded_loss():
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=10.0).initialize()
+    guard = NonFiniteLossGuard(divergence_factor=1e3)
+    guard.on_train_begin(net)
+    guard.on_batch_end(net, training=True, loss=torch.tensor(2.0))
+    guard.on_batch_end(net, training=True, loss=torch.tensor(1999.0))  # under 1e3 x the first
+    with pytest.raises(FloatingPointError, match="training diverged.*lower lr"):
+        guard.on_batch_end(net, training=True, loss=torch.tensor(2001.0))
