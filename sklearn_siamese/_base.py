@@ -122,6 +122,7 @@ class _BaseSiamese(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"}), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "refit": ["boolean"],
         "augmentation": [StrOptions({"affine", "auto"}), callable, None],
         "instance_weight": [Interval(Real, 0, None, closed="left")],
         "precision": [StrOptions(set(PRECISIONS))],
@@ -217,6 +218,8 @@ class _BaseSiamese(BaseEstimator):
             self.net_.fit(data.dataset, y=None)
         self._record_training(self.net_, done=True)
         self._score_against_input(X, y_codes)
+        if self.refit and len(data.valid_idx):
+            data = self._refit_on_every_class(X, y_codes, device, seed, rng)
         return X, y_codes, data.train_idx, data.valid_idx
 
     def _validate_training_data(self, X, y):
@@ -242,10 +245,18 @@ class _BaseSiamese(BaseEstimator):
         )
         return X, y_codes
 
-    def _prepare_training_data(self, X, y_codes, rng):
-        """Step 2: validation classes, rotated classes, the dataset and its samplers."""
-        train_idx, valid_idx = self._split_validation(y_codes, rng)
-        self.validation_classes_ = self.classes_[np.unique(y_codes[valid_idx])] if len(valid_idx) else self.classes_[:0]
+    def _prepare_training_data(self, X, y_codes, rng, split=None):
+        """Step 2: validation classes, rotated classes, the dataset and its samplers.
+
+        ``split`` (``(train_idx, valid_idx)``) replaces the validation split.
+        """
+        if split is None:
+            train_idx, valid_idx = self._split_validation(y_codes, rng)
+            self.validation_classes_ = (
+                self.classes_[np.unique(y_codes[valid_idx])] if len(valid_idx) else self.classes_[:0]
+            )
+        else:
+            train_idx, valid_idx = split
         # Kept for warm_start, which must rebuild the same training rows.
         self._fit_rotation_shape = (
             rotation_image_shape(X.shape[1], self._encoder_image_shape()) if self.rotation_classes else None
@@ -287,7 +298,7 @@ class _BaseSiamese(BaseEstimator):
             torch.manual_seed(seed)
             return self._make_criterion(self.embedding_dim_)
 
-    def _assemble_net(self, module, criterion, data, device):
+    def _assemble_net(self, module, criterion, data, device, max_epochs=None):
         """Step 4: the skorch net over the whole dataset; the samplers pick the train or valid rows."""
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         net_kwargs = optimizer_arguments(self._optimizer_arguments(), optimizer)
@@ -306,7 +317,7 @@ class _BaseSiamese(BaseEstimator):
             optimizer=optimizer,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=self.max_epochs if max_epochs is None else max_epochs,
             batch_size=self.batch_size,
             iterator_train=BatchIterator,
             iterator_train__sampler=data.train_sampler,
@@ -395,6 +406,27 @@ class _BaseSiamese(BaseEstimator):
         self.baseline_score_ = embedding_precision_at_1(
             X_rows, y_rows, similarity=lambda A, B: -torch.cdist(torch.from_numpy(A), torch.from_numpy(B)).numpy()
         )
+
+    def _refit_on_every_class(self, X, y_codes, device, seed, rng):
+        """Step 6, with ``refit=True``: train afresh on every class for the epochs validation chose.
+
+        The same initial weights and random streams as the first run; the
+        first run's history is kept as ``validation_history_``.
+        """
+        stop = dict(self.net_.callbacks_).get("early_stopping")
+        epochs = getattr(stop, "best_epoch_", None) or self.n_epochs_
+        self.validation_history_ = self.history_
+        every_row = np.arange(len(y_codes))
+        data = self._prepare_training_data(X, y_codes, rng, split=(every_row, every_row[:0]))
+        with forked_torch_rng(device):
+            torch.manual_seed(seed)
+            module = self._build_encoder(X, device)
+            criterion = self._build_criterion(device, seed + 1)
+            self.net_ = self._assemble_net(module, criterion, data, device, max_epochs=epochs)
+            self._fit_split = (data.train_idx, data.valid_idx)
+            self.net_.fit(data.dataset, y=None)
+        self._record_training(self.net_, done=True)
+        return data
 
     # -------------------------------------------------- pieces of the steps
     def _encoder_image_shape(self):

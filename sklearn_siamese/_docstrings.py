@@ -99,6 +99,17 @@ PARAMETER_DOCS = {
     n_iter_no_change : int, default=5
         Patience of early stopping, in epochs (of ``samples_per_epoch``
         samples each).""",
+    "refit": """\
+    refit : bool, default=False
+        With validation classes held out: once early stopping has chosen
+        the number of epochs (the epoch of best ``valid_precision_at_1``),
+        train again from the same initial weights on every class, the
+        validation classes included, for that many epochs, so the final
+        model learns from all the classes it was given. The fit then takes
+        up to twice as long (``max_time`` bounds each of the two runs).
+        ``history_`` is the second run's; ``validation_history_``,
+        ``validation_score_`` and ``validation_classes_`` describe the
+        first. No effect when nothing is held out.""",
     "augmentation": """\
     augmentation : "auto", "affine", RandomAffine, callable or None, default="auto"
         Augmentation of training batches. ``"affine"`` applies the random
@@ -142,6 +153,10 @@ PARAMETER_DOCS = {
         at equal epochs and faster. ``transform`` and ``embed`` always run
         in float32. Built-in convolutional encoders train in the
         channels_last layout in either precision (faster, same values).""",
+    "validation_history_": """\
+    validation_history_ : skorch.History
+        Only with ``refit=True`` when classes were held out: the history of
+        the first run, the one whose validation chose the number of epochs.""",
     "validation_score_": """\
     validation_score_ : float or None
         Leave-one-out precision@1 of the trained embedding on the samples of

@@ -51,7 +51,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation data is held out.
-    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight precision device
+    .. shared-parameters:: n_iter_no_change refit augmentation rotation_classes instance_weight precision device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -90,7 +90,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         finished epoch and that epoch's history row has ``interrupted=True``.
     validation_classes_ : ndarray
         Classes held out for validation (empty when none were).
-    .. shared-parameters:: validation_score_ baseline_score_
+    .. shared-parameters:: validation_score_ baseline_score_ validation_history_
 
     See Also
     --------
@@ -141,6 +141,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
+        refit=False,
         augmentation="auto",
         rotation_classes=False,
         instance_weight=0.5,
@@ -172,6 +173,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
+        self.refit = refit
         self.augmentation = augmentation
         self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight

@@ -106,7 +106,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
-    .. shared-parameters:: n_iter_no_change augmentation rotation_classes instance_weight precision device
+    .. shared-parameters:: n_iter_no_change refit augmentation rotation_classes instance_weight precision device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -167,7 +167,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         finished epoch and that epoch's history row has ``interrupted=True``.
     validation_classes_ : ndarray
         Classes held out for validation (empty when none were).
-    .. shared-parameters:: validation_score_ baseline_score_
+    .. shared-parameters:: validation_score_ baseline_score_ validation_history_
     reference_embeddings_ : ndarray of shape (n_references, `embedding_dim_`)
         Embeddings of the reference samples, grouped by class.
     reference_labels_ : ndarray of shape (n_references,)
@@ -265,6 +265,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
+        refit=False,
         augmentation="auto",
         rotation_classes=False,
         instance_weight=0.5,
@@ -300,6 +301,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
+        self.refit = refit
         self.augmentation = augmentation
         self.rotation_classes = rotation_classes
         self.instance_weight = instance_weight

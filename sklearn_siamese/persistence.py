@@ -43,7 +43,7 @@ _FREE_PARAMS = {
     "device", "precision", "verbose", "callbacks", "accelerator", "warm_start",
     "max_epochs", "max_time", "samples_per_epoch", "batch_size", "samples_per_class",
     "lr", "optimizer", "weight_decay", "validation_fraction", "early_stopping",
-    "n_iter_no_change", "augmentation", "rotation_classes", "instance_weight", "random_state",
+    "n_iter_no_change", "refit", "augmentation", "rotation_classes", "instance_weight", "random_state",
 }
 
 

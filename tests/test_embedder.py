@@ -17,7 +17,7 @@ from torch import nn
 from sklearn_siamese import ConvEncoder, KochEncoder, MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.metrics import one_shot_accuracy
 
-FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=4, batch_size=32, random_state=0)
+FAST = dict(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=4, batch_size=32, random_state=0, samples_per_epoch=1024)
 SEEN = [2, 3, 4, 5, 6, 7]
 
 
@@ -103,6 +103,35 @@ def test_early_stopping_restores_best_epoch(digits):
     held = np.isin(y, emb.validation_classes_)
     best_epoch_score = SiameseEmbedder.score(emb, X[held], y[held])
     assert best_epoch_score == pytest.approx(p_at_1.max())  # the best epoch's weights were restored
+
+
+def test_refit_trains_every_class_for_the_epochs_validation_chose(digits):
+    X, y = digits
+    params = {**FAST, "max_epochs": 8, "n_iter_no_change": 2, "lr": 0.05, "validation_fraction": 0.2}
+    first = SiameseEmbedder(**params).fit(X, y)
+    emb = SiameseEmbedder(**params, refit=True).fit(X, y)
+    best = int(np.argmax(first.history_[:, "valid_precision_at_1"])) + 1
+    # The first run is the plain fit, kept with its validation diagnostics.
+    assert emb.validation_history_[:, "valid_precision_at_1"] == first.history_[:, "valid_precision_at_1"]
+    assert emb.validation_score_ == first.validation_score_
+    np.testing.assert_array_equal(emb.validation_classes_, first.validation_classes_)
+    # The second run trains that many epochs on every class, validation classes included.
+    assert emb.n_epochs_ == best and len(emb.history_) == best
+    assert "valid_precision_at_1" not in emb.history_[-1]
+    trained_rows = np.concatenate(list(emb.net_.get_params()["iterator_train__sampler"]))
+    assert set(emb.validation_classes_) <= set(np.unique(y[trained_rows]))
+    assert not np.allclose(emb.transform(X[:20]), first.transform(X[:20]))
+
+
+def test_refit_changes_nothing_when_no_class_is_held_out(digits):
+    X, y = digits
+    params = {**FAST, "max_epochs": 2, "validation_fraction": None}
+    plain = SiameseEmbedder(**params).fit(X[:400], y[:400])
+    refit = SiameseEmbedder(**params, refit=True).fit(X[:400], y[:400])
+    np.testing.assert_array_equal(plain.transform(X[:20]), refit.transform(X[:20]))
+    assert not hasattr(refit, "validation_history_")
+    with pytest.raises(ValueError, match="'refit' parameter of SiameseEmbedder must be"):
+        SiameseEmbedder(refit="yes").fit(X[:40], y[:40])
 
 
 @pytest.mark.parametrize("loss", ["contrastive", "triplet"])
