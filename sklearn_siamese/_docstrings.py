@@ -109,7 +109,9 @@ PARAMETER_DOCS = {
         up to twice as long (``max_time`` bounds each of the two runs).
         ``history_`` is the second run's; ``validation_history_``,
         ``validation_score_`` and ``validation_classes_`` describe the
-        first. No effect when nothing is held out.""",
+        first. :class:`SiameseVerifier` has no held-out pairs left to
+        calibrate ``threshold_`` on and keeps 0.5: calibrate it with
+        ``calibrate_threshold``. No effect when nothing is held out.""",
     "augmentation": """\
     augmentation : "auto", "affine", RandomAffine, callable or None, default="auto"
         Augmentation of training batches. ``"affine"`` applies the random

@@ -533,3 +533,14 @@ def test_score_on_unseen_classes_warns_instead_of_a_silent_zero(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ver.score(X[seen][:50], y[seen][:50])  # seen classes: no warning
+
+
+def test_refit_leaves_the_threshold_uncalibrated_and_trains_every_class(small):
+    X, y = small
+    params = {**FAST, "max_epochs": 3, "samples_per_epoch": 256, "validation_fraction": 0.4}
+    plain = SiameseVerifier(**params).fit(X, y)
+    ver = SiameseVerifier(**params, refit=True).fit(X, y)
+    assert len(ver.validation_classes_) == 2 and len(ver.validation_history_) == plain.n_epochs_
+    assert ver.threshold_ == 0.5 and plain.threshold_ != 0.5
+    trained_rows = np.concatenate(list(ver.net_.get_params()["iterator_train__sampler"]))
+    assert set(np.unique(y[trained_rows])) == set(np.unique(y))
