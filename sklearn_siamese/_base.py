@@ -73,7 +73,7 @@ from ._training.out_of_core import MappedPages, as_tensor, float_batch
 from ._training.precision import PRECISIONS, prepare_for_precision, resolve_precision
 from .callbacks import EpochSnapshot, EstimatorCallback, NonFiniteLossGuard, TimeBudget, ValidationPrecisionAt1
 from .distances import DISTANCES, Distance, check_distance
-from .encoders import ENCODERS, EncoderSpec
+from .encoders import BUILT_IN_ENCODERS, ENCODERS, EncoderSpec
 from .metrics import embedding_precision_at_1
 from .mining import MINERS, Miner, SampledPairs, check_miner
 from .sampling import PKSampler, RandomPairSampler
@@ -270,7 +270,7 @@ class _BaseSiamese(BaseEstimator):
             self.encoder, self.embedding_dim, self.normalize, X_probe, device, self.image_shape_
         )
         self.precision_ = resolve_precision(self.precision, device)
-        built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
+        built_in = type(encoder_spec(self.encoder)) in BUILT_IN_ENCODERS
         prepare_for_precision(module, self.precision_, built_in)
         self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
         return module
@@ -291,8 +291,15 @@ class _BaseSiamese(BaseEstimator):
         """Step 4: the skorch net over the whole dataset; the samplers pick the train or valid rows."""
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         net_kwargs = optimizer_arguments(self._optimizer_arguments(), optimizer)
-        if hasattr(criterion, "optimizer_param_groups"):
-            net_kwargs["optimizer__param_groups"] = criterion.optimizer_param_groups(self.lr)
+        # Learning rates of their own: a backbone's (the module's), a verifier head's (the criterion's).
+        groups = [
+            group
+            for part in (module, criterion)
+            if hasattr(part, "optimizer_param_groups")
+            for group in part.optimizer_param_groups(self.lr)
+        ]
+        if groups:
+            net_kwargs["optimizer__param_groups"] = groups
         net_class, net_device = SiameseNet, device
         if self.accelerator is not None:
             from ._training.accelerate import AcceleratedNet as net_class
@@ -515,7 +522,7 @@ class _BaseSiamese(BaseEstimator):
         X_probe = np.zeros((2, self.n_features_in_), dtype=np.float32)
         image_shape = getattr(self, "image_shape_", None)
         module, self.embedding_dim_ = build_module(
-            self.encoder, self.embedding_dim, self.normalize, X_probe, device, image_shape
+            self.encoder, self.embedding_dim, self.normalize, X_probe, device, image_shape, for_loading=True
         )
         # The training augmentation, as fit built it (a weights file does not store code).
         self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, image_shape)

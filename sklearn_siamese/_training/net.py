@@ -167,6 +167,14 @@ class SiameseNet(NeuralNet):
         self.instance_weight = instance_weight
         self.instance_temperature = instance_temperature
 
+    def get_all_learnable_params(self):
+        # Frozen parameters (requires_grad=False, e.g. a BackboneEncoder's
+        # frozen blocks) stay out of the optimiser: weight decay and
+        # momentum must not move them.
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not (training and self.instance_weight):
             return super().get_loss(y_pred, y_true, X=X, training=training)
