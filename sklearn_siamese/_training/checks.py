@@ -180,8 +180,7 @@ def _dtype_kinds(X):
 def check_numeric(X, name, owner):
     """Refuse complex, ragged and non-numeric X with messages naming ``name``.
 
-    Sparse matrices are left to ``validate_data``, whose ``TypeError`` tells
-    to densify with ``.toarray()``.
+    Sparse matrices are left to ``validate_data``.
     """
     if hasattr(X, "toarray"):
         return
@@ -210,8 +209,10 @@ def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="in
     values of one image (``C * H * W``), so images and their flattened rows
     are interchangeable. uint8/float16/float32 arrays and memmaps are
     checked but not copied: they are converted batch by batch
-    (``out_of_core``). ``image_shape`` is :func:`image_shape_of` X when the
-    caller has it already.
+    (``out_of_core``). Sparse matrices become CSR of float32 (a copy of
+    their values, never dense), densified batch by batch too.
+    ``image_shape`` is :func:`image_shape_of` X when the caller has it
+    already.
     """
     X = flatten_images(X, image_shape)
     owner = type(estimator).__name__
@@ -221,7 +222,7 @@ def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="in
             return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
         # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
         with np.errstate(over="ignore"):
-            return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
+            return validate_data(estimator, X, y, dtype=np.float32, accept_sparse="csr", **kwargs)
     except ValueError as exc:
         first_line = str(exc).split("\n", 1)[0]
         if not first_line.endswith("contains NaN."):

@@ -69,6 +69,26 @@ def encoder_spec(encoder, n_features=None, image_shape=None):
     return ENCODERS[encoder]() if isinstance(encoder, str) else encoder
 
 
+def check_sparse_encoder(encoder, image_shape, rotation_classes, who):
+    """Refuse, for a sparse X, what reads rows as images.
+
+    Sparse rows (a ``TfidfVectorizer``'s) train an :class:`MLPEncoder`
+    (``encoder="auto"`` chooses it) or a module of the user's, densified
+    one batch at a time.
+    """
+    spec = None if isinstance(encoder, str) and encoder == "auto" else encoder_spec(encoder)
+    remedy = "Sparse rows (e.g. from TfidfVectorizer) train encoder='mlp' or 'auto', densified one batch at a time"
+    if isinstance(spec, EncoderSpec) and "input_shape" in spec.get_params():
+        raise ValueError(
+            f"{who}: X is a sparse matrix, but encoder={encoder!r} reads rows as images. {remedy}; "
+            "pass X.toarray() to an image encoder."
+        )
+    if image_shape is not None and not (isinstance(image_shape, str) and image_shape == "auto"):
+        raise ValueError(f"{who}: X is a sparse matrix, which holds no images, but image_shape={image_shape!r}. {remedy}.")
+    if rotation_classes:
+        raise ValueError(f"{who}: rotation_classes=True rotates images, and X is a sparse matrix. {remedy}.")
+
+
 class ImageInput:
     """Forward pre-hook that gives a user's module its input as images ``(batch, C, H, W)``.
 
