@@ -194,7 +194,7 @@ def load_backbone(source, model, weights, load_weights=True):
     check_model_name(library, model)
     path = weights if is_state_dict_path(weights) else None
     named = None if path is not None else weights
-    if path is not None and not os.path.isfile(path):
+    if path is not None and load_weights and not os.path.isfile(path):
         raise ValueError(f"BackboneEncoder: weights={str(path)!r} is no file: give the path of a state dict.")
     if named is not None:
         check_weight_name(library, model, named)
