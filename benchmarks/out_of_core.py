@@ -188,9 +188,10 @@ def sparse_report(n, results, nnz, csr_bytes):
         "\nPeak resident memory above the resident memory just before training (X loaded); 'anonymous' "
         "leaves out file pages (torch's libraries as they are first used), sampled every 5 ms. Beyond the "
         "items above, fit keeps copies of the network's state (the best epoch's weights for early stopping; "
-        "the last finished epoch's weights and Adam state, for warm_start), validation converts X's float64 "
-        "values to a float32 CSR copy, and torch sets up its kernels and threads once (about 85 MiB). "
-        "None of it grows with the number of rows but the embeddings: X is never dense. "
+        "the last finished epoch's weights and Adam state, for warm_start), the validation rows' distances "
+        "for baseline_score_ (2,000 x 2,000), and torch sets up its kernels and threads once (about 85 MiB). "
+        "Of all this only the embeddings grow with the number of rows: X is neither copied (its float64 "
+        "values are converted a batch at a time) nor ever dense. "
         f"Fit: one epoch of {n:,} samples at the defaults (batch 64, MLP {N_TERMS:,}-128-128-32, 2 of "
         "the 10 classes, y = row % 10, held out for validation)."
     )

@@ -99,6 +99,7 @@ BAD_FIT = [
     ("sparse-image_shape", {"image_shape": (5, 1)}, lambda X, y: sp.csr_matrix(X), None, ValueError,
      r"X is a sparse matrix, which holds no images, but image_shape=\(5, 1\)"),
     ("sparse-nan", {}, lambda X, y: sp.csr_matrix(_with(X, 1, 2, np.nan)), None, ValueError, "Input X contains NaN"),
+    ("sparse-too-large", {}, lambda X, y: sp.csr_matrix(_with(X, 1, 2, 1e300)), None, ValueError, "too large for dtype"),
     ("input_shape", {"encoder": ConvEncoder(input_shape=(3, 3))}, None, None, ValueError,
      "input_shape=.*9 values but X has 5 features"),
     ("encoder-3-D", {"encoder": _NotTwoD(), "embedding_dim": None}, None, None, ValueError,

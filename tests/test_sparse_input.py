@@ -59,6 +59,15 @@ def test_pipeline_tfidf_embedder_knn_runs_end_to_end():
     assert pipe.score(test_texts, y_test) > 0.9
 
 
+def test_a_float64_csr_matrix_is_not_copied(tfidf):
+    from sklearn_siamese._training.checks import validate_input
+
+    X, _ = tfidf
+    assert X.dtype == np.float64  # as TfidfVectorizer gives it
+    checked = validate_input(SiameseEmbedder(), X)
+    assert sp.issparse(checked) and np.shares_memory(checked.data, X.data)
+
+
 def test_sparse_and_dense_rows_embed_alike(tfidf):
     X, y = tfidf
     emb = SiameseEmbedder(**FAST).fit(X, y)

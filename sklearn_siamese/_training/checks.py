@@ -8,6 +8,7 @@ import math
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import validate_data
 
@@ -202,6 +203,12 @@ def check_numeric(X, name, owner):
             raise type(exc)(f"{name} must hold numbers only; {owner} could not convert it to float32: {exc}") from exc
 
 
+def _check_float32_range(X, name):
+    """Refuse a sparse float64 X with values that become infinite in float32, as validate_data does for arrays."""
+    if X.dtype == np.float64 and X.nnz and np.abs(X.data).max() > np.finfo(np.float32).max:
+        raise ValueError(f"Input {name} contains infinity or a value too large for dtype('float32').")
+
+
 def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="infer", **kwargs):
     """``validate_data`` to float32, after our own checks of what X holds.
 
@@ -209,8 +216,9 @@ def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="in
     values of one image (``C * H * W``), so images and their flattened rows
     are interchangeable. uint8/float16/float32 arrays and memmaps are
     checked but not copied: they are converted batch by batch
-    (``out_of_core``). Sparse matrices become CSR of float32 (a copy of
-    their values, never dense), densified batch by batch too.
+    (``out_of_core``). Sparse matrices become CSR (float32 or float64
+    values kept as they are, other dtypes as float32), densified batch by
+    batch too.
     ``image_shape`` is :func:`image_shape_of` X when the caller has it
     already.
     """
@@ -220,9 +228,14 @@ def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="in
     try:
         if is_compact(X):
             return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
+        if sp.issparse(X):
+            # float64 values (a TfidfVectorizer's) are kept: converted a batch at a time, with the rows.
+            checked = validate_data(estimator, X, y, dtype=(np.float32, np.float64), accept_sparse="csr", **kwargs)
+            _check_float32_range(checked[0] if isinstance(checked, tuple) else checked, name)
+            return checked
         # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
         with np.errstate(over="ignore"):
-            return validate_data(estimator, X, y, dtype=np.float32, accept_sparse="csr", **kwargs)
+            return validate_data(estimator, X, y, dtype=np.float32, **kwargs)
     except ValueError as exc:
         first_line = str(exc).split("\n", 1)[0]
         if not first_line.endswith("contains NaN."):
