@@ -205,7 +205,8 @@ def check_numeric(X, name, owner):
 
 def _check_float32_range(X, name):
     """Refuse a sparse float64 X with values that become infinite in float32, as validate_data does for arrays."""
-    if X.dtype == np.float64 and X.nnz and np.abs(X.data).max() > np.finfo(np.float32).max:
+    # max and min, not abs: no temporary copy of the values.
+    if X.dtype == np.float64 and X.nnz and max(X.data.max(), -X.data.min()) > np.finfo(np.float32).max:
         raise ValueError(f"Input {name} contains infinity or a value too large for dtype('float32').")
 
 
