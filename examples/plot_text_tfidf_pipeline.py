@@ -1,6 +1,6 @@
 """
 Text: TF-IDF, a siamese embedding and a nearest neighbour
-========================================================
+=========================================================
 
 Sparse rows go straight into :class:`~sklearn_siamese.SiameseEmbedder`: a
 :class:`~sklearn.feature_extraction.text.TfidfVectorizer` hands it a scipy
