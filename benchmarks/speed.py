@@ -25,6 +25,12 @@ on a shared machine are too noisy to compare across runs.
 4. Peak memory of ``fit`` and ``transform`` on 60,000 28x28 images, in a
    fresh subprocess, as copies of X.
 5. Growth: time per epoch of ``fit`` and time of ``transform`` at several n.
+6. Pretrained backbone (``--backbone``, only this section): fit time per
+   image of a ResNet-18 (``BackboneEncoder``) on 112x112 colour images, all
+   of it or the head alone trainable, in float32 and bfloat16, against the
+   same torchvision model trained by a hand-written loop. Needs the extra
+   ``backbones``; the weights are random (``weights=None``: no download),
+   which does not change the time.
 
 The data is Fashion-MNIST (Debian package ``dataset-fashion-mnist``) when
 found at ``--data``, random pixels of the same shape otherwise.
@@ -63,13 +69,16 @@ SETTINGS = {
     "memory_n": (60000, 3000),
     "growth_n": ((1000, 10000, 60000), (200, 400, 800)),
     "growth_epochs": (2, 1),
+    "backbone_n": (256, 32),
 }
 FULL = {name: full for name, (full, _) in SETTINGS.items()}
 QUICK = {name: quick for name, (_, quick) in SETTINGS.items()}
 BATCH_SIZE = 64
 SAMPLES_PER_CLASS = 4
-# Batch of the training-speed sections (overhead, precision, time to accuracy).
+# Batch of the training-speed sections (overhead, precision, time to accuracy, backbone).
 TRAIN_BATCH = 128
+# Side of the colour images of the backbone section.
+BACKBONE_SIDE = 112
 
 
 # ----------------------------------------------------------------------- data
@@ -140,7 +149,25 @@ def plain_contrastive_loss(z, labels, margin=1.0):
     return ((d[same & upper] ** 2).mean() + (F.relu(margin - d[~same & upper]) ** 2).mean()) / 2
 
 
+class _PlainNormalize(nn.Module):
+    """Rows to normalised colour images, as a user does before a torchvision model."""
+
+    def __init__(self, side):
+        super().__init__()
+        self.side = side
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1))
+
+    def forward(self, x):
+        return (x.reshape(len(x), 3, self.side, self.side) - self.mean) / self.std
+
+
 def plain_encoder(name, embedding_dim=32):
+    if name == "resnet18":
+        import torchvision
+
+        # The classifier becomes the projection to the embedding, as BackboneEncoder's head.
+        return nn.Sequential(_PlainNormalize(BACKBONE_SIDE), torchvision.models.resnet18(num_classes=embedding_dim))
     if name == "mlp":
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, embedding_dim))
     blocks = []
@@ -433,6 +460,55 @@ def bench_growth(X, y, cfg):
     return table(header, rows) + note
 
 
+# -------------------------------------------------------- 6. backbone
+def backbone_images(n):
+    """``n`` random colour images of BACKBONE_SIDE pixels in [0, 1], 4 per class (the P x K batches' K)."""
+    rng = np.random.default_rng(SEED)
+    X = rng.random((n, 3, BACKBONE_SIDE, BACKBONE_SIDE), dtype=np.float32)
+    return X, np.arange(n) // SAMPLES_PER_CLASS
+
+
+def bench_backbone(cfg):
+    """Fit time per image of a ResNet-18 at 112x112: BackboneEncoder in float32 and bfloat16, and a plain loop."""
+    from sklearn_siamese import BackboneEncoder
+
+    n = cfg["backbone_n"]
+    X, y = backbone_images(n)
+    rows = X.reshape(n, -1)
+
+    def fit(trainable, precision):
+        encoder = BackboneEncoder("resnet18", weights=None, trainable=trainable)
+        return lambda: _embedder(
+            encoder, max_epochs=1, batch_size=TRAIN_BATCH, precision=precision, samples_per_epoch=n
+        ).fit(X, y)
+
+    runs = {
+        "plain float32": lambda: plain_pytorch_fit("resnet18", rows, y, 1),
+        "plain bf16 autocast + channels_last": lambda: plain_pytorch_fit("resnet18", rows, y, 1, fast=True),
+        'fit trainable="all", precision="float32"': fit("all", "float32"),
+        'fit trainable="all", precision="bfloat16"': fit("all", "bfloat16"),
+        'fit trainable="head", precision="float32"': fit("head", "float32"),
+        'fit trainable="head", precision="bfloat16"': fit("head", "bfloat16"),
+    }
+    cpu = []
+    times = dict(zip(runs, alternate(list(runs.values()), cfg["repeats"], cpu)))
+    # Batches of min(n, TRAIN_BATCH) images: 4 of each class, as many classes as fit.
+    images = -(-n // TRAIN_BATCH) * min(n, TRAIN_BATCH)
+    base = times["plain float32"]
+    table_rows, per_image = [], {}
+    for (name, t), cpu_t in zip(times.items(), cpu):
+        per_image[name] = float(np.median(t) / images)
+        table_rows.append([
+            name, f"**{1e3 * per_image[name]:.1f}**", f"{1e3 * np.median(cpu_t) / images:.1f}",
+            f"{images / np.median(t):.1f}", f"{np.median(t / base):.3f}",
+        ])  # fmt: skip
+    header = [
+        f"ResNet-18, {BACKBONE_SIDE}x{BACKBONE_SIDE} colour, batch {TRAIN_BATCH}", "ms / image", "CPU ms / image",
+        "images/s", "time / plain float32",
+    ]
+    return table(header, table_rows), per_image
+
+
 # -------------------------------------------------------------------- main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -442,6 +518,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per ratio")
     parser.add_argument("--skip-memory", action="store_true", help="skip the subprocess memory measurement")
     parser.add_argument("--training-only", action="store_true", help="only the training speed and precision sections")
+    parser.add_argument("--backbone", action="store_true", help="only the pretrained-backbone section (extra backbones)")
     parser.add_argument("--memory-child", choices=("fit", "transform"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     add_write_docs_argument(parser)
@@ -454,11 +531,34 @@ def main(argv=None):
     cfg = dict(QUICK if args.quick else FULL)
     if args.repeats:
         cfg["repeats"] = args.repeats
+    if args.backbone:
+        with docs_report("speed_backbone", "speed.py", argv, args.write_docs):
+            return _backbone_report(argv, cfg)
     n_max = max(max(cfg["overhead_n"].values()), cfg["mining_n"], max(cfg["inference_n"].values()), max(cfg["growth_n"]), cfg["tta_n"] * 5 // 4)
     X, y, source = load_data(args.data, n_max)
 
     with docs_report("speed", "speed.py", argv, args.write_docs):
         return _report(args, argv, cfg, X, y, source)
+
+
+def _backbone_report(argv, cfg):
+    command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"# Speed benchmark: a pretrained backbone\n\nCommand: `{command.strip()}`\n")
+    print(f"Machine: {machine_info()}\n")
+    n = cfg["backbone_n"]
+    print(
+        f"Settings: {n} random {BACKBONE_SIDE}x{BACKBONE_SIDE} colour images, 4 per class, one epoch of "
+        f"{-(-n // TRAIN_BATCH)} steps of {TRAIN_BATCH} (P x K, K={SAMPLES_PER_CLASS}), Adam lr=1e-3, contrastive "
+        "loss, embedding_dim=32, no validation; `BackboneEncoder(\"resnet18\", weights=None)` (the time does not "
+        "depend on the weights' values), whose `fit` includes building the network; the plain loop trains "
+        "torchvision's resnet18 with its classifier as the projection. "
+        f"{cfg['repeats']} alternating repeats after one warm-up, median reported; CPU time is the "
+        "process's (all threads), which waits for a busy core do not inflate.\n"
+    )
+    print("## Fit time per image (median of alternating runs)\n")
+    backbone_table, per_image = bench_backbone(cfg)
+    print(backbone_table + "\n", flush=True)
+    return {"backbone": per_image}
 
 
 def _report(args, argv, cfg, X, y, source):
@@ -470,7 +570,8 @@ def _report(args, argv, cfg, X, y, source):
         f"Settings: data {source}; batch_size={TRAIN_BATCH} in the training sections, {BATCH_SIZE} elsewhere "
         f"(P x K with K={SAMPLES_PER_CLASS}), "
         f"Adam lr=1e-3, contrastive loss, embedding_dim=32, validation off unless stated, "
-        f"{cfg['repeats']} alternating repeats after one warm-up, median reported.\n"
+        f"{cfg['repeats']} alternating repeats after one warm-up, median reported; CPU time is the "
+        "process's (all threads), which waits for a busy core do not inflate.\n"
     )
     results = {}
     print("## Training overhead: `SiameseEmbedder.fit` / plain PyTorch loop (time ratio)\n")

@@ -2,7 +2,7 @@
 
 from ._embedder import SiameseEmbedder
 from ._verifier import SiameseVerifier
-from .encoders import ConvEncoder, KochEncoder, MLPEncoder
+from .encoders import BackboneEncoder, ConvEncoder, KochEncoder, MLPEncoder
 from .persistence import EstimatorCheckpoint, load_weights, save_weights
 
 __version__ = "0.1.0"
@@ -13,6 +13,7 @@ __all__ = [
     "MLPEncoder",
     "ConvEncoder",
     "KochEncoder",
+    "BackboneEncoder",
     "EstimatorCheckpoint",
     "save_weights",
     "load_weights",

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -53,10 +55,11 @@ from ._training.data import (
     TensorDataset,
     add_rotated_classes,
     batches_per_epoch,
+    make_dataset,
     rotation_image_shape,
     split_validation_classes,
 )
-from ._training.encoder import build_module, encoder_spec, make_augment
+from ._training.encoder import build_module, check_sparse_encoder, encoder_spec, make_augment
 from ._training.inference import embed_rows
 from ._training.net import (
     OPTIMIZER_PREFIX,
@@ -69,11 +72,11 @@ from ._training.net import (
     optimizer_arguments,
     set_torch_rng_state,
 )
-from ._training.out_of_core import MappedPages, as_tensor, float_batch
+from ._training.out_of_core import MappedPages, float_batch
 from ._training.precision import PRECISIONS, prepare_for_precision, resolve_precision
 from .callbacks import EpochSnapshot, EstimatorCallback, NonFiniteLossGuard, TimeBudget, ValidationPrecisionAt1
 from .distances import DISTANCES, Distance, check_distance
-from .encoders import ENCODERS, EncoderSpec
+from .encoders import BUILT_IN_ENCODERS, ENCODERS, EncoderSpec
 from .metrics import embedding_precision_at_1
 from .mining import MINERS, Miner, SampledPairs, check_miner
 from .sampling import PKSampler, RandomPairSampler
@@ -239,9 +242,11 @@ class _BaseSiamese(BaseEstimator):
                 f">= {2 * self.samples_per_class}."
             )
         self._training_device()  # a bad device fails here, before any work
+        if sp.issparse(X):
+            check_sparse_encoder(self.encoder, self.image_shape, self.rotation_classes, type(self).__name__)
         # Last of the checks: its warning is only worth giving when training follows.
         self.image_shape_ = resolve_image_shape(
-            self.image_shape, self.encoder, X_image_shape, frame, X.shape[1], type(self).__name__
+            self.image_shape, self.encoder, X_image_shape, frame or sp.issparse(X), X.shape[1], type(self).__name__
         )
         return X, y_codes
 
@@ -281,7 +286,7 @@ class _BaseSiamese(BaseEstimator):
             self.encoder, self.embedding_dim, self.normalize, X_probe, device, self.image_shape_
         )
         self.precision_ = resolve_precision(self.precision, device)
-        built_in = type(encoder_spec(self.encoder)) in ENCODERS.values()
+        built_in = type(encoder_spec(self.encoder)) in BUILT_IN_ENCODERS
         prepare_for_precision(module, self.precision_, built_in)
         self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
         return module
@@ -302,8 +307,15 @@ class _BaseSiamese(BaseEstimator):
         """Step 4: the skorch net over the whole dataset; the samplers pick the train or valid rows."""
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         net_kwargs = optimizer_arguments(self._optimizer_arguments(), optimizer)
-        if hasattr(criterion, "optimizer_param_groups"):
-            net_kwargs["optimizer__param_groups"] = criterion.optimizer_param_groups(self.lr)
+        # Learning rates of their own: a backbone's (the module's), a verifier head's (the criterion's).
+        groups = [
+            group
+            for part in (module, criterion)
+            if hasattr(part, "optimizer_param_groups")
+            for group in part.optimizer_param_groups(self.lr)
+        ]
+        if groups:
+            net_kwargs["optimizer__param_groups"] = groups
         net_class, net_device = SiameseNet, device
         if self.accelerator is not None:
             from ._training.accelerate import AcceleratedNet as net_class
@@ -398,14 +410,19 @@ class _BaseSiamese(BaseEstimator):
         monitor = dict(self.net_.callbacks_).get("valid_precision_at_1")
         if monitor is None:
             return
-        rows = monitor.rows
-        X_rows, y_rows = np.asarray(X[rows], dtype=np.float32).reshape(len(rows), -1), y_codes[rows]
-        MappedPages(X).read(X_rows.nbytes, n_reads=len(rows))  # rows gathered from all over a memmap
+        rows, y_rows = monitor.rows, y_codes[monitor.rows]
+        if sp.issparse(X):
+            # Dense, the rows of a wide sparse X would be large: the baseline ranks
+            # them by their distances, computed sparse, through their positions.
+            X_rows, distances = X[rows], euclidean_distances(X[rows])
+            inputs, similarity = np.arange(len(rows))[:, None], lambda A, B: -distances[A[:, 0]][:, B[:, 0]]
+        else:
+            X_rows = np.asarray(X[rows], dtype=np.float32).reshape(len(rows), -1)
+            MappedPages(X).read(X_rows.nbytes, n_reads=len(rows))  # rows gathered from all over a memmap
+            # Input rows may be wide: the matrix-product form, a diagnostic needs no bitwise invariance.
+            inputs, similarity = X_rows, lambda A, B: -torch.cdist(torch.from_numpy(A), torch.from_numpy(B)).numpy()
         self.validation_score_ = monitor.score(self.net_.module_, X_rows, y_rows)
-        # Input rows may be wide: the matrix-product form, a diagnostic needs no bitwise invariance.
-        self.baseline_score_ = embedding_precision_at_1(
-            X_rows, y_rows, similarity=lambda A, B: -torch.cdist(torch.from_numpy(A), torch.from_numpy(B)).numpy()
-        )
+        self.baseline_score_ = embedding_precision_at_1(inputs, y_rows, similarity=similarity)
 
     def _refit_on_every_class(self, X, y_codes, device, seed, rng):
         """Step 6, with ``refit=True``: train afresh on every class for the epochs validation chose.
@@ -447,7 +464,7 @@ class _BaseSiamese(BaseEstimator):
         image_shape = getattr(self, "_fit_rotation_shape", None)
         if image_shape is not None:
             X, y_codes, train_idx = add_rotated_classes(X, y_codes, train_idx, image_shape)
-        return TensorDataset(as_tensor(X), torch.as_tensor(y_codes), MappedPages(X)), train_idx
+        return make_dataset(X, y_codes), train_idx
 
     def _batch_sampler(self, y_codes, rng, n_batches=None):
         """Batches of ``P`` classes x ``K`` samples, or the subclass's random pairs or triplets.
@@ -547,7 +564,7 @@ class _BaseSiamese(BaseEstimator):
         X_probe = np.zeros((2, self.n_features_in_), dtype=np.float32)
         image_shape = getattr(self, "image_shape_", None)
         module, self.embedding_dim_ = build_module(
-            self.encoder, self.embedding_dim, self.normalize, X_probe, device, image_shape
+            self.encoder, self.embedding_dim, self.normalize, X_probe, device, image_shape, for_loading=True
         )
         # The training augmentation, as fit built it (a weights file does not store code).
         self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, image_shape)
@@ -664,5 +681,5 @@ class _BaseSiamese(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags

@@ -13,9 +13,11 @@ PARAMETER_DOCS = {
     encoder : {"auto", "mlp", "conv", "koch"}, EncoderSpec, torch.nn.Module or callable, default="auto"
         The network mapping a sample of X to its embedding. ``"auto"`` is
         ``"conv"`` when X holds images (see ``image_shape``) and ``"mlp"``
-        otherwise. A name selects a built-in encoder with default settings;
-        an :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
-        ``MLPEncoder(hidden_sizes=(64,))``) exposes its settings to
+        otherwise (sparse X included). A name selects a built-in encoder
+        with default settings; an
+        :class:`~sklearn_siamese.encoders.EncoderSpec` (e.g.
+        ``MLPEncoder(hidden_sizes=(64,))``, or a pretrained torchvision or
+        timm model, ``BackboneEncoder("resnet18")``) exposes its settings to
         ``GridSearchCV`` as ``encoder__<name>``; a module is deep-copied at
         fit (never mutated); a class or function is called with the
         arguments it accepts among ``n_features``, ``embedding_dim`` and

@@ -199,10 +199,12 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples: real numbers, finite. Sparse matrices are
-            rejected with a ``TypeError``; densify them with
-            ``X.toarray()`` (the encoders work on dense tensors anyway).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training samples: real numbers, finite. A sparse matrix (a
+            ``TfidfVectorizer``'s output) is densified one batch at a
+            time, never whole; it trains an MLP (``encoder="mlp"``, or
+            ``"auto"``, which chooses it), and an image encoder or
+            ``image_shape`` refuses it with a ``ValueError``.
         y : array-like of shape (n_samples,)
             Class label of each sample (ints or strings); at least 2
             classes, one of them with 2 or more samples.

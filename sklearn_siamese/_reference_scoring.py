@@ -168,8 +168,8 @@ class ReferenceClassifierMixin:
             raise ValueError(f"append must be True or False, got {append!r}.")
         X = validate_input(self, X, reset=False)
         y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
+        if y.ndim != 1 or len(y) != X.shape[0]:
+            raise ValueError(f"y must be 1-D with one label per row of X ({X.shape[0]}), got shape {y.shape}.")
         check_classification_targets(y)
         embeddings = self._embed(X, validate=False)
         if append:

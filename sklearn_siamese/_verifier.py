@@ -14,7 +14,7 @@ from ._training.checks import can_form_pairs
 from ._training.data import choose_references
 from ._reference_scoring import ReferenceClassifierMixin
 from .losses import ContrastiveKochLoss, ContrastiveLogitMap, ContrastiveLoss, head_bce_loss
-from .pairs import best_threshold, check_pair_labels, make_pairs
+from .pairs import _pair_indices, best_threshold, check_pair_labels
 
 # Pairs drawn from held-out data to calibrate ``threshold_`` at fit.
 _N_CALIBRATION_PAIRS = 1000
@@ -356,10 +356,11 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
 
         self.threshold_ = _UNCALIBRATED_THRESHOLD
         if len(valid_idx) and can_form_pairs(np.unique(y_codes[valid_idx], return_inverse=True)[1]):
-            pairs, same = make_pairs(
-                X[valid_idx], y_codes[valid_idx], n_pairs=_N_CALIBRATION_PAIRS, random_state=seed
-            )
-            self.threshold_ = best_threshold(self._pair_scores(pairs), same, "accuracy")
+            # Pairs of validation rows, each row embedded once (X may be sparse: no pair array of rows).
+            pairs, same = _pair_indices(y_codes[valid_idx], _N_CALIBRATION_PAIRS, seed)
+            E = self._embed(X[valid_idx], validate=False)
+            scores = expit(self._head().paired_logits(E[pairs[:, 0]], E[pairs[:, 1]]))
+            self.threshold_ = best_threshold(scores, same, "accuracy")
 
         refs = choose_references(y_codes, self.max_references_per_class, np.random.default_rng(seed))
         self._set_references(X[refs], self.classes_[y_codes[refs]])

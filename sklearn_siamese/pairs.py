@@ -65,6 +65,12 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     X = check_array(X)
     y = np.asarray(y)
     check_consistent_length(X, y)
+    idx, same = _pair_indices(y, n_pairs, random_state)
+    return X[idx], same
+
+
+def _pair_indices(y, n_pairs, random_state):
+    """The pairs :func:`make_pairs` draws, as row indices ``(n_pairs, 2)``, and their labels."""
     _, codes = np.unique(y, return_inverse=True)
     if not can_form_pairs(codes):
         raise ValueError("make_pairs needs at least 2 classes and one class with 2 or more samples.")
@@ -73,7 +79,7 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     idx = sampler._groups(n_pairs)
     # The sampler lists every same-class pair first; shuffled, a slice of the output stays balanced.
     idx = idx[np.random.default_rng(seed).permutation(len(idx))]
-    return X[idx], (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
+    return idx, (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
 
 
 def _far_threshold(negatives, far, midpoint=True):

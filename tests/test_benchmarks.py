@@ -225,6 +225,28 @@ def test_out_of_core_small_run_reports_peak_memory(capsys):
         assert r["shape"] == [3000, 32] and r["added_mb"] > 0 and r["added_anon_mb"] >= 0
 
 
+def test_out_of_core_sparse_small_run(capsys):
+    results = _load("out_of_core").main(["--sparse", "--n-samples", "2000"])
+    out = capsys.readouterr().out
+    assert "2,000 x 50,000 TF-IDF rows" in out and "one dense training batch" in out
+    (r,) = results.values()
+    assert r["shape"] == [2000, 32] and r["added_mb"] > 0
+
+
+def test_speed_backbone_quick(capsys):
+    pytest.importorskip("torchvision")
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        results = _load("speed").main(["--quick", "--backbone", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    text = capsys.readouterr().out
+    assert "## Fit time per image" in text and text.count("| fit trainable=") == 4
+    assert all(math.isfinite(t) and t > 0 for t in results["backbone"].values())
+
+
 def test_write_docs_saves_the_report_with_its_command(capsys, monkeypatch, tmp_path):
     script = _load("verifier_scale")
     monkeypatch.setattr(sys.modules["_common"], "DOCS_TABLES", tmp_path)

@@ -12,6 +12,6 @@ calls these in turn; none of them calls back into the estimator:
 - ``net``: the skorch net (:class:`~sklearn_siamese._training.net.SiameseNet`),
   its batch iterator and the optimizer arguments.
 - ``accelerate``: the net under Hugging Face Accelerate (imported when used).
-- ``out_of_core``: compact and memory-mapped X, converted batch by batch.
+- ``out_of_core``: compact, memory-mapped and sparse X, converted batch by batch.
 - ``inference``: embedding rows in fixed blocks after training.
 """

@@ -8,6 +8,7 @@ import math
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import validate_data
 
@@ -180,8 +181,7 @@ def _dtype_kinds(X):
 def check_numeric(X, name, owner):
     """Refuse complex, ragged and non-numeric X with messages naming ``name``.
 
-    Sparse matrices are left to ``validate_data``, whose ``TypeError`` tells
-    to densify with ``.toarray()``.
+    Sparse matrices are left to ``validate_data``.
     """
     if hasattr(X, "toarray"):
         return
@@ -203,6 +203,13 @@ def check_numeric(X, name, owner):
             raise type(exc)(f"{name} must hold numbers only; {owner} could not convert it to float32: {exc}") from exc
 
 
+def _check_float32_range(X, name):
+    """Refuse a sparse float64 X with values that become infinite in float32, as validate_data does for arrays."""
+    # max and min, not abs: no temporary copy of the values.
+    if X.dtype == np.float64 and X.nnz and max(X.data.max(), -X.data.min()) > np.finfo(np.float32).max:
+        raise ValueError(f"Input {name} contains infinity or a value too large for dtype('float32').")
+
+
 def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="infer", **kwargs):
     """``validate_data`` to float32, after our own checks of what X holds.
 
@@ -210,8 +217,11 @@ def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="in
     values of one image (``C * H * W``), so images and their flattened rows
     are interchangeable. uint8/float16/float32 arrays and memmaps are
     checked but not copied: they are converted batch by batch
-    (``out_of_core``). ``image_shape`` is :func:`image_shape_of` X when the
-    caller has it already.
+    (``out_of_core``). Sparse matrices become CSR (float32 or float64
+    values kept as they are, other dtypes as float32), densified batch by
+    batch too.
+    ``image_shape`` is :func:`image_shape_of` X when the caller has it
+    already.
     """
     X = flatten_images(X, image_shape)
     owner = type(estimator).__name__
@@ -219,6 +229,11 @@ def validate_input(estimator, X, y="no_validation", *, name="X", image_shape="in
     try:
         if is_compact(X):
             return validate_data(estimator, X, y, dtype=None, copy=False, **kwargs)
+        if sp.issparse(X):
+            # float64 values (a TfidfVectorizer's) are kept: converted a batch at a time, with the rows.
+            checked = validate_data(estimator, X, y, dtype=(np.float32, np.float64), accept_sparse="csr", **kwargs)
+            _check_float32_range(checked[0] if isinstance(checked, tuple) else checked, name)
+            return checked
         # Values beyond float32 become inf and are reported by validate_data: no overflow warning first.
         with np.errstate(over="ignore"):
             return validate_data(estimator, X, y, dtype=np.float32, **kwargs)

@@ -14,8 +14,9 @@ Functions of arrays and plain values, called in turn by the estimators'
    (validation classes stay as they are, so early stopping still measures
    recognition of real unseen classes), and the estimators' ``classes_``
    stay the user's classes.
-3. :class:`TensorDataset` holds X and the label codes; the samplers'
-   batches of dataset rows come through :class:`SubsetSampler`,
+3. :func:`make_dataset` holds X and the label codes (a
+   :class:`TensorDataset`, or a :class:`SparseDataset` for a sparse X);
+   the samplers' batches of dataset rows come through :class:`SubsetSampler`,
    :class:`FixedBatches` (validation) and :class:`FirstBatches` (data
    parallelism); :func:`batches_per_epoch` sizes an epoch.
 """
@@ -23,7 +24,10 @@ Functions of arrays and plain values, called in turn by the estimators'
 import math
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+
+from .out_of_core import MappedPages, as_tensor, dense_rows, float_batch
 
 # validation_fraction="auto": hold out this fraction of the classes, but only
 # when at least MIN_TRAINING_CLASSES classes remain for training.
@@ -130,6 +134,13 @@ def batches_per_epoch(samples_per_epoch, batch_size, n_rows):
     return max(1, -(-samples_per_epoch // batch_size))
 
 
+def make_dataset(X, y_codes):
+    """The dataset of the validated X and its label codes: X shared, not copied."""
+    if sp.issparse(X):
+        return SparseDataset(X, torch.as_tensor(y_codes))
+    return TensorDataset(as_tensor(X), torch.as_tensor(y_codes), MappedPages(X))
+
+
 class TensorDataset(torch.utils.data.Dataset):
     """Features and integer labels held as tensors, indexed a batch at a time.
 
@@ -142,11 +153,46 @@ class TensorDataset(torch.utils.data.Dataset):
         self.y = y
         self.pages = pages
 
+    @property
+    def device(self):
+        return self.X.device
+
     def __len__(self):
         return len(self.X)
 
     def __getitem__(self, index):
         return self.X[index], self.y[index]
+
+    def rows(self, idx):
+        """Rows ``idx`` (a 1-D ``LongTensor``) of X in X's own dtype, as an ndarray (to embed them)."""
+        X = self.X.index_select(0, idx).cpu().numpy()
+        if self.pages is not None:  # the rows were gathered from all over a memory-mapped X
+            self.pages.read(X.nbytes, n_reads=len(idx))
+        return X
+
+    def batch(self, idx):
+        """Rows ``idx`` (a 1-D ``LongTensor``) as a float32 tensor, and their labels (a training batch)."""
+        # index_select on a whole batch is several times faster than
+        # advanced indexing (X[idx]) for a 1-D index on CPU.
+        Xb = self.X.index_select(0, idx)
+        if self.pages is not None:
+            self.pages.read(Xb.numel() * Xb.element_size(), n_reads=len(idx))
+        return float_batch(Xb), self.y.index_select(0, idx)
+
+
+class SparseDataset(TensorDataset):
+    """A sparse X (CSR) and integer labels; rows are densified one batch at a time, X never whole."""
+
+    device = torch.device("cpu")
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def rows(self, idx):
+        return self.X[idx.numpy()]
+
+    def batch(self, idx):
+        return torch.from_numpy(dense_rows(self.X[idx.numpy()])), self.y.index_select(0, idx)
 
 
 class SubsetSampler:

@@ -45,6 +45,16 @@ class EmbeddingModule(nn.Module):
             z = self.encoder(x)
         return F.normalize(z, dim=1) if self.normalize else z
 
+    def optimizer_param_groups(self, lr):
+        """skorch ``optimizer__param_groups`` of the encoder, if it has any (a :class:`BackboneEncoder`'s).
+
+        An encoder module may define ``optimizer_param_groups(lr)``
+        returning ``(pattern, options)`` pairs over its own parameter
+        names; they are given this module's prefix.
+        """
+        groups = getattr(self.encoder, "optimizer_param_groups", None)
+        return [(f"encoder.{pattern}", options) for pattern, options in (groups(lr) if groups else [])]
+
 
 def encoder_spec(encoder, n_features=None, image_shape=None):
     """The ``encoder`` parameter with a built-in name replaced by its default spec.
@@ -57,6 +67,26 @@ def encoder_spec(encoder, n_features=None, image_shape=None):
     if encoder == "auto":
         encoder = "conv" if image_shape is not None else "mlp"
     return ENCODERS[encoder]() if isinstance(encoder, str) else encoder
+
+
+def check_sparse_encoder(encoder, image_shape, rotation_classes, who):
+    """Refuse, for a sparse X, what reads rows as images.
+
+    Sparse rows (a ``TfidfVectorizer``'s) train an :class:`MLPEncoder`
+    (``encoder="auto"`` chooses it) or a module of the user's, densified
+    one batch at a time.
+    """
+    spec = None if isinstance(encoder, str) and encoder == "auto" else encoder_spec(encoder)
+    remedy = "Sparse rows (e.g. from TfidfVectorizer) train encoder='mlp' or 'auto', densified one batch at a time"
+    if isinstance(spec, EncoderSpec) and "input_shape" in spec.get_params():
+        raise ValueError(
+            f"{who}: X is a sparse matrix, but encoder={encoder!r} reads rows as images. {remedy}; "
+            "pass X.toarray() to an image encoder."
+        )
+    if image_shape is not None and not (isinstance(image_shape, str) and image_shape == "auto"):
+        raise ValueError(f"{who}: X is a sparse matrix, which holds no images, but image_shape={image_shape!r}. {remedy}.")
+    if rotation_classes:
+        raise ValueError(f"{who}: rotation_classes=True rotates images, and X is a sparse matrix. {remedy}.")
 
 
 class ImageInput:
@@ -100,7 +130,7 @@ def with_image_shape(encoder, n_features, image_shape):
     return encoder
 
 
-def build_module(encoder, embedding_dim, normalize, X_probe, device, image_shape=None):
+def build_module(encoder, embedding_dim, normalize, X_probe, device, image_shape=None, for_loading=False):
     """The embedding module of the estimators' ``encoder``, ``embedding_dim`` and ``normalize``, and its output size.
 
     ``X_probe``, two rows of X, is run through the encoder once so a bad
@@ -108,13 +138,17 @@ def build_module(encoder, embedding_dim, normalize, X_probe, device, image_shape
     ``image_shape_``, ``(C, H, W)`` when X holds images: a user's module
     (or the module a user's callable builds) then receives its batches as
     ``(batch, C, H, W)`` images (:class:`ImageInput`), and rows
-    ``(batch, n_features)`` otherwise. Returns ``(module, embedding_dim)``.
+    ``(batch, n_features)`` otherwise. ``for_loading``: the module's
+    weights are about to be replaced by saved ones, so a spec need not
+    load pretrained weights (``EncoderSpec._build_architecture``).
+    Returns ``(module, embedding_dim)``.
     """
     n_features = X_probe.shape[1]
     given = encoder
     encoder = with_image_shape(encoder, n_features, image_shape)
     if isinstance(encoder, EncoderSpec):
-        module = encoder.build(n_features, embedding_dim or DEFAULT_EMBEDDING_DIM)
+        build = encoder._build_architecture if for_loading else encoder.build
+        module = build(n_features, embedding_dim or DEFAULT_EMBEDDING_DIM)
     else:
         if isinstance(encoder, nn.Module):
             module = copy.deepcopy(encoder)

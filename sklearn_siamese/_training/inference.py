@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .encoder import EmbeddingModule
-from .out_of_core import MappedPages, as_tensor
+from .out_of_core import MappedPages, as_tensor, dense_rows
 
 # Memory that one forward pass at inference may hold in the encoder's
 # activations, and the bounds on its rows. The block is sized by what the
@@ -62,7 +62,7 @@ def _checked_forward(encoder, normalize, state, x):
 
 
 def embed_rows(module, X, embedding_dim=None, dtype=np.float32):
-    """Embeddings of the validated rows X, as an ndarray of ``dtype``.
+    """Embeddings of the validated rows X (an array or a sparse matrix), as an ndarray of ``dtype``.
 
     Every forward pass has the same shape: X is cut into blocks of a fixed
     number of rows (set by the encoder's activation memory per row) and the
@@ -88,24 +88,27 @@ def embed_rows(module, X, embedding_dim=None, dtype=np.float32):
         state = {k: v.to(torch_dtype) if v.is_floating_point() else v for k, v in named.items()}
     was_training = module.training
     module.eval()
-    out = None if embedding_dim is None else np.empty((len(X), embedding_dim), dtype=dtype)
-    good = np.ones(len(X), dtype=bool)
+    n_rows = X.shape[0]
+    out = None if embedding_dim is None else np.empty((n_rows, embedding_dim), dtype=dtype)
+    good = np.ones(n_rows, dtype=bool)
     try:
         with torch.no_grad():
-            rows, pages, row_bytes = 1, MappedPages(X), X[:1].nbytes
-            if len(X):
-                probe = as_tensor(np.asarray(X[:2], dtype=dtype)).to(device)
+            # A sparse X has no pages to release (and no nbytes).
+            rows, pages, row_bytes = 1, MappedPages(X), getattr(X[:1], "nbytes", 0)
+            if n_rows:
+                probe = as_tensor(dense_rows(X[:2], dtype)).to(device)
                 rows = inference_block_rows(_activation_bytes_per_row(encoder, state, probe))
-            for start in range(0, len(X), rows):
-                # Converted a block at a time: X may be a uint8 memmap larger than memory as float.
-                block = as_tensor(np.asarray(X[start : start + rows], dtype=dtype)).to(device)
+            for start in range(0, n_rows, rows):
+                # Converted a block at a time: X may be a uint8 memmap larger
+                # than memory as float, or a sparse matrix as wide as a vocabulary.
+                block = as_tensor(dense_rows(X[start : start + rows], dtype)).to(device)
                 pages.read(len(block) * row_bytes)
                 n = len(block)
                 if n < rows:
                     block = torch.cat([block, block[-1:].expand(rows - n, *block.shape[1:])])
                 z, ok = _checked_forward(encoder, normalize, state, block)
                 if out is None:
-                    out = np.empty((len(X), z.shape[1]), dtype=dtype)
+                    out = np.empty((n_rows, z.shape[1]), dtype=dtype)
                 good[start : start + n] = ok[:n].cpu().numpy()
                 out[start : start + n] = z[:n].cpu().numpy()
     finally:
@@ -113,7 +116,7 @@ def embed_rows(module, X, embedding_dim=None, dtype=np.float32):
     bad = ~(good & np.isfinite(out).all(axis=1))
     if bad.any():
         raise ValueError(
-            f"The encoder returned NaN or infinite embeddings for {int(bad.sum())} of {len(X)} "
+            f"The encoder returned NaN or infinite embeddings for {int(bad.sum())} of {n_rows} "
             f"rows (first: row {int(np.flatnonzero(bad)[0])}); their values are probably far "
             "larger than in the training data. Scale the input as X was scaled for fit."
         )

@@ -17,7 +17,6 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 
 from ..losses._pair import _nt_xent
-from .out_of_core import float_batch
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -99,8 +98,8 @@ class BatchIterator:
 
     Parameters
     ----------
-    dataset : TensorDataset
-        Data to index.
+    dataset : TensorDataset or SparseDataset
+        Data to index (its ``batch`` method gives float32 batches).
     batch_size : int
         Passed by skorch; the sampler already decides the batch layout.
     sampler : iterable of index arrays
@@ -126,17 +125,9 @@ class BatchIterator:
         return len(self.sampler)
 
     def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
-        pages = getattr(self.dataset, "pages", None)
-        row_bytes = X[0].numel() * X.element_size() if len(X) else 0
-        move = torch.device(self.device) != X.device
+        move = torch.device(self.device) != self.dataset.device
         for idx in self.sampler:
-            # index_select on a whole batch is several times faster than
-            # advanced indexing (X[idx]) for a 1-D index on CPU.
-            idx = torch.from_numpy(np.asarray(idx, dtype=np.int64))
-            Xb, yb = float_batch(X.index_select(0, idx)), y.index_select(0, idx)
-            if pages is not None:
-                pages.read(len(idx) * row_bytes, n_reads=len(idx))
+            Xb, yb = self.dataset.batch(torch.from_numpy(np.asarray(idx, dtype=np.int64)))
             if move:
                 Xb, yb = Xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             if self.views > 1:
@@ -166,6 +157,14 @@ class SiameseNet(NeuralNet):
         super().__init__(*args, **kwargs)
         self.instance_weight = instance_weight
         self.instance_temperature = instance_temperature
+
+    def get_all_learnable_params(self):
+        # Frozen parameters (requires_grad=False, e.g. a BackboneEncoder's
+        # frozen blocks) stay out of the optimiser: weight decay and
+        # momentum must not move them.
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not (training and self.instance_weight):

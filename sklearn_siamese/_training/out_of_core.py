@@ -1,16 +1,19 @@
-"""Input kept in its own compact dtype and converted to float32 one batch at a time.
+"""Input kept in its own compact form and converted to float32 one batch at a time.
 
 uint8, float16 and float32 arrays, ``np.memmap`` included, are validated
 without a copy; training batches and inference chunks are converted to
 float32 as they are used, so X is never held whole as float32. Values are
 converted, not rescaled: uint8 pixels become 0.0-255.0, exactly what
 converting X up front gave, so results do not depend on the input dtype.
+Sparse matrices (CSR, e.g. ``TfidfVectorizer``'s output) are densified
+the same way, one batch at a time: never whole.
 """
 
 import mmap
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 # Dtypes read batch by batch; every other dtype is converted to float32 whole.
@@ -27,11 +30,18 @@ def is_compact(X, name="X"):
     return isinstance(X, np.ndarray) and X.dtype in COMPACT_DTYPES
 
 
+def dense_rows(rows, dtype=np.float32):
+    """Rows of X (an array, a memmap or a sparse matrix) as a dense ndarray of ``dtype``."""
+    if sp.issparse(rows):
+        return rows.toarray().astype(dtype, copy=False)
+    return np.asarray(rows, dtype=dtype)
+
+
 def float_batch(batch):
-    """A batch (tensor or array) as float32, converting only when needed."""
+    """A batch (tensor, array or sparse matrix) as float32, converting only when needed."""
     if isinstance(batch, torch.Tensor):
         return batch if batch.dtype == torch.float32 else batch.float()
-    return np.asarray(batch, dtype=np.float32)
+    return dense_rows(batch)
 
 
 def as_tensor(X):

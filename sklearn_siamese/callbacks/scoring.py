@@ -43,10 +43,7 @@ class ValidationPrecisionAt1(Callback):
         # Embedded as inference embeds (fixed blocks sized by the encoder's
         # activations), so the score is the one a user measures afterwards.
         rows = torch.as_tensor(self.rows)
-        X, y = dataset_valid.X.index_select(0, rows).cpu().numpy(), dataset_valid.y.index_select(0, rows)
-        pages = getattr(dataset_valid, "pages", None)
-        if pages is not None:  # the rows were gathered from all over a memory-mapped X
-            pages.read(X.nbytes, n_reads=len(rows))
+        X, y = dataset_valid.rows(rows), dataset_valid.y.index_select(0, rows)
         net.history.record("valid_precision_at_1", self.score(net.module_, X, y.cpu().numpy()))
 
     def score(self, module, X, y):
@@ -56,7 +53,7 @@ class ValidationPrecisionAt1(Callback):
         ----------
         module : torch.nn.Module
             The trained embedding module (``net_.module_``).
-        X : ndarray of shape (n_samples, n_features)
+        X : ndarray or sparse matrix of shape (n_samples, n_features)
             Rows to embed.
         y : ndarray of shape (n_samples,)
             Their labels.
