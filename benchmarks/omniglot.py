@@ -174,6 +174,8 @@ def models(size, budget, random_state):
         "no validation: SiameseEmbedder image recipe, validation_fraction=None": SiameseEmbedder(
             **recipe, validation_fraction=None
         ),
+        # Validation chooses the epochs, then every class trains that many within what is left of the budget.
+        "refit: SiameseEmbedder image recipe, refit=True": SiameseEmbedder(**recipe, refit=True),
         # Same recipe; the verifier scores a query against each support with
         # its head (the probability of "same" from the embedding distance),
         # fitted by binary cross-entropy beside the contrastive term (its

@@ -21,6 +21,7 @@ Inference embeds in fixed blocks (``_training.inference``).
 """
 
 import copy
+import time
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -218,11 +219,13 @@ class _BaseSiamese(BaseEstimator):
             # Set before training so that an EstimatorCheckpoint can save the estimator.
             self.net_ = self._assemble_net(module, criterion, data, device)
             self._fit_y_codes, self._fit_split = y_codes, (data.train_idx, data.valid_idx)
+            start = time.perf_counter()
             self.net_.fit(data.dataset, y=None)
+            first_run_s = time.perf_counter() - start
         self._record_training(self.net_, done=True)
         self._score_against_input(X, y_codes)
         if self.refit and len(data.valid_idx):
-            data = self._refit_on_every_class(X, y_codes, device, seed, rng)
+            data = self._refit_on_every_class(X, y_codes, device, seed, rng, first_run_s) or data
         return X, y_codes, data.train_idx, data.valid_idx
 
     def _validate_training_data(self, X, y):
@@ -303,7 +306,7 @@ class _BaseSiamese(BaseEstimator):
             torch.manual_seed(seed)
             return self._make_criterion(self.embedding_dim_)
 
-    def _assemble_net(self, module, criterion, data, device, max_epochs=None):
+    def _assemble_net(self, module, criterion, data, device, max_epochs=None, max_time=None):
         """Step 4: the skorch net over the whole dataset; the samplers pick the train or valid rows."""
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         net_kwargs = optimizer_arguments(self._optimizer_arguments(), optimizer)
@@ -341,14 +344,18 @@ class _BaseSiamese(BaseEstimator):
             iterator_valid__sampler=data.valid_sampler,
             iterator_valid__device=device,
             train_split=predefined_split(data.dataset) if data.valid_sampler is not None else None,
-            callbacks=self._default_callbacks(data.monitor_rows) + self._user_callbacks(),
+            callbacks=self._default_callbacks(data.monitor_rows, max_time) + self._user_callbacks(),
             device=net_device,
             verbose=int(bool(self.verbose)),
             **net_kwargs,
         )
 
-    def _default_callbacks(self, monitor_rows):
-        """The callbacks every net starts with, as skorch's ``get_default_callbacks``."""
+    def _default_callbacks(self, monitor_rows, max_time=None):
+        """The callbacks every net starts with, as skorch's ``get_default_callbacks``.
+
+        ``max_time`` replaces the parameter's budget (the second run of ``refit``).
+        """
+        max_time = self.max_time if max_time is None else max_time
         # The snapshot comes first: an epoch counts as finished before any later
         # on_epoch_end (early stopping, a user callback) may stop training.
         callbacks = [("epoch_snapshot", EpochSnapshot()), ("nonfinite_loss", NonFiniteLossGuard())]
@@ -362,8 +369,8 @@ class _BaseSiamese(BaseEstimator):
                     monitor="valid_precision_at_1", lower_is_better=False, patience=self.n_iter_no_change, load_best=True
                 )
                 callbacks.append(("early_stopping", stop))
-        if self.max_time is not None:
-            callbacks.append(("time_budget", TimeBudget(self.max_time)))
+        if max_time is not None:
+            callbacks.append(("time_budget", TimeBudget(max_time)))
         if self.verbose and self.verbose > 1:
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
@@ -424,22 +431,34 @@ class _BaseSiamese(BaseEstimator):
         self.validation_score_ = monitor.score(self.net_.module_, X_rows, y_rows)
         self.baseline_score_ = embedding_precision_at_1(inputs, y_rows, similarity=similarity)
 
-    def _refit_on_every_class(self, X, y_codes, device, seed, rng):
+    def _refit_on_every_class(self, X, y_codes, device, seed, rng, first_run_s):
         """Step 6, with ``refit=True``: train afresh on every class for the epochs validation chose.
 
         The same initial weights and random streams as the first run; the
-        first run's history is kept as ``validation_history_``.
+        first run's history is kept as ``validation_history_``. With
+        ``max_time``, the second run gets what the first left of the budget,
+        and does not start (the first run's model stays) when that is too
+        little for the chosen epochs at the first run's pace. Returns the
+        second run's training data, or None when it did not run.
         """
         stop = dict(self.net_.callbacks_).get("early_stopping")
         epochs = getattr(stop, "best_epoch_", None) or self.n_epochs_
-        self.validation_history_ = self.history_
         every_row = np.arange(len(y_codes))
+        max_time = None
+        if self.max_time is not None:
+            max_time = self.max_time - first_run_s
+            seconds_per_epoch = first_run_s / max(1, len(self.history_))
+            # Epochs grow with the rows when samples_per_epoch="auto".
+            growth = len(y_codes) / max(1, len(self._fit_split[0])) if self.samples_per_epoch == "auto" else 1.0
+            if max_time < epochs * seconds_per_epoch * growth:
+                return None
+        self.validation_history_ = self.history_
         data = self._prepare_training_data(X, y_codes, rng, split=(every_row, every_row[:0]))
         with forked_torch_rng(device):
             torch.manual_seed(seed)
             module = self._build_encoder(X, device)
             criterion = self._build_criterion(device, seed + 1)
-            self.net_ = self._assemble_net(module, criterion, data, device, max_epochs=epochs)
+            self.net_ = self._assemble_net(module, criterion, data, device, max_epochs=epochs, max_time=max_time)
             self._fit_split = (data.train_idx, data.valid_idx)
             self.net_.fit(data.dataset, y=None)
         self._record_training(self.net_, done=True)

@@ -108,7 +108,10 @@ PARAMETER_DOCS = {
         train again from the same initial weights on every class, the
         validation classes included, for that many epochs, so the final
         model learns from all the classes it was given. The fit then takes
-        up to twice as long (``max_time`` bounds each of the two runs).
+        up to twice as long; with ``max_time`` the second run gets what the
+        first left of the budget, and is skipped (the first run's model is
+        kept, and ``validation_history_`` is not set) when that is too
+        little for the chosen epochs.
         ``history_`` is the second run's; ``validation_history_``,
         ``validation_score_`` and ``validation_classes_`` describe the
         first. :class:`SiameseVerifier` has no held-out pairs left to

@@ -123,6 +123,18 @@ def test_refit_trains_every_class_for_the_epochs_validation_chose(digits):
     assert not np.allclose(emb.transform(X[:20]), first.transform(X[:20]))
 
 
+def test_refit_shares_max_time_with_the_first_run(digits):
+    X, y = digits
+    params = {**FAST, "max_epochs": 3, "validation_fraction": 0.2, "refit": True}
+    # A budget the first run uses up: the second does not start, the first run's model stays.
+    spent = SiameseEmbedder(**params, max_time=1e-3).fit(X, y)
+    assert not hasattr(spent, "validation_history_") and "valid_precision_at_1" in spent.history_[-1]
+    # An ample one: the second run gets what is left of it.
+    ample = SiameseEmbedder(**params, max_time=1000.0).fit(X, y)
+    budget = dict(ample.net_.callbacks_)["time_budget"].seconds
+    assert hasattr(ample, "validation_history_") and 0 < budget < 1000.0
+
+
 def test_refit_changes_nothing_when_no_class_is_held_out(digits):
     X, y = digits
     params = {**FAST, "max_epochs": 2, "validation_fraction": None}
