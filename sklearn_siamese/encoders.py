@@ -422,7 +422,7 @@ class BackboneEncoder(EncoderSpec):
         return self._build(n_features, embedding_dim, load_weights=False)
 
     def _build(self, n_features, embedding_dim, load_weights=True):
-        from ._backbones import BackboneModule, InputAdapter, expected_channels, load_backbone
+        from ._training.backbones import BackboneModule, InputAdapter, expected_channels, load_backbone
 
         shape = _check_input_shape(self, n_features)
         low, high = self._value_range()
@@ -498,7 +498,7 @@ class BackboneEncoder(EncoderSpec):
 
     def _trainable_blocks(self, backbone):
         """Names of the backbone blocks that train; None: all of the backbone."""
-        from ._backbones import blocks
+        from ._training.backbones import blocks
 
         if self.trainable == "all":
             return None

@@ -8,6 +8,8 @@ calls these in turn; none of them calls back into the estimator:
   samplers' batch wrappers.
 - ``encoder``: the embedding module from the ``encoder`` parameter, probed
   once; the training augmentation.
+- ``backbones``: pretrained torchvision or timm models made into encoders
+  (:class:`~sklearn_siamese.encoders.BackboneEncoder` builds them here).
 - ``precision``: bf16 autocast and fast-kernel choices.
 - ``net``: the skorch net (:class:`~sklearn_siamese._training.net.SiameseNet`),
   its batch iterator and the optimizer arguments.

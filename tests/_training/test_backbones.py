@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from sklearn_siamese import SiameseEmbedder, SiameseVerifier
-from sklearn_siamese._backbones import InputAdapter, blocks
+from sklearn_siamese._training.backbones import InputAdapter, blocks
 from sklearn_siamese.encoders import BackboneEncoder
 from sklearn_siamese.persistence import load_weights, save_weights
 
@@ -28,7 +28,7 @@ FAST = dict(max_epochs=1, batch_size=16, validation_fraction=None, random_state=
 
 @pytest.fixture(autouse=True)
 def _no_downloads(monkeypatch):
-    from sklearn_siamese import _backbones
+    from sklearn_siamese._training import backbones as _backbones
 
     def create(self, model, weights):
         if weights is not None:
