@@ -118,3 +118,22 @@ def test_a_users_distance_scores_inference_with_its_own_pairwise(small_digits):
     E = emb.transform(X[:10])
     expected = -torch.cdist(torch.from_numpy(E), torch.from_numpy(E), p=1).numpy()
     np.testing.assert_allclose(emb.similarity(X[:10]), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_users_distance_in_the_verifiers_distance_head(small_digits):
+    from sklearn_siamese import SiameseVerifier
+
+    X, y = small_digits
+    ver = SiameseVerifier(
+        image_shape=None, embedding_dim=8, max_epochs=1, samples_per_epoch=256, validation_fraction=None,
+        distance=ManhattanDistance(), random_state=0,
+    ).fit(X, y)
+    head = ver.net_.criterion_.head
+    assert isinstance(head._distance, ManhattanDistance)
+    pairs = np.stack([X[:10], X[10:20]], axis=1)
+    E1, E2 = ver.embed(X[:10]), ver.embed(X[10:20])
+    # Pair scores and cross scores come from the user's distance, in float64.
+    np.testing.assert_allclose(ver.pair_score(pairs), np.diag(ver.embedding_similarity(E1, E2)), rtol=1e-6)
+    d = torch.cdist(torch.from_numpy(E1), torch.from_numpy(E2), p=1).numpy()
+    order = np.argsort(-ver.embedding_similarity(E1, E2), axis=1)
+    np.testing.assert_array_equal(order, np.argsort(d, axis=1, kind="stable"))
