@@ -436,10 +436,11 @@ class _BaseSiamese(BaseEstimator):
 
         The same initial weights and random streams as the first run; the
         first run's history is kept as ``validation_history_``. With
-        ``max_time``, the second run gets what the first left of the budget,
-        and does not start (the first run's model stays) when that is too
-        little for the chosen epochs at the first run's pace. Returns the
-        second run's training data, or None when it did not run.
+        ``max_time``, the second run gets what the first left of the budget
+        (and ends after the last epoch that fits), and does not start (the
+        first run's model stays) when that is less than half what the chosen
+        epochs take at the first run's pace. Returns the second run's
+        training data, or None when it did not run.
         """
         stop = dict(self.net_.callbacks_).get("early_stopping")
         epochs = getattr(stop, "best_epoch_", None) or self.n_epochs_
@@ -448,9 +449,10 @@ class _BaseSiamese(BaseEstimator):
         if self.max_time is not None:
             max_time = self.max_time - first_run_s
             seconds_per_epoch = first_run_s / max(1, len(self.history_))
-            # Epochs grow with the rows when samples_per_epoch="auto".
+            # Epochs grow with the rows when samples_per_epoch="auto". Half the
+            # chosen epochs on every class is still worth more than none.
             growth = len(y_codes) / max(1, len(self._fit_split[0])) if self.samples_per_epoch == "auto" else 1.0
-            if max_time < epochs * seconds_per_epoch * growth:
+            if max_time < 0.5 * epochs * seconds_per_epoch * growth:
                 return None
         self.validation_history_ = self.history_
         data = self._prepare_training_data(X, y_codes, rng, split=(every_row, every_row[:0]))

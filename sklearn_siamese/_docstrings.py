@@ -109,9 +109,9 @@ PARAMETER_DOCS = {
         validation classes included, for that many epochs, so the final
         model learns from all the classes it was given. The fit then takes
         up to twice as long; with ``max_time`` the second run gets what the
-        first left of the budget, and is skipped (the first run's model is
-        kept, and ``validation_history_`` is not set) when that is too
-        little for the chosen epochs.
+        first left of the budget (it may then run fewer epochs), and is
+        skipped (the first run's model is kept, and ``validation_history_``
+        is not set) when that is less than half what the chosen epochs need.
         ``history_`` is the second run's; ``validation_history_``,
         ``validation_score_`` and ``validation_classes_`` describe the
         first. :class:`SiameseVerifier` has no held-out pairs left to
