@@ -12,7 +12,6 @@ def _seed_everything():
     yield
 
 
-
 @pytest.fixture(scope="module")
 def digits():
     """All 1,797 digits, pixels scaled to [0, 1] as float32 (a module may define a smaller ``digits``)."""

@@ -1,7 +1,5 @@
 """The README's demo runs, prints its table, and its learned rows recognise unseen digits."""
 
-import pytest
-
 from sklearn_siamese import demo
 
 
