@@ -271,22 +271,42 @@ def test_every_generated_table_a_page_includes_exists_and_has_a_writer():
         assert name in writers, f"no benchmark script writes _generated/{name}.md"
 
 
-def test_faces_quick_on_a_folder_of_fake_people(tmp_path, capsys):
-    # 15 fake people x 4 photos, each person a random 16x16 pattern with 5% of
-    # pixels flipped; two photos named like the side-light shots.
+@pytest.fixture(scope="module")
+def fake_people(tmp_path_factory):
+    """15 fake people x 4 photos, each person a random 16x16 pattern with 5% of
+    pixels flipped; two photos named like the side-light shots."""
     Image = pytest.importorskip("PIL.Image")
+    folder = tmp_path_factory.mktemp("fake_people")
     rng = np.random.RandomState(0)
     for person in range(15):
         base = rng.rand(16, 16) > 0.5
-        (tmp_path / f"subject{person:02d}").mkdir()
+        (folder / f"subject{person:02d}").mkdir()
         for stem in ("normal", "happy", "leftlight", "rightlight"):
             noisy = base ^ (rng.rand(16, 16) > 0.95)
-            Image.fromarray(np.where(noisy, 255, 0).astype(np.uint8)).save(tmp_path / f"subject{person:02d}" / f"{stem}.png")
+            Image.fromarray(np.where(noisy, 255, 0).astype(np.uint8)).save(folder / f"subject{person:02d}" / f"{stem}.png")
+    return folder
+
+
+def test_faces_quick_on_a_folder_of_fake_people(fake_people, capsys):
     faces = _load("faces")
-    results = faces.main(["--data", str(tmp_path), "--size", "16", "--quick", "--methods", "raw", "PCA", "SiameseEmbedder"])
+    results = faces.main(["--data", str(fake_people), "--size", "16", "--quick", "--methods", "raw", "PCA", "SiameseEmbedder"])
     out = capsys.readouterr().out
     assert "## every photo" in out and "## without side light" in out
     assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default", "SiameseEmbedder(refit=True)"}
     # Raw pixels tell the fake people apart; chance 1-shot accuracy is 1/5.
     assert results[("every photo", "raw pixels")][0]["one_shot"] > 0.9
     assert all(r[0]["one_shot"] > 0.4 and 0 <= r[0]["auc"] <= 1 for r in results.values()), results
+
+
+def test_tune_defaults_on_the_face_protocol(fake_people, capsys):
+    """--dataset faces-no-side-light: the face split and metrics, without the side-light shots."""
+    module = _load("tune_defaults")
+    results = module.main(
+        ["--dataset", "faces-no-side-light", "--faces-data", str(fake_people), "--variants", "raw", "PCA", "default, refit",
+         "--max-epochs", "1", "--episodes", "20", "--samples-per-epoch", "512", "--random-state", "1"]
+    )
+    out = capsys.readouterr().out
+    assert "faces-no-side-light, split 1" in out
+    assert list(results) == ["raw pixels", "PCA (32)", "default, refit=True"]
+    assert results["raw pixels"]["one_shot"] > 0.9 and results["default, refit=True"]["fit_s"] > 0
+    assert all(0 <= r["auc"] <= 1 for r in results.values())
