@@ -174,8 +174,9 @@ def models(size, budget, random_state):
         "no validation: SiameseEmbedder image recipe, validation_fraction=None": SiameseEmbedder(
             **recipe, validation_fraction=None
         ),
-        # Validation chooses the epochs, then every class trains that many within what is left of the budget.
-        "refit: SiameseEmbedder image recipe, refit=True": SiameseEmbedder(**recipe, refit=True),
+        # The first run's model: early stopping on held-out classes, which then never train
+        # (the recipe's refit=True, the default, trains every class for the epochs it chose).
+        "early stopping only: SiameseEmbedder image recipe, refit=False": SiameseEmbedder(**recipe, refit=False),
         # Same recipe; the verifier scores a query against each support with
         # its head (the probability of "same" from the embedding distance),
         # fitted by binary cross-entropy beside the contrastive term (its

@@ -61,6 +61,7 @@ def main(argv=None):
         max_epochs=args.max_epochs,
         samples_per_epoch=512,  # short epochs, so the validation loss is seen falling over several
         validation_fraction=0.34,
+        refit=False,  # the run whose validation loss every process records is the final one
         instance_weight=0.0,  # the pair loss alone: one row per sample in each batch
         n_iter_no_change=2,
         accelerator=accelerator,

@@ -455,6 +455,13 @@ class _BaseSiamese(BaseEstimator):
             if max_time < 0.5 * epochs * seconds_per_epoch * growth:
                 return None
         self.validation_history_ = self.history_
+        if self.verbose:
+            within = "" if max_time is None else f", within the {max_time:.1f} s left of max_time"
+            print(
+                f"refit: training every class ({len(self.classes_)}, the {len(self.validation_classes_)} "
+                f"held out included) for the {epochs} epochs validation chose{within}",
+                flush=True,
+            )
         data = self._prepare_training_data(X, y_codes, rng, split=(every_row, every_row[:0]))
         with forked_torch_rng(device):
             torch.manual_seed(seed)

@@ -80,7 +80,10 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the encoder.
     history_ : skorch.History
-        Per-epoch records, including ``train_loss`` and ``valid_loss``.
+        Per-epoch records of the run that trained the final model:
+        ``train_loss``, and ``valid_loss`` and ``valid_precision_at_1``
+        when it monitored held-out classes (after a refit they are in
+        ``validation_history_``).
     n_epochs_ : int
         Number of epochs run to the end.
     .. shared-parameters:: precision_
@@ -141,7 +144,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         validation_fraction="auto",
         early_stopping=True,
         n_iter_no_change=5,
-        refit=False,
+        refit=True,
         augmentation="auto",
         rotation_classes=False,
         instance_weight=0.5,

@@ -106,7 +106,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         recorded too, but it rises on unseen classes while their
         recognition still improves, so it is not what is monitored.)
         Only active when validation classes are held out.
-    .. shared-parameters:: n_iter_no_change refit augmentation rotation_classes instance_weight precision device
+    .. shared-parameters:: n_iter_no_change refit_verifier augmentation rotation_classes instance_weight precision device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when
@@ -157,7 +157,10 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         ``loss="contrastive+bce"`` and ``"bce"``, ``net_.criterion_.head``
         the trained head.
     history_ : skorch.History
-        Per-epoch records, including ``train_loss`` and ``valid_loss``.
+        Per-epoch records of the run that trained the final model:
+        ``train_loss``, and ``valid_loss`` and ``valid_precision_at_1``
+        when it monitored held-out classes (after a refit they are in
+        ``validation_history_``).
     n_epochs_ : int
         Number of epochs run.
     .. shared-parameters:: precision_

@@ -34,7 +34,7 @@ _VERSION = 1
 # Fitted attributes that are rebuilt rather than stored (by the estimator's ``_restore_net``): the
 # net from the weights, and the training augmentation from the estimator's
 # parameters (it may be code, e.g. a callable or a RandomAffine).
-_REBUILT = {"net_", "history_", "augment_"}
+_REBUILT = {"net_", "history_", "augment_", "validation_history_"}
 
 # Parameters that do not change what a fitted model computes: where and how
 # it runs, and how long and on what it was trained. load_weights accepts them
@@ -141,6 +141,8 @@ def save_weights(estimator, path):
         "params": _simple_params(estimator),
         "fitted": fitted,
         "history": list(estimator.history_),
+        # A refitted model's first run (refit=True), a skorch History as well.
+        "validation_history": list(getattr(estimator, "validation_history_", None) or []) or None,
     }
     state = {k: v.detach().cpu() for k, v in estimator.net_.module_.state_dict().items()}
     # A loss with learnable parameters (the verifier's head) is part of the model.
@@ -220,4 +222,6 @@ def load_weights(estimator, path):
     for key in ("n_epochs_", "interrupted_"):
         if key in meta["fitted"]:
             setattr(estimator, key, _decode(meta["fitted"][key]))
+    if meta.get("validation_history") is not None:
+        estimator.validation_history_ = History(meta["validation_history"])
     return estimator

@@ -224,6 +224,11 @@ def plot_history(estimator, *, ax=None, log_scale=False):
     unaugmented held-out samples in evaluation mode. Compare each curve
     with itself over the epochs, not with the other.
 
+    An estimator that refitted (``refit=True`` with classes held out) is
+    drawn from its ``validation_history_``, the run whose validation chose
+    the number of epochs, and the training loss of the final run on every
+    class (its ``history_``) is one more, dashed, line.
+
     Parameters
     ----------
     estimator : fitted SiameseEmbedder or SiameseVerifier, or skorch History
@@ -237,9 +242,10 @@ def plot_history(estimator, *, ax=None, log_scale=False):
     -------
     ax : matplotlib Axes
         The loss axes: a line for ``train_loss``, one for ``valid_loss``
-        when validation classes were held out, and a dotted vertical line
-        at the epoch early stopping restored (the history row with
-        ``restored=True``). ``valid_precision_at_1`` is one line on a twin
+        when validation classes were held out, a dotted vertical line at
+        the epoch early stopping restored (the history row with
+        ``restored=True``), and after a refit the dashed ``train_loss`` of
+        the final run. ``valid_precision_at_1`` is one line on a twin
         axes sharing the x-axis (``ax.figure.axes[1]`` when ``ax`` was
         created here). Epoch ticks are integers.
 
@@ -254,6 +260,9 @@ def plot_history(estimator, *, ax=None, log_scale=False):
     from matplotlib.ticker import MaxNLocator
 
     history = getattr(estimator, "history_", estimator)
+    refit_rows = None
+    if getattr(estimator, "validation_history_", None) is not None and history is not None:
+        refit_rows, history = list(history), estimator.validation_history_
     if history is None or not hasattr(history, "__len__") or len(history) == 0:
         raise ValueError("plot_history needs a fitted estimator (with history_) or a non-empty skorch History.")
     rows = list(history)
@@ -271,6 +280,13 @@ def plot_history(estimator, *, ax=None, log_scale=False):
     if restored:
         handles.append(
             ax.axvline(restored[0], color="gray", linestyle=":", label=f"restored epoch ({restored[0]}): best precision@1")
+        )
+    if refit_rows:
+        handles += ax.plot(
+            [row.get("epoch", i + 1) for i, row in enumerate(refit_rows)],
+            [row["train_loss"] for row in refit_rows],
+            linestyle="--",
+            label="training loss, refit on every class",
         )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")

@@ -73,8 +73,9 @@ def test_speed_quick(speed_run):
     # Neither fit nor transform copies X (README: 0.03 and 0.08 copies on
     # 60,000 images). The quick run's X is only 9 MiB, so a fixed 4 MiB
     # shows as about 0.45 copies; one more copy of X would pass 1.4.
+    # (A few pages freed during the call can make the growth a hair below 0.)
     for call in ("fit", "transform"):
-        assert 0 <= results["memory"][call] < 0.9, results["memory"]
+        assert -0.05 < results["memory"][call] < 0.9, results["memory"]
 
 
 def test_speed_reads_fashion_mnist_with_the_package_loader(tmp_path):
@@ -292,7 +293,8 @@ def test_faces_quick_on_a_folder_of_fake_people(fake_people, capsys):
     results = faces.main(["--data", str(fake_people), "--size", "16", "--quick", "--methods", "raw", "PCA", "SiameseEmbedder"])
     out = capsys.readouterr().out
     assert "## every photo" in out and "## without side light" in out
-    assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default", "SiameseEmbedder(refit=True)"}
+    assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default", "SiameseEmbedder(refit=False)",
+                                                    "SiameseEmbedder(validation_fraction=None)"}
     # Raw pixels tell the fake people apart; chance 1-shot accuracy is 1/5.
     assert results[("every photo", "raw pixels")][0]["one_shot"] > 0.9
     assert all(r[0]["one_shot"] > 0.4 and 0 <= r[0]["auc"] <= 1 for r in results.values()), results
@@ -307,6 +309,6 @@ def test_tune_defaults_on_the_face_protocol(fake_people, capsys):
     )
     out = capsys.readouterr().out
     assert "faces-no-side-light, split 1" in out
-    assert list(results) == ["raw pixels", "PCA (32)", "default, refit=True"]
-    assert results["raw pixels"]["one_shot"] > 0.9 and results["default, refit=True"]["fit_s"] > 0
+    assert list(results) == ["raw pixels", "PCA (32)", "default, refit=False"]
+    assert results["raw pixels"]["one_shot"] > 0.9 and results["default, refit=False"]["fit_s"] > 0
     assert all(0 <= r["auc"] <= 1 for r in results.values())

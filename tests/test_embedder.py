@@ -65,7 +65,7 @@ def test_fit_does_not_touch_global_rng(digits):
 
 def test_training_reduces_loss_and_records_history(digits):
     X, y = digits
-    emb = SiameseEmbedder(**{**FAST, "max_epochs": 6, "validation_fraction": 0.2, "early_stopping": False}).fit(X, y)
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 6, "validation_fraction": 0.2, "early_stopping": False, "refit": False}).fit(X, y)
     train = emb.history_[:, "train_loss"]
     valid = emb.history_[:, "valid_loss"]
     assert len(train) == len(valid) == emb.n_epochs_ == 6
@@ -76,7 +76,8 @@ def test_training_reduces_loss_and_records_history(digits):
 
 def test_validation_holds_out_whole_classes(digits):
     X, y = digits
-    emb = SiameseEmbedder(**{**FAST, "max_epochs": 1, "validation_fraction": 0.2}).fit(X, y)
+    # The first run's model (refit=False): the held-out classes never trained.
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 1, "validation_fraction": 0.2, "refit": False}).fit(X, y)
     held = set(emb.validation_classes_)
     assert len(held) == 2
     valid_rows = emb.net_.get_params()["iterator_valid__sampler"].batches
@@ -95,7 +96,7 @@ def test_no_validation_without_enough_classes(seen_unseen):
 
 def test_early_stopping_restores_best_epoch(digits):
     X, y = digits
-    emb = SiameseEmbedder(**{**FAST, "max_epochs": 40, "n_iter_no_change": 2, "lr": 0.05}).fit(X, y)
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 40, "n_iter_no_change": 2, "lr": 0.05, "refit": False}).fit(X, y)
     # Early stopping watches leave-one-out 1-NN accuracy on the held-out classes.
     p_at_1 = np.array(emb.history_[:, "valid_precision_at_1"])
     assert emb.n_epochs_ < 40
@@ -108,8 +109,9 @@ def test_early_stopping_restores_best_epoch(digits):
 def test_refit_trains_every_class_for_the_epochs_validation_chose(digits):
     X, y = digits
     params = {**FAST, "max_epochs": 8, "n_iter_no_change": 2, "lr": 0.05, "validation_fraction": 0.2}
-    first = SiameseEmbedder(**params).fit(X, y)
-    emb = SiameseEmbedder(**params, refit=True).fit(X, y)
+    first = SiameseEmbedder(**params, refit=False).fit(X, y)
+    emb = SiameseEmbedder(**params).fit(X, y)  # refit=True, the default
+    assert emb.refit is True
     best = int(np.argmax(first.history_[:, "valid_precision_at_1"])) + 1
     # The first run is the plain fit, kept with its validation diagnostics.
     assert emb.validation_history_[:, "valid_precision_at_1"] == first.history_[:, "valid_precision_at_1"]
@@ -123,16 +125,20 @@ def test_refit_trains_every_class_for_the_epochs_validation_chose(digits):
     assert not np.allclose(emb.transform(X[:20]), first.transform(X[:20]))
 
 
-def test_refit_shares_max_time_with_the_first_run(digits):
+def test_refit_shares_max_time_with_the_first_run(digits, capsys):
     X, y = digits
     params = {**FAST, "max_epochs": 3, "validation_fraction": 0.2, "refit": True}
     # A budget the first run uses up: the second does not start, the first run's model stays.
     spent = SiameseEmbedder(**params, max_time=1e-3).fit(X, y)
     assert not hasattr(spent, "validation_history_") and "valid_precision_at_1" in spent.history_[-1]
     # An ample one: the second run gets what is left of it.
-    ample = SiameseEmbedder(**params, max_time=1000.0).fit(X, y)
+    capsys.readouterr()
+    ample = SiameseEmbedder(**params, max_time=1000.0, verbose=1).fit(X, y)
     budget = dict(ample.net_.callbacks_)["time_budget"].seconds
     assert hasattr(ample, "validation_history_") and 0 < budget < 1000.0
+    # verbose: the second run announces itself between the two runs' epoch tables.
+    first_table, second_table = capsys.readouterr().out.split("refit: training every class (10, the 2 held out included)")
+    assert "valid_precision_at_1" in first_table and "train_loss" in second_table and "s left of max_time" in second_table
 
 
 def test_refit_changes_nothing_when_no_class_is_held_out(digits):
@@ -347,7 +353,7 @@ def test_callbacks_are_used_and_not_mutated(digits):
 
     counter = CountEpochs()
     sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
-    emb = SiameseEmbedder(**{**FAST, "max_epochs": 3}, callbacks=[counter, ("sched", sched)]).fit(X[:200], y[:200])
+    emb = SiameseEmbedder(**{**FAST, "max_epochs": 3, "refit": False}, callbacks=[counter, ("sched", sched)]).fit(X[:200], y[:200])
     assert not hasattr(counter, "epochs")  # the user's instance was copied
     used = dict(emb.net_.callbacks_)
     assert used["user_0_CountEpochs"].epochs == 3
@@ -467,7 +473,11 @@ def test_fit_scores_the_embedding_against_the_input_features(digits, Estimator):
     assert est.baseline_score_ == pytest.approx(_loo_nearest_neighbour_accuracy(X[:600][held], y[:600][held]))
     assert 0 <= est.validation_score_ <= 1
     if Estimator is SiameseEmbedder:  # its score is the same leave-one-out precision@1
-        assert est.validation_score_ == pytest.approx(est.score(X[:600][held], y[:600][held]))
+        # Of the first run (the refit then trains the held-out classes too): its restored best epoch.
+        assert est.validation_score_ == pytest.approx(max(est.validation_history_[:, "valid_precision_at_1"]))
+        first = Estimator(**FAST, refit=False).fit(X[:600], y[:600])
+        assert first.validation_score_ == est.validation_score_
+        assert first.validation_score_ == pytest.approx(first.score(X[:600][held], y[:600][held]))
 
 
 def test_an_embedding_worse_than_its_input_shows_in_the_scores(digits):

@@ -135,6 +135,11 @@ def test_weights_only_round_trip_of_the_default_on_images(cls, tmp_path):
     save_weights(fitted, path)
     loaded = load_weights(cls(max_epochs=1, batch_size=32, random_state=0), path)
     assert loaded.augment_.get_params() == fitted.augment_.get_params()
+    # The embedder refitted (its default): the first run's history travels too, as a History.
+    validation = getattr(fitted, "validation_history_", None)
+    assert (validation is not None) == (cls is SiameseEmbedder)
+    if validation is not None:
+        assert list(loaded.validation_history_) == list(validation) and type(loaded.validation_history_) is type(validation)
     np.testing.assert_allclose(loaded.embed(X), fitted.embed(X), atol=1e-5)
 
 

@@ -91,19 +91,25 @@ def test_plot_embedding_errors(digits):
         plot_embedding(None, X, y[:3])
 
 
-def test_plot_history(tmp_path, embedder):
+def test_plot_history(tmp_path, embedder, digits):
+    # The default refits: the validation run is drawn, and the final run's training loss beside it.
+    validation = embedder.validation_history_
     ax = plot_history(embedder)
-    train, valid, restored = ax.lines
-    np.testing.assert_allclose(train.get_ydata(), embedder.history_[:, "train_loss"])
-    np.testing.assert_allclose(valid.get_ydata(), embedder.history_[:, "valid_loss"])
-    # The marker is at the epoch early stopping restored, from its own callback.
-    best_epoch = dict(embedder.net_.callbacks_)["early_stopping"].best_epoch_
-    assert [row["epoch"] for row in embedder.history_ if row.get("restored")] == [best_epoch]
-    assert restored.get_xdata()[0] == best_epoch
+    train, valid, restored, refit = ax.lines
+    np.testing.assert_allclose(train.get_ydata(), validation[:, "train_loss"])
+    np.testing.assert_allclose(valid.get_ydata(), validation[:, "valid_loss"])
+    # The marker is at the epoch early stopping restored: as many epochs as the refit ran.
+    best_epoch = [row["epoch"] for row in validation if row.get("restored")]
+    assert best_epoch == [len(embedder.history_)] and restored.get_xdata()[0] == best_epoch[0]
+    np.testing.assert_allclose(refit.get_ydata(), embedder.history_[:, "train_loss"])
     (precision,) = ax.figure.axes[1].lines
-    np.testing.assert_allclose(precision.get_ydata(), embedder.history_[:, "valid_precision_at_1"])
-    assert len(ax.get_legend().get_texts()) == 4
+    np.testing.assert_allclose(precision.get_ydata(), validation[:, "valid_precision_at_1"])
+    assert len(ax.get_legend().get_texts()) == 5
     render(ax.figure, tmp_path / "history.png")
+    # The first run's model alone (refit=False): its own history, the restored epoch from its callback.
+    first = SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), max_epochs=3, refit=False, random_state=0).fit(*digits)
+    train, valid, restored = plot_history(first).lines
+    assert restored.get_xdata()[0] == dict(first.net_.callbacks_)["early_stopping"].best_epoch_
 
 
 def test_plot_history_marks_the_restored_epoch_not_the_lowest_loss():

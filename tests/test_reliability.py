@@ -314,7 +314,7 @@ def test_interrupt_between_epochs_is_a_normal_stop(cls, data):
     "params",
     [
         dict(validation_fraction=None),
-        dict(validation_fraction=0.2, early_stopping=False),
+        dict(validation_fraction=0.2, early_stopping=False, refit=False),
         dict(mining="random_pairs", validation_fraction=None),
     ],
     ids=["no-validation", "validation", "random-pairs"],
