@@ -170,13 +170,15 @@ def models(size, budget, random_state):
         # The second target: the recipe in half the time.
         f"half budget: SiameseEmbedder image recipe, max_time={budget / 2:g}": SiameseEmbedder(**half),
         "ablation: SiameseEmbedder image recipe, instance_weight=0": SiameseEmbedder(**recipe, instance_weight=0.0),
-        # No held-out classes, so no early stopping: every class trains for the whole budget.
-        "no validation: SiameseEmbedder image recipe, validation_fraction=None": SiameseEmbedder(
-            **recipe, validation_fraction=None
+        # 20% of the characters held out: early stopping chooses the epochs, then
+        # every class trains that many in what is left of the budget (refit=True).
+        "refit: SiameseEmbedder image recipe, validation_fraction='auto'": SiameseEmbedder(
+            **recipe, validation_fraction="auto"
         ),
-        # The first run's model: early stopping on held-out classes, which then never train
-        # (the recipe's refit=True, the default, trains every class for the epochs it chose).
-        "early stopping only: SiameseEmbedder image recipe, refit=False": SiameseEmbedder(**recipe, refit=False),
+        # The first run's model: the held-out characters never train.
+        "early stopping only: SiameseEmbedder image recipe, validation_fraction='auto', refit=False": SiameseEmbedder(
+            **recipe, validation_fraction="auto", refit=False
+        ),
         # Same recipe; the verifier scores a query against each support with
         # its head (the probability of "same" from the embedding distance),
         # fitted by binary cross-entropy beside the contrastive term (its

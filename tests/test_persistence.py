@@ -130,10 +130,11 @@ def test_weights_only_round_trip_of_the_default_on_images(cls, tmp_path):
 
     X, y = load_digits(return_X_y=True)
     X = (X[:200] / 16).astype(np.float32).reshape(-1, 8, 8)
-    fitted = cls(max_epochs=1, batch_size=32, random_state=0).fit(X, y[:200])
+    # Classes held out: the embedder refits (its default), the verifier calibrates on them.
+    fitted = cls(max_epochs=1, batch_size=32, validation_fraction=0.2, random_state=0).fit(X, y[:200])
     path = tmp_path / "weights.pt"
     save_weights(fitted, path)
-    loaded = load_weights(cls(max_epochs=1, batch_size=32, random_state=0), path)
+    loaded = load_weights(cls(max_epochs=1, batch_size=32, validation_fraction=0.2, random_state=0), path)
     assert loaded.augment_.get_params() == fitted.augment_.get_params()
     # The embedder refitted (its default): the first run's history travels too, as a History.
     validation = getattr(fitted, "validation_history_", None)

@@ -38,7 +38,7 @@ def digits():
 @pytest.fixture(scope="module")
 def embedder(digits):
     X, y = digits
-    return SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), max_epochs=3, random_state=0).fit(X, y)
+    return SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), max_epochs=3, validation_fraction=0.2, random_state=0).fit(X, y)
 
 
 def render(fig, path):
@@ -92,7 +92,7 @@ def test_plot_embedding_errors(digits):
 
 
 def test_plot_history(tmp_path, embedder, digits):
-    # The default refits: the validation run is drawn, and the final run's training loss beside it.
+    # Classes held out, refit (the default): the validation run is drawn, and the final run's training loss beside it.
     validation = embedder.validation_history_
     ax = plot_history(embedder)
     train, valid, restored, refit = ax.lines
@@ -107,7 +107,7 @@ def test_plot_history(tmp_path, embedder, digits):
     assert len(ax.get_legend().get_texts()) == 5
     render(ax.figure, tmp_path / "history.png")
     # The first run's model alone (refit=False): its own history, the restored epoch from its callback.
-    first = SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), max_epochs=3, refit=False, random_state=0).fit(*digits)
+    first = SiameseEmbedder(MLPEncoder(hidden_sizes=(32,)), max_epochs=3, validation_fraction=0.2, refit=False, random_state=0).fit(*digits)
     train, valid, restored = plot_history(first).lines
     assert restored.get_xdata()[0] == dict(first.net_.callbacks_)["early_stopping"].best_epoch_
 
