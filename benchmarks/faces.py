@@ -12,9 +12,10 @@ right-light shots, where lighting changes least and raw pixels are
 strongest (as on aligned faces). Rows: raw pixels, PCA, the estimators with
 no arguments but ``random_state``, the image recipe (conv encoder and
 affine distortions, as in the unseen-classes benchmark), and the defaults
-with ``refit=False`` (the model of the first run, before the validation
-people train) or with ``validation_fraction=None`` (every person trains
-for ``max_epochs``, no early stopping).
+with ``validation_fraction="auto"`` (2 of the 10 people held out for early
+stopping, then, ``refit=True``, every person trains for the epochs it
+chose) and with ``refit=False`` as well (the first run's model, which
+never saw the 2 people).
 
     python benchmarks/faces.py                          # 3 splits, both conditions
     python benchmarks/faces.py --methods "raw" "PCA" --splits 5
@@ -54,13 +55,13 @@ def methods(image_shape, max_epochs, quick, random_state):
         encoder=ConvEncoder(input_shape=image_shape), augmentation=affine_for(image_shape),
         max_epochs=max_epochs, random_state=random_state,
     )
-    # The default (refit=True): validation (2 of the 10 people) chooses the epochs, then all
-    # 10 people train that many. refit=False keeps the first run's model, which never saw the 2.
-    refit = SiameseEmbedder(refit=False, random_state=random_state)
-    # No people held out: all 10 train for max_epochs, nothing guards against overfitting.
-    no_validation = SiameseEmbedder(validation_fraction=None, random_state=random_state)
+    # The default holds nothing out: all 10 people train for max_epochs. "auto" holds out 2
+    # for early stopping, then (refit=True) all 10 train for the epochs it chose;
+    # refit=False keeps the first run's model, which never saw the 2.
+    refit = SiameseEmbedder(validation_fraction="auto", random_state=random_state)
+    first_run = SiameseEmbedder(validation_fraction="auto", refit=False, random_state=random_state)
     if quick:
-        for model in (default, refit, no_validation):
+        for model in (default, refit, first_run):
             model.set_params(max_epochs=max_epochs, samples_per_epoch=QUICK_SAMPLES_PER_EPOCH)
         recipe.set_params(samples_per_epoch=QUICK_SAMPLES_PER_EPOCH)
     return {
@@ -68,8 +69,8 @@ def methods(image_shape, max_epochs, quick, random_state):
         "PCA (32)": PCA(n_components=32, random_state=random_state),
         "SiameseEmbedder() default": default,
         "image recipe (conv + affine)": recipe,
-        "SiameseEmbedder(refit=False)": refit,
-        "SiameseEmbedder(validation_fraction=None)": no_validation,
+        "SiameseEmbedder(validation_fraction='auto')": refit,
+        "SiameseEmbedder(validation_fraction='auto', refit=False)": first_run,
     }
 
 

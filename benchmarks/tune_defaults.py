@@ -16,7 +16,7 @@ conditions, 3 splits each (``--random-state 0 1 2``), before it is adopted.
     python benchmarks/tune_defaults.py --dataset digits --variants default --random-state 1
     python benchmarks/tune_defaults.py --dataset fashion --max-samples 10000 --image-side 8 \
         --variants "raw pixels" "default (" "default, channels"
-    python benchmarks/tune_defaults.py --dataset faces --variants "raw pixels" "default (" "default, refit=False" --random-state 1
+    python benchmarks/tune_defaults.py --dataset faces --variants "raw pixels" "default (" "default, validation" --random-state 1
 """
 
 import argparse
@@ -72,8 +72,8 @@ def variants(shape, max_epochs=30):
         "default, weight_decay=1e-4": dict(weight_decay=1e-4),
         "default, cosine learning-rate schedule": dict(callbacks=[LRScheduler(policy=CosineAnnealingLR, T_max=max_epochs)]),
         # Held-out classes bring nothing to the final model unless they train too.
-        "default, refit=False": dict(refit=False),
-        "default, validation_fraction=None": dict(validation_fraction=None),
+        "default, validation_fraction='auto'": dict(validation_fraction="auto"),
+        "default, validation_fraction='auto', refit=False": dict(validation_fraction="auto", refit=False),
         # ConvEncoder widths (the default's augmentation kept: an explicit encoder turns "auto" off).
         "default, channels=(32, 64)": dict(encoder=ConvEncoder(channels=(32, 64)), augmentation="affine"),
         "default, channels=(64, 128)": dict(encoder=ConvEncoder(channels=(64, 128)), augmentation="affine"),

@@ -293,8 +293,9 @@ def test_faces_quick_on_a_folder_of_fake_people(fake_people, capsys):
     results = faces.main(["--data", str(fake_people), "--size", "16", "--quick", "--methods", "raw", "PCA", "SiameseEmbedder"])
     out = capsys.readouterr().out
     assert "## every photo" in out and "## without side light" in out
-    assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default", "SiameseEmbedder(refit=False)",
-                                                    "SiameseEmbedder(validation_fraction=None)"}
+    assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default",
+                                                    "SiameseEmbedder(validation_fraction='auto')",
+                                                    "SiameseEmbedder(validation_fraction='auto', refit=False)"}
     # Raw pixels tell the fake people apart; chance 1-shot accuracy is 1/5.
     assert results[("every photo", "raw pixels")][0]["one_shot"] > 0.9
     assert all(r[0]["one_shot"] > 0.4 and 0 <= r[0]["auc"] <= 1 for r in results.values()), results
@@ -304,11 +305,12 @@ def test_tune_defaults_on_the_face_protocol(fake_people, capsys):
     """--dataset faces-no-side-light: the face split and metrics, without the side-light shots."""
     module = _load("tune_defaults")
     results = module.main(
-        ["--dataset", "faces-no-side-light", "--faces-data", str(fake_people), "--variants", "raw", "PCA", "default, refit",
+        ["--dataset", "faces-no-side-light", "--faces-data", str(fake_people), "--variants", "raw", "PCA", "default, validation_fraction='auto', refit",
          "--max-epochs", "1", "--episodes", "20", "--samples-per-epoch", "512", "--random-state", "1"]
     )
     out = capsys.readouterr().out
     assert "faces-no-side-light, split 1" in out
-    assert list(results) == ["raw pixels", "PCA (32)", "default, refit=False"]
-    assert results["raw pixels"]["one_shot"] > 0.9 and results["default, refit=False"]["fit_s"] > 0
+    first_run = "default, validation_fraction='auto', refit=False"
+    assert list(results) == ["raw pixels", "PCA (32)", first_run]
+    assert results["raw pixels"]["one_shot"] > 0.9 and results[first_run]["fit_s"] > 0
     assert all(0 <= r["auc"] <= 1 for r in results.values())
