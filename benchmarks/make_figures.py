@@ -66,7 +66,10 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "embedding.png", dpi=80)
 
-    all_digits = SiameseEmbedder(image_shape=(8, 8), max_epochs=args.max_epochs, random_state=args.random_state).fit(X, y)
+    # Two digits held out for early stopping; the first run's model (refit=False), whose history this draws.
+    all_digits = SiameseEmbedder(
+        image_shape=(8, 8), max_epochs=args.max_epochs, validation_fraction="auto", refit=False, random_state=args.random_state
+    ).fit(X, y)
     ax = plot_history(all_digits)
     held = ", ".join(str(c) for c in all_digits.validation_classes_)
     ax.set_title(f"SiameseEmbedder on all digits, validation on held-out digits {held}")
