@@ -153,8 +153,14 @@ def machine_info():
     import sklearn
     import skorch
 
+    from sklearn_siamese._training.precision import resolve_precision
+
+    # Kernels and the training precision differ between machines of one name
+    # (an AMD EPYC may or may not have AVX-512 and bfloat16 units): say which.
+    capability = torch.backends.cpu.get_cpu_capability()
     return (
-        f"CPU: {cpu}; {os.cpu_count()} cores; torch threads: {torch.get_num_threads()}; "
+        f"CPU: {cpu} ({capability}; precision='auto' trains in {resolve_precision('auto', 'cpu')}); "
+        f"{os.cpu_count()} cores; torch threads: {torch.get_num_threads()}; "
         f"Python {platform.python_version()}, torch {torch.__version__}, skorch {skorch.__version__}, "
         f"scikit-learn {sklearn.__version__}, numpy {np.__version__}"
     )

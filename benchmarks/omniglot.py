@@ -31,6 +31,7 @@ margin over it.
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -270,6 +271,10 @@ def main(argv=None):
                     similarity = getattr(model, "embedding_similarity", None)
                     errors.append(episode_errors(E, y[rows], args.n_way, args.episodes, rng, similarity))
                 runs[name]["errors"].append(np.concatenate(errors))
+                # Progress on stderr (the table prints at the end): a long run
+                # that is cut short still leaves its finished folds.
+                print(f"fold {i} | {name} | error {100 * runs[name]['errors'][-1].mean():.1f}% | "
+                      f"{runs[name]['seconds'][-1]:.0f} s | {runs[name]['epochs'][-1]:.3g} epochs", file=sys.stderr, flush=True)
         results = []
         for name, run in runs.items():
             fold_errors, seconds, epochs = run["errors"], run["seconds"], run["epochs"]

@@ -70,6 +70,9 @@ SETTINGS = {
     "growth_n": ((1000, 10000, 60000), (200, 400, 800)),
     "growth_epochs": (2, 1),
     "backbone_n": (256, 32),
+    # Side of the colour images of the backbone section; --quick keeps ResNet-18
+    # cheap where bfloat16 is emulated (CPUs without bfloat16 units).
+    "backbone_side": (112, 32),
 }
 FULL = {name: full for name, (full, _) in SETTINGS.items()}
 QUICK = {name: quick for name, (_, quick) in SETTINGS.items()}
@@ -77,8 +80,6 @@ BATCH_SIZE = 64
 SAMPLES_PER_CLASS = 4
 # Batch of the training-speed sections (overhead, precision, time to accuracy, backbone).
 TRAIN_BATCH = 128
-# Side of the colour images of the backbone section.
-BACKBONE_SIDE = 112
 
 
 # ----------------------------------------------------------------------- data
@@ -162,12 +163,12 @@ class _PlainNormalize(nn.Module):
         return (x.reshape(len(x), 3, self.side, self.side) - self.mean) / self.std
 
 
-def plain_encoder(name, embedding_dim=32):
+def plain_encoder(name, embedding_dim=32, side=None):
     if name == "resnet18":
         import torchvision
 
         # The classifier becomes the projection to the embedding, as BackboneEncoder's head.
-        return nn.Sequential(_PlainNormalize(BACKBONE_SIDE), torchvision.models.resnet18(num_classes=embedding_dim))
+        return nn.Sequential(_PlainNormalize(side), torchvision.models.resnet18(num_classes=embedding_dim))
     if name == "mlp":
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, embedding_dim))
     blocks = []
@@ -180,7 +181,7 @@ def plain_pytorch_fit(name, X, y, max_epochs, fast=False, on_epoch=None):
     """Train by hand; ``fast``: bfloat16 autocast and channels_last, as a user would add them."""
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    model = plain_encoder(name)
+    model = plain_encoder(name, side=round((X.shape[1] / 3) ** 0.5))
     if fast:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -461,19 +462,20 @@ def bench_growth(X, y, cfg):
 
 
 # -------------------------------------------------------- 6. backbone
-def backbone_images(n):
-    """``n`` random colour images of BACKBONE_SIDE pixels in [0, 1], 4 per class (the P x K batches' K)."""
+def backbone_images(n, side):
+    """``n`` random colour images of ``side`` pixels in [0, 1], 4 per class (the P x K batches' K)."""
     rng = np.random.default_rng(SEED)
-    X = rng.random((n, 3, BACKBONE_SIDE, BACKBONE_SIDE), dtype=np.float32)
+    X = rng.random((n, 3, side, side), dtype=np.float32)
     return X, np.arange(n) // SAMPLES_PER_CLASS
 
 
 def bench_backbone(cfg):
-    """Fit time per image of a ResNet-18 at 112x112: BackboneEncoder in float32 and bfloat16, and a plain loop."""
+    """Fit time per image of a ResNet-18 (112x112): BackboneEncoder in float32 and bfloat16, and a plain loop."""
     from sklearn_siamese import BackboneEncoder
 
     n = cfg["backbone_n"]
-    X, y = backbone_images(n)
+    side = cfg["backbone_side"]
+    X, y = backbone_images(n, side)
     rows = X.reshape(n, -1)
 
     def fit(trainable, precision):
@@ -503,7 +505,7 @@ def bench_backbone(cfg):
             f"{images / np.median(t):.1f}", f"{np.median(t / base):.3f}",
         ])  # fmt: skip
     header = [
-        f"ResNet-18, {BACKBONE_SIDE}x{BACKBONE_SIDE} colour, batch {TRAIN_BATCH}", "ms / image", "CPU ms / image",
+        f"ResNet-18, {side}x{side} colour, batch {TRAIN_BATCH}", "ms / image", "CPU ms / image",
         "images/s", "time / plain float32",
     ]
     return table(header, table_rows), per_image
@@ -547,7 +549,7 @@ def _backbone_report(argv, cfg):
     print(f"Machine: {machine_info()}\n")
     n = cfg["backbone_n"]
     print(
-        f"Settings: {n} random {BACKBONE_SIDE}x{BACKBONE_SIDE} colour images, 4 per class, one epoch of "
+        f"Settings: {n} random {cfg['backbone_side']}x{cfg['backbone_side']} colour images, 4 per class, one epoch of "
         f"{-(-n // TRAIN_BATCH)} steps of {TRAIN_BATCH} (P x K, K={SAMPLES_PER_CLASS}), Adam lr=1e-3, contrastive "
         "loss, embedding_dim=32, no validation; `BackboneEncoder(\"resnet18\", weights=None)` (the time does not "
         "depend on the weights' values), whose `fit` includes building the network; the plain loop trains "
