@@ -470,7 +470,7 @@ def backbone_images(n, side):
 
 
 def bench_backbone(cfg):
-    """Fit time per image of a ResNet-18 (112x112): BackboneEncoder in float32 and bfloat16, and a plain loop."""
+    """Fit time per image of a ResNet-18 (images of ``backbone_side``): BackboneEncoder in float32 and bfloat16, and a plain loop."""
     from sklearn_siamese import BackboneEncoder
 
     n = cfg["backbone_n"]

@@ -289,10 +289,14 @@ class _BaseSiamese(BaseEstimator):
             self.encoder, self.embedding_dim, self.normalize, X_probe, device, self.image_shape_
         )
         self.precision_ = resolve_precision(self.precision, device)
-        built_in = type(encoder_spec(self.encoder)) in BUILT_IN_ENCODERS
-        prepare_for_precision(module, self.precision_, built_in)
+        self._prepare_module(module)
         self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, self.image_shape_)
         return module
+
+    def _prepare_module(self, module):
+        """The module's autocast dtype and memory layout for ``precision_``, as fit and load_weights give it."""
+        built_in = type(encoder_spec(self.encoder)) in BUILT_IN_ENCODERS
+        prepare_for_precision(module, self.precision_, built_in)
 
     def _build_criterion(self, device, seed):
         """Step 3: the loss, built from its own random stream.
@@ -597,6 +601,9 @@ class _BaseSiamese(BaseEstimator):
         # The training augmentation, as fit built it (a weights file does not store code).
         self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, image_shape)
         module.load_state_dict(module_state)
+        # The layout fit gave it (channels_last for a built-in conv net): the
+        # same kernels, so the same embeddings as the saved model's.
+        self._prepare_module(module)
         net = NeuralNet(module, criterion=self._make_criterion(self.embedding_dim_), device=device)
         net.initialize()
         net.criterion_.load_state_dict(criterion_state)
