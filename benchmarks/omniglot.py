@@ -22,7 +22,10 @@ no validation; the loss on un-normalised Euclidean distances is contrastive
 positive and negative pairs averaged separately, batch-all triplet (margin
 1), or prototypical (Snell et al. 2017). The rows alternate within each
 fold, and the script names the strongest baseline and each package row's
-margin over it.
+margin over it. The ``loss:`` rows change the recipe's loss and
+``normalize`` one at a time; the ``plain:`` rows build the triplet loop
+from the estimator's parameters (no augmentation, no instance term,
+un-normalised), which tells the package's training loop from its choices.
 
     python benchmarks/omniglot.py --data ../shared/data/omniglot --budget 600
     python benchmarks/omniglot.py --data ../shared/data/omniglot --budget 120 --folds 0 1
@@ -171,6 +174,17 @@ def models(size, budget, random_state):
         # The second target: the recipe in half the time.
         f"half budget: SiameseEmbedder image recipe, max_time={budget / 2:g}": SiameseEmbedder(**half),
         "ablation: SiameseEmbedder image recipe, instance_weight=0": SiameseEmbedder(**recipe, instance_weight=0.0),
+        # What each part of the recipe costs or brings, loss by loss: the
+        # triplet loss is batch all (mining="all"); normalize=False leaves the
+        # embeddings un-normalised, as the hand-written loops do.
+        "loss: recipe with loss='triplet', normalize=True": SiameseEmbedder(**recipe, loss="triplet"),
+        "loss: recipe with loss='triplet', normalize=False": SiameseEmbedder(**recipe, loss="triplet", normalize=False),
+        "loss: recipe with loss='triplet', instance_weight=0": SiameseEmbedder(**recipe, loss="triplet", instance_weight=0.0),
+        "loss: recipe with normalize=False": SiameseEmbedder(**recipe, normalize=False),
+        # The hand-written triplet loop, built from the package's parameters.
+        "plain: SiameseEmbedder as the triplet loop (loss='triplet', normalize=False, instance_weight=0, augmentation=None)":
+            SiameseEmbedder(**{**recipe, "augmentation": None}, loss="triplet", normalize=False, instance_weight=0.0),
+        "plain: the same with normalize=True": SiameseEmbedder(**{**recipe, "augmentation": None}, loss="triplet", instance_weight=0.0),
         # 20% of the characters held out: early stopping chooses the epochs, then
         # every class trains that many in what is left of the budget (refit=True).
         "refit: SiameseEmbedder image recipe, validation_fraction='auto'": SiameseEmbedder(

@@ -62,6 +62,7 @@ def variants(shape, max_epochs=30):
         "default (no arguments)": {},
         "default, triplet/semihard margin=0.5": dict(loss="triplet", mining="semihard", margin=0.5),
         "default, margin=0.5": dict(margin=0.5),
+        "default, triplet (batch all), normalize=False": dict(loss="triplet", normalize=False),
         "default, max_epochs=60": dict(max_epochs=60),
         "default, max_epochs=15": dict(max_epochs=15),
         "default, embedding_dim=64": dict(embedding_dim=64),
