@@ -164,6 +164,8 @@ def models(size, budget, random_state):
         random_state=random_state,
     )
     half = dict(recipe, max_time=budget / 2)
+    # The hand-written triplet loop's settings: no augmentation, no instance term.
+    loop = dict(recipe, augmentation=None, loss="triplet", instance_weight=0.0)
     return {
         "raw pixels": None,
         **{
@@ -183,8 +185,8 @@ def models(size, budget, random_state):
         "loss: recipe with normalize=False": SiameseEmbedder(**recipe, normalize=False),
         # The hand-written triplet loop, built from the package's parameters.
         "plain: SiameseEmbedder as the triplet loop (loss='triplet', normalize=False, instance_weight=0, augmentation=None)":
-            SiameseEmbedder(**{**recipe, "augmentation": None}, loss="triplet", normalize=False, instance_weight=0.0),
-        "plain: the same with normalize=True": SiameseEmbedder(**{**recipe, "augmentation": None}, loss="triplet", instance_weight=0.0),
+            SiameseEmbedder(**loop, normalize=False),
+        "plain: the same with normalize=True": SiameseEmbedder(**loop),
         # 20% of the characters held out: early stopping chooses the epochs, then
         # every class trains that many in what is left of the budget (refit=True).
         "refit: SiameseEmbedder image recipe, validation_fraction='auto'": SiameseEmbedder(
