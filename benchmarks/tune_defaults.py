@@ -72,6 +72,8 @@ def variants(shape, max_epochs=30):
         "default, batch_size=128": dict(batch_size=128),
         "default, weight_decay=1e-4": dict(weight_decay=1e-4),
         "default, cosine learning-rate schedule": dict(callbacks=[LRScheduler(policy=CosineAnnealingLR, T_max=max_epochs)]),
+        # The same decay, per step, by the estimators' own parameter.
+        "default, lr_schedule='cosine'": dict(lr_schedule="cosine"),
         # Held-out classes bring nothing to the final model unless they train too.
         "default, validation_fraction='auto'": dict(validation_fraction="auto"),
         "default, validation_fraction='auto', refit=False": dict(validation_fraction="auto", refit=False),

@@ -75,7 +75,7 @@ from ._training.net import (
 )
 from ._training.out_of_core import MappedPages, float_batch
 from ._training.precision import PRECISIONS, prepare_for_precision, resolve_precision
-from .callbacks import EpochSnapshot, EstimatorCallback, NonFiniteLossGuard, TimeBudget, ValidationPrecisionAt1
+from .callbacks import CosineLR, EpochSnapshot, EstimatorCallback, NonFiniteLossGuard, TimeBudget, ValidationPrecisionAt1
 from .distances import DISTANCES, Distance, check_distance
 from .encoders import BUILT_IN_ENCODERS, ENCODERS, EncoderSpec
 from .metrics import embedding_precision_at_1
@@ -121,6 +121,7 @@ class _BaseSiamese(BaseEstimator):
         "batch_size": [Interval(Integral, 4, None, closed="left")],
         "samples_per_class": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
         "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"}), None],
@@ -324,6 +325,7 @@ class _BaseSiamese(BaseEstimator):
         if groups:
             net_kwargs["optimizer__param_groups"] = groups
         net_class, net_device = SiameseNet, device
+        max_epochs = self.max_epochs if max_epochs is None else max_epochs
         if self.accelerator is not None:
             from ._training.accelerate import AcceleratedNet as net_class
 
@@ -336,7 +338,7 @@ class _BaseSiamese(BaseEstimator):
             optimizer=optimizer,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
-            max_epochs=self.max_epochs if max_epochs is None else max_epochs,
+            max_epochs=max_epochs,
             batch_size=self.batch_size,
             iterator_train=BatchIterator,
             iterator_train__sampler=data.train_sampler,
@@ -348,16 +350,19 @@ class _BaseSiamese(BaseEstimator):
             iterator_valid__sampler=data.valid_sampler,
             iterator_valid__device=device,
             train_split=predefined_split(data.dataset) if data.valid_sampler is not None else None,
-            callbacks=self._default_callbacks(data.monitor_rows, max_time) + self._user_callbacks(),
+            callbacks=self._default_callbacks(data.monitor_rows, max_time, max_epochs * len(data.train_sampler))
+            + self._user_callbacks(),
             device=net_device,
             verbose=int(bool(self.verbose)),
             **net_kwargs,
         )
 
-    def _default_callbacks(self, monitor_rows, max_time=None):
+    def _default_callbacks(self, monitor_rows, max_time=None, max_steps=None):
         """The callbacks every net starts with, as skorch's ``get_default_callbacks``.
 
-        ``max_time`` replaces the parameter's budget (the second run of ``refit``).
+        ``max_time`` replaces the parameter's budget (the second run of
+        ``refit``); ``max_steps`` is the run's optimiser steps, over which
+        ``lr_schedule="cosine"`` anneals.
         """
         max_time = self.max_time if max_time is None else max_time
         # The snapshot comes first: an epoch counts as finished before any later
@@ -375,6 +380,8 @@ class _BaseSiamese(BaseEstimator):
                 callbacks.append(("early_stopping", stop))
         if max_time is not None:
             callbacks.append(("time_budget", TimeBudget(max_time)))
+        if self.lr_schedule == "cosine":
+            callbacks.append(("lr_schedule", CosineLR(max_steps, max_time)))
         if self.verbose and self.verbose > 1:
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
@@ -567,6 +574,9 @@ class _BaseSiamese(BaseEstimator):
                 "does in GradientBoostingClassifier)."
             )
         dataset, _ = self._training_dataset(X, y_codes, self._fit_split[0])
+        schedule = dict(net.callbacks_).get("lr_schedule")
+        if schedule is not None:  # max_epochs may have grown since the first fit
+            schedule.max_steps = self.max_epochs * len(net.iterator_train__sampler)
         if net.iterator_valid__sampler is not None:
             net.train_split = predefined_split(dataset)
         self._give_estimator_to(net.callbacks_)

@@ -79,6 +79,15 @@ PARAMETER_DOCS = {
     "lr": """\
     lr : float, default=1e-3
         Learning rate.""",
+    "lr_schedule": """\
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"constant"`` trains at ``lr`` throughout. ``"cosine"`` anneals
+        the learning rate from ``lr`` to zero along a half cosine over the
+        training budget, updated every step: over ``max_epochs`` epochs,
+        or over ``max_time`` seconds when that runs out first
+        (:class:`~sklearn_siamese.callbacks.CosineLR`, which it adds), so a
+        time-limited fit also ends on small steps. Each fit (and the second
+        run of ``refit``) anneals over its own budget.""",
     "optimizer": """\
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
         Optimiser name or a ``torch.optim.Optimizer`` class (or a callable

@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer optimizer__kwargs weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr lr_schedule optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default=None
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss, the
@@ -144,6 +144,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
+        lr_schedule="constant",
         optimizer="adam",
         weight_decay=0.0,
         validation_fraction=None,
@@ -176,6 +177,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction

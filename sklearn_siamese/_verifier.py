@@ -88,7 +88,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr optimizer optimizer__kwargs weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr lr_schedule optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -263,6 +263,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         batch_size=64,
         samples_per_class=4,
         lr=1e-3,
+        lr_schedule="constant",
         optimizer="adam",
         weight_decay=0.0,
         validation_fraction="auto",
@@ -299,6 +300,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction

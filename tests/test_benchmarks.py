@@ -192,9 +192,11 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
     results = omniglot.main(["--data", str(tmp_path), "--quick", "--n-way", "3", "--size", "16", "--models", *rows])
     out = capsys.readouterr().out
     assert "| fold 0 error % | mean error % (95% CI) |" in out
-    # One hand-written row per baseline loss, each sharing no code with the package.
-    assert [r["method"].split(" ")[0] for r in results] == ["raw", *["hand-written"] * 4, "SiameseEmbedder", "SiameseVerifier"]
+    # One hand-written row per baseline loss, and the triplet loop with a cosine
+    # schedule, each sharing no code with the package.
+    assert [r["method"].split(" ")[0] for r in results] == ["raw", *["hand-written"] * 5, "SiameseEmbedder", "SiameseVerifier"]
     assert {r["method"].split(": ")[-1] for r in results[1:5]} == set(omniglot.BASELINE_LOSSES)
+    assert results[5]["method"].endswith("batch-all triplet, cosine")
     errors = {r["method"]: r["error"] for r in results}
     # Each fake character is one random pattern with 5% of pixels flipped:
     # raw pixels tell them apart almost always; chance error is 2/3 (3-way).

@@ -316,8 +316,9 @@ def test_interrupt_between_epochs_is_a_normal_stop(cls, data):
         dict(validation_fraction=None),
         dict(validation_fraction=0.2, early_stopping=False, refit=False),
         dict(mining="random_pairs", validation_fraction=None),
+        dict(validation_fraction=None, lr_schedule="cosine"),
     ],
-    ids=["no-validation", "validation", "random-pairs"],
+    ids=["no-validation", "validation", "random-pairs", "cosine-schedule"],
 )
 def test_resume_after_interrupt_equals_uninterrupted_run(cls, data, params):
     X, y = data

@@ -9,13 +9,13 @@ estimator's net.
 import copy
 import math
 import time
-from numbers import Real
+from numbers import Integral, Real
 
 import torch
 from skorch.callbacks import Callback
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
-__all__ = ["TimeBudget", "EpochSnapshot", "NonFiniteLossGuard"]
+__all__ = ["TimeBudget", "CosineLR", "EpochSnapshot", "NonFiniteLossGuard"]
 
 
 def _now():
@@ -88,6 +88,100 @@ class TimeBudget(Callback):
         if now - self.start_ + epoch_s > self.seconds:
             net.history.record("time_budget_reached", True)
             raise KeyboardInterrupt
+
+
+class CosineLR(Callback):
+    """Anneal the learning rate to zero along a half cosine over the training budget.
+
+    Before every training step each optimiser parameter group gets
+    ``lr = initial_lr * (1 + cos(pi * progress)) / 2``, where ``progress``
+    is the fraction of the budget spent: the larger of ``steps done /
+    max_steps`` and ``seconds elapsed / seconds`` (the first budget to run
+    out ends the decay; a budget left as None does not count). So a
+    training run of fixed length ends with a learning rate near zero
+    whether the length is set in steps or in seconds, which a step-based
+    schedule cannot do for a time budget. Each group's starting rate is
+    kept in the group as ``"initial_lr"`` (torch's convention, saved with
+    the optimiser's state) and put back in ``"lr"`` when training ends.
+
+    Training that continues a net (skorch's ``partial_fit``, the
+    estimators' ``warm_start``) counts the steps of the finished epochs in
+    its history as done, so a resumed run goes on along the same curve;
+    the seconds count afresh, as :class:`TimeBudget`'s do.
+
+    Parameters
+    ----------
+    max_steps : int, default=None
+        Optimiser steps of the whole run (epochs times batches per epoch).
+    seconds : float, default=None
+        Wall-clock budget of the run, as given to :class:`TimeBudget`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_siamese import SiameseEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> emb = SiameseEmbedder(image_shape=None, max_epochs=2, samples_per_epoch=256, lr_schedule="cosine", random_state=0)
+    >>> emb = emb.fit(X / 16, y)
+    >>> [round(lr, 6) for lr in emb.history_[:, "lr"]]
+    [0.001, 0.0005]
+    """
+
+    _parameter_constraints = {
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "seconds": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, max_steps=None, seconds=None):
+        self.max_steps = max_steps
+        self.seconds = seconds
+
+    def initialize(self):
+        validate_parameter_constraints(
+            self._parameter_constraints, {"max_steps": self.max_steps, "seconds": self.seconds}, type(self).__name__
+        )
+        return super().initialize()
+
+    def progress(self):
+        """The fraction of the budget spent, in [0, 1]."""
+        spent = 0.0
+        if self.max_steps is not None:
+            spent = self.steps_ / self.max_steps
+        if self.seconds is not None:
+            spent = max(spent, (_now() - self.start_) / self.seconds)
+        return min(1.0, spent)
+
+    def _factor(self):
+        return 0.5 * (1.0 + math.cos(math.pi * self.progress()))
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = _now()
+        # The training steps of the finished epochs a continued net has run.
+        self.steps_ = sum(
+            sum("train_loss" in batch for batch in row.get("batches", ()))
+            for row in net.history
+            if not row.get("interrupted", False)
+        )
+        for group in net.optimizer_.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+
+    def on_epoch_begin(self, net, **kwargs):
+        # The net's rate (``lr``; groups with rates of their own are scaled
+        # alike) as the epoch starts, in the column skorch's LRScheduler writes.
+        net.history.record("lr", self._factor() * net.lr)
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        factor = self._factor()
+        for group in net.optimizer_.param_groups:
+            group["lr"] = factor * group["initial_lr"]
+        self.steps_ += 1
+
+    def on_train_end(self, net, **kwargs):
+        # The optimiser as configured, for a later partial_fit or warm start.
+        for group in net.optimizer_.param_groups:
+            group["lr"] = group["initial_lr"]
 
 
 class NonFiniteLossGuard(Callback):

@@ -12,7 +12,7 @@ from torch import nn
 from sklearn_siamese import SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.callbacks import training as callbacks_module
 from sklearn_siamese._training.net import SiameseNet
-from sklearn_siamese.callbacks import NonFiniteLossGuard, TimeBudget
+from sklearn_siamese.callbacks import CosineLR, NonFiniteLossGuard, TimeBudget
 from sklearn_siamese.encoders import MLPEncoder
 
 
@@ -155,3 +155,106 @@ def test_loss_guard_stops_a_diverging_bounded_loss():
     guard.on_batch_end(net, training=True, loss=torch.tensor(1999.0))  # under 1e3 x the first
     with pytest.raises(FloatingPointError, match="training diverged.*lower lr"):
         guard.on_batch_end(net, training=True, loss=torch.tensor(2001.0))
+
+
+# ------------------------------------------------------------- CosineLR
+def _steps(cb, net, n):
+    """``n`` training steps of the callback; the first group's rate at each."""
+    rates = []
+    for _ in range(n):
+        cb.on_batch_begin(net, training=True)
+        rates.append(net.optimizer_.param_groups[0]["lr"])
+    return rates
+
+
+def test_cosine_lr_follows_the_half_cosine_over_max_steps():
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=0.1).initialize()
+    cb = CosineLR(max_steps=4)
+    cb.on_train_begin(net)
+    rates = _steps(cb, net, 5)
+    expected = [0.1 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in range(5)]
+    np.testing.assert_allclose(rates, expected, atol=1e-12)
+    cb.on_batch_begin(net, training=False)  # validation batches do not step
+    assert cb.steps_ == 5
+    cb.on_train_end(net)
+    assert net.optimizer_.param_groups[0]["lr"] == 0.1
+
+
+def test_cosine_lr_follows_the_clock_when_time_runs_out_first(monkeypatch):
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, lr=1.0).initialize()
+    cb = CosineLR(max_steps=1000, seconds=10)
+    # Step k is taken at 5 * k seconds: half the time budget per step.
+    _fake_clock(monkeypatch, [0, 0, 5, 10, 20])
+    cb.on_train_begin(net)
+    np.testing.assert_allclose(_steps(cb, net, 4), [1.0, 0.5, 0.0, 0.0], atol=1e-12)
+
+
+def test_cosine_lr_scales_every_parameter_group_from_its_own_rate():
+    module = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    # skorch's groups: the first layer's parameters at a rate of their own.
+    net = SiameseNet(module, criterion=nn.MSELoss, lr=0.1, optimizer__param_groups=[("0.*", {"lr": 0.01})]).initialize()
+    cb = CosineLR(max_steps=2)
+    cb.on_train_begin(net)
+    _steps(cb, net, 2)
+    assert [g["lr"] for g in net.optimizer_.param_groups] == pytest.approx([0.005, 0.05])
+
+
+@pytest.mark.parametrize("params", [dict(max_steps=0), dict(seconds=0), dict(seconds=-1.0), dict(max_steps=2.5)])
+def test_bad_cosine_lr_budget(params):
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, callbacks=[CosineLR(**params)])
+    with pytest.raises(ValueError, match=next(iter(params))):
+        net.initialize()
+
+
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, SiameseVerifier])
+def test_lr_schedule_cosine_anneals_over_the_epochs_and_restores_lr(Estimator, digits):
+    X, y = digits
+    est = Estimator(**_small(max_epochs=4, lr=0.01, lr_schedule="cosine")).fit(X, y)
+    # Each epoch starts where the half cosine over 4 epochs is at its start.
+    expected = [0.01 * 0.5 * (1 + np.cos(np.pi * e / 4)) for e in range(4)]
+    np.testing.assert_allclose(est.history_[:, "lr"], expected, rtol=1e-9)
+    # Every group (the verifier's head has a rate of its own) is back at its rate.
+    configured = Estimator(**_small(max_epochs=1, lr=0.01)).fit(X, y).net_.optimizer_.param_groups
+    assert [g["lr"] for g in est.net_.optimizer_.param_groups] == [g["lr"] for g in configured]
+    # "constant" adds nothing and keeps lr throughout.
+    const = Estimator(**_small(max_epochs=2, lr=0.01, lr_schedule="constant")).fit(X, y)
+    assert "lr_schedule" not in dict(const.net_.callbacks_)
+    assert "lr" not in const.history_[-1]
+
+
+def test_lr_schedule_cosine_changes_the_fit(digits):
+    X, y = digits
+    const = SiameseEmbedder(**_small(max_epochs=2, lr_schedule="constant")).fit(X, y)
+    cosine = SiameseEmbedder(**_small(max_epochs=2, lr_schedule="cosine")).fit(X, y)
+    # The rate is lower from the second step on, so the weights differ.
+    assert not np.allclose(const.transform(X[:50]), cosine.transform(X[:50]))
+
+
+def test_lr_schedule_cosine_anneals_each_refit_run_over_its_own_epochs(digits):
+    X, y = digits
+    emb = SiameseEmbedder(
+        **_small(max_epochs=6, validation_fraction=0.3, n_iter_no_change=1, lr_schedule="cosine")
+    ).fit(X, y)
+    first, second = emb.validation_history_, emb.history_
+    assert first[0, "lr"] == second[0, "lr"] == emb.lr
+    n = len(second)
+    expected = [emb.lr * 0.5 * (1 + np.cos(np.pi * e / n)) for e in range(n)]
+    np.testing.assert_allclose(second[:, "lr"], expected, rtol=1e-9)
+
+
+def test_lr_schedule_cosine_warm_start_goes_on_along_the_longer_curve(digits):
+    X, y = digits
+    emb = SiameseEmbedder(**_small(max_epochs=2, lr_schedule="cosine", warm_start=True)).fit(X, y)
+    emb.set_params(max_epochs=4).fit(X, y)
+    # The first two epochs annealed over 2 epochs; the continuation picks up
+    # at step 2 epochs' worth of a 4-epoch curve.
+    np.testing.assert_allclose(emb.history_[:, "lr"], [1e-3, 5e-4, 5e-4, 1e-3 * 0.5 * (1 + np.cos(0.75 * np.pi))])
+    assert emb.net_.optimizer_.param_groups[0]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("bad", ["linear", None, 1])
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, SiameseVerifier])
+def test_bad_lr_schedule_is_refused_before_training(Estimator, bad, digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="lr_schedule"):
+        Estimator(lr_schedule=bad).fit(X, y)
