@@ -131,7 +131,7 @@ def test_tune_defaults_small_run(capsys):
     """One-change rows over the defaults: each runs with its own setting (max_epochs included)."""
     module = _load("tune_defaults")
     module.main(
-        ["--variants", "raw", "default, max_epochs=15", "default, lr", "--max-epochs", "1", "--episodes", "20", "--pairs", "200",
+        ["--variants", "raw", "default, max_epochs=15", "default, lr=", "--max-epochs", "1", "--episodes", "20", "--pairs", "200",
          "--samples-per-epoch", "512"]
     )
     rows = _table_rows(capsys.readouterr().out)
