@@ -134,7 +134,8 @@ class HandWritten:
         labels = np.concatenate([codes + k * n_classes for k in range(4)])
         members = [np.flatnonzero(labels == c) for c in range(4 * n_classes)]
         self.model = conv4(size=self.size)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        lr = 1e-3
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         loss_fn = BASELINE_LOSSES[self.loss]
         self.model.train()
         self.steps_ = 0
@@ -142,7 +143,7 @@ class HandWritten:
             if self.cosine:  # anneal to zero over the budget
                 spent = min(1.0, (time.perf_counter() - start) / self.budget)
                 for group in optimizer.param_groups:
-                    group["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * spent))
+                    group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * spent))
             classes = rng.choice(len(members), min(self.P, len(members)), replace=False)
             idx = np.concatenate([rng.choice(members[c], self.K, replace=len(members[c]) < self.K) for c in classes])
             loss = loss_fn(self.model(images[idx]), torch.from_numpy(labels[idx]))

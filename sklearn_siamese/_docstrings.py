@@ -87,7 +87,8 @@ PARAMETER_DOCS = {
         or over ``max_time`` seconds when that runs out first
         (:class:`~sklearn_siamese.callbacks.CosineLR`, which it adds), so a
         time-limited fit also ends on small steps. Each fit (and the second
-        run of ``refit``) anneals over its own budget.""",
+        run of ``refit``) anneals over its own budget; a ``warm_start``
+        continues along the curve of the new ``max_epochs``.""",
     "optimizer": """\
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or callable, default="adam"
         Optimiser name or a ``torch.optim.Optimizer`` class (or a callable
