@@ -42,7 +42,7 @@ _REBUILT = {"net_", "history_", "augment_", "validation_history_"}
 _FREE_PARAMS = {
     "device", "precision", "verbose", "callbacks", "accelerator", "warm_start",
     "max_epochs", "max_time", "samples_per_epoch", "batch_size", "samples_per_class",
-    "lr", "optimizer", "weight_decay", "validation_fraction", "early_stopping",
+    "lr", "lr_schedule", "optimizer", "weight_decay", "validation_fraction", "early_stopping",
     "n_iter_no_change", "refit", "augmentation", "rotation_classes", "instance_weight", "random_state",
 }
 
