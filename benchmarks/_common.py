@@ -104,7 +104,7 @@ def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
     parser.add_argument("--max-epochs", type=int, default=max_epochs)
     parser.add_argument("--episodes", type=int, default=episodes)
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument(rows_flag, dest="rows", nargs="*", help="name prefixes of the rows to run (default: all)")
+    parser.add_argument(rows_flag, dest="rows", nargs="*", help="name prefixes of the rows to run (default: all); end one with $ for that exact name")
     add_write_docs_argument(parser)
     if quick_help:
         parser.add_argument("--quick", action="store_true", help=quick_help)
@@ -112,8 +112,12 @@ def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
 
 
 def selected(name, prefixes):
-    """Whether the row ``name`` was asked for (no prefixes: every row)."""
-    return not prefixes or any(name.startswith(p) for p in prefixes)
+    """Whether the row ``name`` was asked for (no prefixes: every row).
+
+    A prefix ending in ``$`` asks for the row of exactly that name (the text
+    before the ``$``), for a row whose name begins another row's name.
+    """
+    return not prefixes or any(name == p[:-1] if p.endswith("$") else name.startswith(p) for p in prefixes)
 
 
 # ------------------------------------------------------------------ timing

@@ -317,3 +317,11 @@ def test_tune_defaults_on_the_face_protocol(fake_people, capsys):
     assert list(results) == ["raw pixels", "PCA (32)", first_run]
     assert results["raw pixels"]["one_shot"] > 0.9 and results[first_run]["fit_s"] > 0
     assert all(0 <= r["auc"] <= 1 for r in results.values())
+
+
+def test_row_selection_by_prefix_or_exact_name():
+    common = _load("_common")
+    rows = ["loop: triplet", "loop: triplet, cosine", "recipe"]
+    assert [r for r in rows if common.selected(r, ["loop: triplet"])] == rows[:2]
+    assert [r for r in rows if common.selected(r, ["loop: triplet$"])] == rows[:1]
+    assert [r for r in rows if common.selected(r, [])] == rows
