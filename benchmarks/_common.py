@@ -104,7 +104,10 @@ def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
     parser.add_argument("--max-epochs", type=int, default=max_epochs)
     parser.add_argument("--episodes", type=int, default=episodes)
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument(rows_flag, dest="rows", nargs="*", help="name prefixes of the rows to run (default: all); end one with $ for that exact name")
+    parser.add_argument(
+        rows_flag, dest="rows", nargs="*",
+        help="name prefixes of the rows to run (default: all); end one with $ for that exact name",
+    )
     add_write_docs_argument(parser)
     if quick_help:
         parser.add_argument("--quick", action="store_true", help=quick_help)
