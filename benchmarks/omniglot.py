@@ -268,7 +268,10 @@ def main(argv=None):
     parser.add_argument("--episodes", type=int, default=400, help="episodes per held-out alphabet")
     parser.add_argument("--folds", type=int, nargs="*", help="fold numbers to run (default: all)")
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--models", dest="rows", nargs="*", help="name prefixes of the rows to run (default: all); end one with $ for that exact name")
+    parser.add_argument(
+        "--models", dest="rows", nargs="*",
+        help="name prefixes of the rows to run (default: all); end one with $ for that exact name",
+    )
     parser.add_argument("--quick", action="store_true", help="2 s budget, 20 episodes, the first fold: a smoke test")
     add_write_docs_argument(parser)
     args = parser.parse_args(argv)
