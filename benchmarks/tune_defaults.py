@@ -28,10 +28,52 @@ from _common import add_run_arguments, affine_for, docs_report, load, machine_in
 from unseen_classes import evaluate, format_table
 import faces
 
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder
+
+
+class InstanceTemperature(Callback):
+    """The instance term's NT-Xent temperature (0.2 in the package) set to ``t`` for one fit."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def on_train_begin(self, net, **kwargs):
+        net.instance_temperature = self.t
+
+
+class SnapshotAverage(Callback):
+    """Stochastic weight averaging at a constant rate (Izmailov et al. 2018), with no extra pass.
+
+    The module's floating-point state (weights and batch-norm statistics)
+    is averaged over the ends of the epochs in the last ``fraction`` of
+    ``max_epochs``, and the average replaces the weights when training ends.
+    """
+
+    def __init__(self, fraction=1 / 3):
+        self.fraction = fraction
+
+    def on_train_begin(self, net, **kwargs):
+        self.sum_, self.count_ = None, 0
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) <= net.max_epochs * (1 - self.fraction):
+            return
+        state = {k: v.detach().float().clone() for k, v in net.module_.state_dict().items() if v.is_floating_point()}
+        if self.sum_ is None:
+            self.sum_ = state
+        else:
+            for key, value in state.items():
+                self.sum_[key] += value
+        self.count_ += 1
+
+    def on_train_end(self, net, **kwargs):
+        if self.count_:
+            current = net.module_.state_dict()
+            for key, value in self.sum_.items():
+                current[key].copy_(value / self.count_)
 
 
 def variants(shape, max_epochs=30):
@@ -77,6 +119,10 @@ def variants(shape, max_epochs=30):
         # Held-out classes bring nothing to the final model unless they train too.
         "default, validation_fraction='auto'": dict(validation_fraction="auto"),
         "default, validation_fraction='auto', refit=False": dict(validation_fraction="auto", refit=False),
+        # The instance term's temperature, and an average of the last third's epoch-end weights.
+        "default, instance temperature 0.1": dict(callbacks=[InstanceTemperature(0.1)]),
+        "default, instance temperature 0.5": dict(callbacks=[InstanceTemperature(0.5)]),
+        "default, snapshot average of the last third": dict(callbacks=[SnapshotAverage()]),
         # ConvEncoder widths (the default's augmentation kept: an explicit encoder turns "auto" off).
         "default, channels=(32, 64)": dict(encoder=ConvEncoder(channels=(32, 64)), augmentation="affine"),
         "default, channels=(64, 128)": dict(encoder=ConvEncoder(channels=(64, 128)), augmentation="affine"),

@@ -151,6 +151,40 @@ def test_tune_defaults_resamples_images():
     assert small[0, 0] == X[0].reshape(28, 28)[:2, :2].mean()
 
 
+def test_tune_defaults_snapshot_average_and_temperature_rows():
+    """SnapshotAverage leaves the mean of the last epochs' weights; InstanceTemperature reaches the net."""
+    import torch
+    from skorch.callbacks import Callback
+
+    from sklearn_siamese import MLPEncoder, SiameseEmbedder
+
+    module = _load("tune_defaults")
+
+    class Record(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.states, self.temperature = [], net.instance_temperature
+
+        def on_epoch_end(self, net, **kwargs):
+            self.states.append({k: v.detach().clone() for k, v in net.module_.state_dict().items()})
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)).astype(np.float32), np.repeat(np.arange(6), 10)
+    embedder = SiameseEmbedder(
+        encoder=MLPEncoder(hidden_sizes=(8,)), embedding_dim=3, max_epochs=3, batch_size=20, random_state=0,
+        callbacks=[module.InstanceTemperature(0.1), Record(), module.SnapshotAverage(fraction=2 / 3)],
+    ).fit(X, y)
+    # The estimator trains with copies of its callbacks.
+    record = next(cb for _, cb in embedder.net_.callbacks_ if isinstance(cb, Record))
+    assert record.temperature == 0.1
+    final = embedder.net_.module_.state_dict()
+    for key, value in final.items():
+        if value.is_floating_point():
+            expected = (record.states[1][key] + record.states[2][key]) / 2
+            torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-6)
+    # The average is not simply the last epoch's weights.
+    assert any(not torch.equal(final[k], record.states[2][k]) for k in final if final[k].is_floating_point())
+
+
 def test_verifier_scale_quick(capsys):
     _load("verifier_scale").main(["--quick"])
     out = capsys.readouterr().out
