@@ -94,6 +94,9 @@ def affine_for(image_shape):
 QUICK_SAMPLES_PER_EPOCH = 512
 
 
+ROWS_HELP = "name prefixes of the rows to run (default: all); end one with $ for that exact name"
+
+
 def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
     """The options every accuracy benchmark takes: training length, episodes, seed, row filter.
 
@@ -104,10 +107,7 @@ def add_run_arguments(parser, rows_flag, max_epochs, episodes, quick_help=None):
     parser.add_argument("--max-epochs", type=int, default=max_epochs)
     parser.add_argument("--episodes", type=int, default=episodes)
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument(
-        rows_flag, dest="rows", nargs="*",
-        help="name prefixes of the rows to run (default: all); end one with $ for that exact name",
-    )
+    parser.add_argument(rows_flag, dest="rows", nargs="*", help=ROWS_HELP)
     add_write_docs_argument(parser)
     if quick_help:
         parser.add_argument("--quick", action="store_true", help=quick_help)

@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 import torch
-from _common import add_write_docs_argument, docs_report, load_omniglot, machine_info, selected
+from _common import ROWS_HELP, add_write_docs_argument, docs_report, load_omniglot, machine_info, selected
 from torch import nn
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
@@ -268,10 +268,7 @@ def main(argv=None):
     parser.add_argument("--episodes", type=int, default=400, help="episodes per held-out alphabet")
     parser.add_argument("--folds", type=int, nargs="*", help="fold numbers to run (default: all)")
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument(
-        "--models", dest="rows", nargs="*",
-        help="name prefixes of the rows to run (default: all); end one with $ for that exact name",
-    )
+    parser.add_argument("--models", dest="rows", nargs="*", help=ROWS_HELP)
     parser.add_argument("--quick", action="store_true", help="2 s budget, 20 episodes, the first fold: a smoke test")
     add_write_docs_argument(parser)
     args = parser.parse_args(argv)

@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 import torch
-from _common import FASHION_DIR, QUICK_SAMPLES_PER_EPOCH, SEEN, docs_report, load, machine_info, selected
+from _common import FASHION_DIR, ROWS_HELP, QUICK_SAMPLES_PER_EPOCH, SEEN, docs_report, load, machine_info, selected
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
@@ -227,7 +227,7 @@ def main(argv=None):
     parser.add_argument("--max-epochs", type=int, default=2, help="epochs of the --quick run (otherwise the defaults)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--methods", dest="rows", nargs="*", help="name prefixes of the rows to run (default: all)")
+    parser.add_argument("--methods", dest="rows", nargs="*", help=ROWS_HELP)
     parser.add_argument("--quick", action="store_true", help="digits, 2 epochs: a smoke test")
     parser.add_argument("--write-docs", action="store_true", help="also write the report to docs/benchmarks/_generated/")
     args = parser.parse_args(argv)

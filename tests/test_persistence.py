@@ -170,7 +170,9 @@ def test_load_weights_checks_class_and_parameters(fitted, tmp_path):
     # device and verbose may differ.
     load_weights(type(fitted)(**{**FAST, "verbose": 0, "device": "cpu"}), path)
     # So may the parameters that only say how it was trained.
-    training_only = {"max_epochs": 7, "random_state": 3, "samples_per_epoch": 100, "lr": 0.1, "max_time": 60.0, "lr_schedule": "cosine"}
+    training_only = {
+        "max_epochs": 7, "random_state": 3, "samples_per_epoch": 100, "lr": 0.1, "max_time": 60.0, "lr_schedule": "cosine",
+    }
     loaded = load_weights(type(fitted)(**{**FAST, **training_only}), path)
     assert loaded.n_epochs_ == fitted.n_epochs_
 
