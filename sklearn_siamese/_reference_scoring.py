@@ -35,13 +35,9 @@ def _class_blocks(starts, n_references, max_references):
 def labels_with_outlier(labels, reject, outlier_label):
     """``labels`` with ``outlier_label`` where ``reject``, in one dtype whatever is rejected.
 
-    A numeric outlier label among string classes is written as a string
-    (``-1`` becomes ``"-1"``), so the predictions stay one type of label
-    that scikit-learn's metrics accept; ``_check_outlier_label`` refuses a
-    string among numeric classes.
+    ``_check_outlier_label`` has made sure the label is of the classes'
+    kind (a string among strings, a number among numbers).
     """
-    if labels.dtype.kind in "USO":
-        outlier_label = str(outlier_label)
     dtype = np.result_type(labels.dtype, np.asarray(outlier_label).dtype)
     out = labels.astype(dtype)
     out[reject] = outlier_label
@@ -111,14 +107,18 @@ class ReferenceClassifierMixin:
         if outlier_label is None or not hasattr(self, "classes_"):
             return
         classes = self.classes_
-        if isinstance(outlier_label, str) and classes.dtype.kind not in "USO":
-            raise ValueError(
-                f"outlier_label={outlier_label!r} is a string but the enrolled classes are numbers "
-                f"({classes[:5].tolist()}); predictions must be one type of label: use a number that "
-                "no class has, e.g. outlier_label=-1."
+        string_classes = classes.dtype.kind in "USO"
+        if isinstance(outlier_label, str) != string_classes:
+            # RadiusNeighborsClassifier raises a TypeError for this mix too: a number among
+            # string predictions (or the reverse) is not compared equal to what users test for.
+            kind, example = ("strings", 'a string no class has, e.g. outlier_label="unknown"') if string_classes else (
+                "numbers", "a number no class has, e.g. outlier_label=-1")
+            raise TypeError(
+                f"outlier_label={outlier_label!r} is a {'string' if isinstance(outlier_label, str) else 'number'} "
+                f"but the enrolled classes are {kind} ({classes[:5].tolist()}); predictions must be one type "
+                f"of label, so that predict(X) == outlier_label finds the rejected queries: use {example}."
             )
-        as_class = str(outlier_label) if classes.dtype.kind in "USO" else outlier_label
-        if np.any(classes == as_class):
+        if np.any(classes == outlier_label):
             raise ValueError(
                 f"outlier_label={outlier_label!r} is one of the enrolled classes {classes[:10].tolist()}; "
                 "choose a label no reference has, so that a rejected query cannot be read as a match."
@@ -365,5 +365,7 @@ class ReferenceClassifierMixin:
             Mean accuracy.
         """
         check_is_fitted(self)
-        warn_if_classes_unseen(self.classes_, y, type(self).__name__)
+        outlier_label = getattr(self, "outlier_label", None)
+        answers = self.classes_ if outlier_label is None else np.append(self.classes_, outlier_label)
+        warn_if_classes_unseen(answers, y, type(self).__name__)
         return super().score(X, y, sample_weight=sample_weight)

@@ -130,7 +130,12 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         class well enough), instead of the closest class. Set the threshold
         for a target false-accept rate with :meth:`calibrate_rejection`
         (known and unknown probes) or ``calibrate_threshold(...,
-        strategy="far")`` (pairs). It must not be one of ``classes_``.
+        strategy="far")`` (pairs). It must not be one of ``classes_``, and
+        must be of their kind, as in ``RadiusNeighborsClassifier`` (a
+        ``TypeError`` otherwise): a number such as ``-1`` for numeric
+        classes, a string such as ``"unknown"`` for string classes, so that
+        ``predict(X) == outlier_label`` finds the rejected queries and
+        ``score`` accepts ``y`` that labels strangers with it.
         None predicts an enrolled class for every query.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split,

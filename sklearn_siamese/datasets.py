@@ -7,7 +7,12 @@
   returned as ``groups``; a folder or a ``.zip`` of one.
 
 Nothing is downloaded: point the loaders at files you already have.
-Images come back as float32 rows in ``[0, 1]``, ready for the estimators.
+
+Images come back as float32 in ``[0, 1]``, as stacks the estimators read as
+images, channels first as in PyTorch: ``(n, H, W)`` grey, ``(n, 3, H, W)``
+colour. ``flatten=True`` gives one row per image instead (channels one
+after the other), for scikit-learn steps that need 2-D X; the estimators
+then need ``image_shape``, which the Bunch carries.
 """
 
 import gzip
@@ -76,10 +81,10 @@ def _read_idx(path, what):
 
 
 @validate_params(
-    {"images_path": [str, os.PathLike], "labels_path": [str, os.PathLike]},
+    {"images_path": [str, os.PathLike], "labels_path": [str, os.PathLike], "flatten": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def load_idx(images_path, labels_path):
+def load_idx(images_path, labels_path, *, flatten=False):
     """Load images and labels stored in the IDX format of MNIST.
 
     Reads the files of MNIST, Fashion-MNIST, KMNIST, EMNIST, etc. as
@@ -94,12 +99,16 @@ def load_idx(images_path, labels_path):
         bytes (scaled by 1/255) or floats already in [0, 1].
     labels_path : str or path-like
         IDX file of integer labels, shape ``(n_samples,)``.
+    flatten : bool, default=False
+        Return one row per image, for scikit-learn steps that need 2-D
+        X (pass ``image_shape`` to the estimators then).
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_pixels), dtype float32
-        One flattened image per row, values in [0, 1]. Reshape a row with
-        the image shape (28 x 28 for MNIST) to view it.
+    X : ndarray of shape (n_samples, *image_shape) or (n_samples, n_pixels), dtype float32
+        The images as the file holds them (``(n, 28, 28)`` for MNIST),
+        which the estimators read as images; one row per image with
+        ``flatten=True``. Values in [0, 1].
     y : ndarray of shape (n_samples,), dtype int64
         Labels.
 
@@ -123,7 +132,9 @@ def load_idx(images_path, labels_path):
     ...     _ = f.write(bytes([0, 0, 8, 1]) + np.array([2], ">u4").tobytes() + bytes([7, 3]))
     >>> X, y = load_idx(os.path.join(folder, "img.gz"), os.path.join(folder, "lab"))
     >>> X.shape, y.tolist()
-    ((2, 6), [7, 3])
+    ((2, 2, 3), [7, 3])
+    >>> load_idx(os.path.join(folder, "img.gz"), os.path.join(folder, "lab"), flatten=True)[0].shape
+    (2, 6)
     """
     images = _read_idx(images_path, "images_path")
     labels = _read_idx(labels_path, "labels_path")
@@ -133,7 +144,7 @@ def load_idx(images_path, labels_path):
         raise ValueError(f"labels_path must hold integer labels, got {labels.dtype.name}.")
     if len(images) != len(labels):
         raise ValueError(f"images_path holds {len(images)} images but labels_path holds {len(labels)} labels.")
-    X = images.reshape(len(images), -1)
+    X = images.reshape(len(images), -1) if flatten or images.ndim == 1 else images
     if X.dtype == np.uint8:
         X = X.astype(np.float32) / 255.0
     elif X.dtype.kind == "f":
@@ -208,6 +219,7 @@ def _strip_wrappers(entries):
         "invert": ["boolean"],
         "extensions": ["array-like"],
         "return_X_y": ["boolean"],
+        "flatten": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -219,6 +231,7 @@ def load_image_folder(
     invert=False,
     extensions=IMAGE_EXTENSIONS,
     return_X_y=False,
+    flatten=False,
 ):
     """Load images stored one sub-folder per class, from folders or zips.
 
@@ -240,6 +253,17 @@ def load_image_folder(
     ``__MACOSX`` folders are ignored. Samples are sorted by class, then
     file name, so the result is the same on every machine.
 
+    The images come back as the estimators read them, channels first as
+    in PyTorch: ``data`` (and ``X`` of ``return_X_y=True``) is
+    ``(n, H, W)`` for grey photos and ``(n, 3, H, W)`` for colour ones, so
+    ``SiameseEmbedder().fit(data, target)`` trains the convolutional
+    encoder whatever the photos' size. ``flatten=True`` makes ``data`` one
+    row per image (for a ``StandardScaler`` or PCA before the embedder);
+    pass ``image_shape=bunch.image_shape`` to the estimator then, which
+    ``(height, width)`` or ``(3, height, width)`` is. ``images`` keeps the
+    channels last, as ``matplotlib.pyplot.imshow`` shows them (the
+    estimators read that layout too).
+
     Several folders or zips given as a list are merged into one data set
     (e.g. Omniglot's ``images_background_small1.zip`` and
     ``images_background_small2.zip``); an image at the same place in two of
@@ -254,31 +278,39 @@ def load_image_folder(
         Resize every image to this size. None keeps the files' size, which
         must then be the same for all images.
     grayscale : bool, default=True
-        Convert to one channel. False converts to RGB: rows then hold
-        ``height * width * 3`` values.
+        Convert to one channel. False converts to RGB: ``data`` is then
+        ``(n, 3, height, width)``.
     invert : bool, default=False
         Return ``1 - pixel``, e.g. so Omniglot's black strokes on white
         become ones on a zero background.
     extensions : tuple of str, default=IMAGE_EXTENSIONS
         File endings (lower case, with the dot) read as images.
     return_X_y : bool, default=False
-        Return ``(X, y)`` instead of a Bunch.
+        Return ``(data, target)`` instead of a Bunch.
+    flatten : bool, default=False
+        Make ``data`` one row of ``channels * height * width`` values per
+        image (channels one after the other), for scikit-learn steps that
+        need 2-D X. The estimators then need ``image_shape=bunch.image_shape``
+        to read the rows as images.
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
         With the attributes
 
-        data : ndarray of shape (n_samples, n_pixels), float32 in [0, 1]
-            Flattened images.
+        data : ndarray of shape (n_samples, [3,] height, width), float32 in [0, 1]
+            The images, channels first (grey ones have no channel axis);
+            with ``flatten=True`` of shape (n_samples, n_values), one row
+            per image.
         target : ndarray of shape (n_samples,)
             Class label of each image (a string).
         groups : ndarray of shape (n_samples,) or None
             Group (alphabet) of each image in the nested layout.
         images : ndarray of shape (n_samples, height, width[, 3])
-            The same pixels, unflattened.
+            The same pixels, channels last, for ``imshow``.
         image_shape : tuple
-            ``images.shape[1:]``.
+            ``(height, width)`` or ``(3, height, width)``: the shape of one
+            image as the estimators' ``image_shape`` parameter takes it.
         target_names : ndarray
             The distinct classes, sorted.
         filenames : ndarray of str
@@ -307,7 +339,9 @@ def load_image_folder(
     ...         Image.new("L", (4, 6), color=60 * i).save(os.path.join(root, person, f"{i}.pgm"))
     >>> faces = load_image_folder(root)
     >>> faces.data.shape, faces.image_shape, faces.target.tolist()
-    ((4, 24), (6, 4), ['s1', 's1', 's2', 's2'])
+    ((4, 6, 4), (6, 4), ['s1', 's1', 's2', 's2'])
+    >>> load_image_folder(root, grayscale=False, flatten=True).data.shape
+    (4, 72)
     """
     if isinstance(image_size, (int, np.integer)):
         image_size = (int(image_size), int(image_size))
@@ -374,7 +408,8 @@ def load_image_folder(
         images = 1.0 - images
     target = np.array(["/".join(parts[:-1]) for parts, _, _ in entries])
     groups = np.array([parts[0] for parts, _, _ in entries]) if nested else None
-    X = images.reshape(len(images), -1)
+    channels_first = images if grayscale else np.ascontiguousarray(np.moveaxis(images, 3, 1))
+    X = channels_first.reshape(len(images), -1) if flatten else channels_first
     if return_X_y:
         return X, target
     return Bunch(
@@ -382,7 +417,7 @@ def load_image_folder(
         target=target,
         groups=groups,
         images=images,
-        image_shape=images.shape[1:],
+        image_shape=channels_first.shape[1:],
         target_names=np.unique(target),
         filenames=np.array(names),
     )

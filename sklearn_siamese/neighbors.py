@@ -21,7 +21,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.neighbors import NearestNeighbors, RadiusNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
-from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+
+from ._training.checks import check_samples
 
 __all__ = ["ApproximateKNeighborsTransformer", "calibrate_radius"]
 
@@ -368,7 +370,7 @@ def calibrate_radius(model, X, y, *, far=0.01):
     y = np.asarray(y)
     if isinstance(model, Pipeline) and len(model) > 1:
         X = model[:-1].transform(X)
-    X = check_array(X)
+    X = check_samples(X)
     check_consistent_length(X, y)
     unknown = ~np.isin(y, final.classes_)
     if not unknown.any():

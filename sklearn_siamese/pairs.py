@@ -62,7 +62,7 @@ def make_pairs(X, y, *, n_pairs=1000, random_state=None):
     >>> pairs.shape, int(same.sum())
     ((6, 2, 4), 3)
     """
-    X = check_array(X)
+    X = check_array(X, allow_nd=True)
     y = np.asarray(y)
     check_consistent_length(X, y)
     idx, same = _pair_indices(y, n_pairs, random_state)

@@ -19,9 +19,8 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
-from sklearn.utils.validation import check_array
 
-from ._training.checks import square_image_side
+from ._training.checks import check_image_shape, check_samples, flatten_pairs, image_shape_of, square_image_side
 from .metrics import embed_with, open_set_curve, pair_scores
 from .pairs import check_pair_labels
 
@@ -48,14 +47,20 @@ def _new_axes(ax, figsize):
     return ax
 
 
-def _image_shape(n_features, image_shape):
+def _image_shape(n_features, image_shape, found=None):
+    """``(C, H, W)`` of the pictures: ``image_shape`` if given, else ``found`` (the images' own), else square grey."""
     if image_shape is not None:
-        image_shape = tuple(int(s) for s in image_shape)
-        if int(np.prod(image_shape)) != n_features:
-            raise ValueError(f"image_shape={image_shape} does not hold the {n_features} features of a sample.")
-        return image_shape
+        return check_image_shape(image_shape, n_features)
+    if found is not None:
+        return found
     side = square_image_side(n_features, f"Samples have {n_features} features, not a square image")
-    return side, side
+    return 1, side, side
+
+
+def _picture(row, shape):
+    """A sample's values as ``imshow`` takes them: ``(H, W)`` grey or ``(H, W, C)`` colour, from ``(C, H, W)``."""
+    image = row.reshape(shape)
+    return image[0] if shape[0] == 1 else np.moveaxis(image, 0, -1)
 
 
 def _class_colors(n_classes):
@@ -116,7 +121,10 @@ def plot_embedding(
         Draw small images of some samples at their positions, chosen so
         they do not overlap much.
     image_shape : tuple, default=None
-        Shape of an image, e.g. ``(8, 8)``; None assumes square images.
+        Shape of an image, ``(height, width)`` or ``(channels, height,
+        width)``, e.g. ``(8, 8)``; None takes the shape of the images ``X``
+        holds (``(n, H, W)``, ``(n, C, H, W)`` or ``(n, H, W, C)``), or
+        assumes square grey images for rows.
     max_thumbnails : int, default=60
         Most thumbnails drawn.
     thumbnail_zoom : float, default=1.0
@@ -145,15 +153,17 @@ def plot_embedding(
     10
     """
     if isinstance(estimator, (np.ndarray, list)):
-        E = check_array(estimator, dtype=np.float64)
+        E = check_samples(estimator, dtype=np.float64, name="embeddings")
+        X_shape = image_shape_of(X)
         if X is not None:
-            X = check_array(X, dtype=np.float64)
+            X = check_samples(X, dtype=np.float64)
             if len(X) != len(E):
                 raise ValueError(f"X has {len(X)} samples but the embeddings have {len(E)}.")
     else:
         if X is None:
             raise ValueError("X is required unless the embeddings are passed in place of the estimator.")
-        X = check_array(X, dtype=np.float32)
+        X_shape = image_shape_of(X)
+        X = check_samples(X)
         E = np.asarray(embed_with(estimator, X)[0], dtype=np.float64)
     if thumbnails and X is None:
         raise ValueError("thumbnails=True needs the images X.")
@@ -184,7 +194,7 @@ def plot_embedding(
     if thumbnails:
         from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-        shape = _image_shape(X.shape[1], image_shape)
+        shape = _image_shape(X.shape[1], image_shape, X_shape)
         span = np.ptp(points, axis=0)
         scaled = (points - points.min(axis=0)) / np.where(span > 0, span, 1)
         shown = np.empty((0, 2))
@@ -194,7 +204,7 @@ def plot_embedding(
             if len(shown) and np.min(np.sum((shown - scaled[i]) ** 2, axis=1)) < 0.08**2:
                 continue
             shown = np.vstack([shown, scaled[i]])
-            image = OffsetImage(X[i].reshape(shape), cmap=cmap, zoom=thumbnail_zoom)
+            image = OffsetImage(_picture(X[i], shape), cmap=cmap, zoom=thumbnail_zoom)
             ax.add_artist(AnnotationBbox(image, points[i], frameon=False, pad=0.0))
     return ax
 
@@ -353,7 +363,10 @@ def plot_pairs(
         Threshold on the pair score (higher = more alike; an embedder's
         score is the negated distance) used to colour the titles.
     image_shape : tuple, default=None
-        Shape of an image; None assumes square images.
+        Shape of an image, ``(height, width)`` or ``(channels, height,
+        width)``; None takes the shape of pairs of images
+        (``(n_pairs, 2, H, W)``, ``(n_pairs, 2, C, H, W)``, ``(n_pairs, 2, H, W, C)``),
+        or assumes square grey images for rows.
     n_cols : int, default=4
         Pairs per row.
     cmap : str, default="gray_r"
@@ -380,7 +393,9 @@ def plot_pairs(
     6
     """
     plt = _pyplot()
-    pairs = np.asarray(pairs, dtype=np.float64)
+    pairs = np.asarray(pairs)
+    found = image_shape_of(pairs[:, 0]) if pairs.ndim in (4, 5) else None
+    pairs = flatten_pairs(pairs).astype(np.float64)
     scores = pair_scores(estimator, pairs)
     n_pairs = len(pairs)
     if y_pairs is not None:
@@ -392,19 +407,19 @@ def plot_pairs(
     is_probability = hasattr(final, "pair_score") and isinstance(final, BaseEstimator) and is_classifier(final)
     if threshold is None and is_probability and hasattr(final, "threshold_"):
         threshold = float(final.threshold_)
-    shape = _image_shape(pairs.shape[2], image_shape)
+    shape = _image_shape(pairs.shape[2], image_shape, found)
 
     n_cols = min(n_cols, n_pairs)
     n_rows = -(-n_pairs // n_cols)
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=figsize or (2.4 * n_cols, 1.5 * n_rows + 0.3), squeeze=False
     )
-    gap_shape = (shape[0], max(1, shape[1] // 8)) + tuple(shape[2:])
+    gap_shape = (shape[1], max(1, shape[2] // 8)) + ((shape[0],) if shape[0] > 1 else ())
     for k, ax in enumerate(axes.ravel()):
         ax.set_axis_off()
         if k >= n_pairs:
             continue
-        left, right = pairs[k, 0].reshape(shape), pairs[k, 1].reshape(shape)
+        left, right = _picture(pairs[k, 0], shape), _picture(pairs[k, 1], shape)
         gap = np.full(gap_shape, np.nan)
         ax.imshow(np.concatenate([left, gap, right], axis=1), cmap=cmap, interpolation="nearest")
         value = f"p(same)={scores[k]:.2f}" if is_probability else f"d={-scores[k]:.2f}"

@@ -419,13 +419,22 @@ def test_open_set_score_counts_a_rejected_stranger_as_right(open_set):
     assert ver.score(X, y) > 0.5
 
 
-def test_string_classes_get_a_numeric_outlier_label_as_a_string(open_set):
-    ver, (X_known, y_known), (X_cal, y_cal), _ = open_set
+def test_string_classes_take_a_string_outlier_label_and_score_with_it(open_set):
+    ver, (X_known, y_known), (X_cal, y_cal), (X_strange, _) = open_set
     names = np.array(["zero", "one", "two", "three", "four"])
-    ver = _copy(ver, outlier_label=-1).fit_references(X_known[:50], names[y_known[:50]])
+    # A number among string classes is refused, as RadiusNeighborsClassifier refuses it.
+    with pytest.raises(TypeError, match=r"outlier_label=-1 is a number but the enrolled classes are strings"):
+        _copy(ver, outlier_label=-1).fit_references(X_known[:50], names[y_known[:50]])
+    ver = _copy(ver, outlier_label="unknown").fit_references(X_known[:50], names[y_known[:50]])
     ver.calibrate_rejection(X_cal, np.full(len(X_cal), "stranger"), far=0.1)
-    predicted = ver.predict(X_cal)
-    assert predicted.dtype.kind == "U" and "-1" in set(predicted)
+    predicted = ver.predict(X_strange)
+    rejected = predicted == "unknown"
+    assert rejected.mean() > 0.5  # calibrated to accept about 10% of strangers
+    # score() takes y that labels strangers with the outlier label, with no "0 by construction" warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = ver.score(X_strange, np.full(len(X_strange), "unknown"))
+    assert score == pytest.approx(rejected.mean())
 
 
 def test_calibrate_threshold_far_on_pairs(open_set):
@@ -492,7 +501,7 @@ def test_outlier_label_of_an_enrolled_class_raises(open_set, small):
         _copy(ver, outlier_label=3).predict(X_known[:2])
     with pytest.raises(ValueError, match=r"outlier_label=9 is one of the enrolled classes"):
         _copy(ver, outlier_label=9).fit_references(X_known[:4], [0, 9, 0, 9])
-    with pytest.raises(ValueError, match=r"outlier_label='unknown' is a string but the enrolled classes are numbers"):
+    with pytest.raises(TypeError, match=r"outlier_label='unknown' is a string but the enrolled classes are numbers"):
         _copy(ver, outlier_label="unknown").predict(X_known[:2])
 
 

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 from .out_of_core import is_compact
 
@@ -52,11 +52,29 @@ def square_image_side(n_features, message, remedy="pass image_shape=(height, wid
     return side
 
 
+# Channel counts a 4-D stack may carry on its last axis (grey, RGB, RGBA), read
+# as torchvision's ToTensor reads an H x W x C array.
+CHANNELS_LAST_COUNTS = (1, 3, 4)
+
+
+def is_channels_last(shape):
+    """Whether a stack of shape ``(n, a, b, c)`` holds channels-last images ``(n, H, W, C)``.
+
+    True when the last axis has 1, 3 or 4 entries and the second does not:
+    ``(n, 36, 28, 3)`` is 36x28 RGB. When both could be channels
+    (``(n, 3, 4, 4)``) the stack is read channels-first, as PyTorch lays
+    images out.
+    """
+    return len(shape) == 4 and shape[3] in CHANNELS_LAST_COUNTS and shape[1] not in CHANNELS_LAST_COUNTS
+
+
 def image_shape_of(X):
     """``(channels, height, width)`` of X's samples when X is a stack of images, else None.
 
-    Arrays of shape ``(n, H, W)`` and ``(n, C, H, W)`` are images; 2-D X
-    (rows of features), sparse matrices and data frames are not.
+    Arrays of shape ``(n, H, W)``, ``(n, C, H, W)`` and channels-last
+    ``(n, H, W, C)`` with C in 1, 3, 4 (:func:`is_channels_last`) are
+    images; 2-D X (rows of features), sparse matrices and data frames are
+    not.
     """
     if isinstance(X, (list, tuple)):
         try:
@@ -70,6 +88,8 @@ def image_shape_of(X):
     if len(shape) == 3:
         return (1, *(int(s) for s in shape[1:]))
     if len(shape) == 4:
+        if is_channels_last(shape):
+            return (int(shape[3]), int(shape[1]), int(shape[2]))
         return tuple(int(s) for s in shape[1:])
     return None
 
@@ -92,10 +112,19 @@ def check_image_shape(image_shape, n_features):
         shape = ()
     if len(shape) == 2:
         shape = (1,) + shape
+    if len(shape) == 3 and shape[2] == 1 and shape[0] != 1:
+        shape = (1, shape[0], shape[1])  # (H, W, 1): the same values as (1, H, W)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(
             f"image_shape must be (height, width) or (channels, height, width) of positive sizes, "
             f"got {image_shape!r}."
+        )
+    if is_channels_last((0, *shape)):
+        raise ValueError(
+            f"image_shape={image_shape!r} looks like (height, width, channels); image_shape is "
+            f"(channels, height, width), as PyTorch lays images out: pass image_shape={(shape[2], shape[0], shape[1])} "
+            "with rows flattened from (n, channels, height, width) arrays, or pass the images themselves, "
+            "(n, height, width, channels) arrays included, and leave image_shape='auto'."
         )
     if math.prod(shape) != n_features:
         raise ValueError(
@@ -149,12 +178,42 @@ def resolve_image_shape(param, encoder, X_shape, frame, n_features, who):
 def flatten_images(X, image_shape="infer"):
     """X with each image of an ``(n, H, W)`` or ``(n, C, H, W)`` stack flattened to one row.
 
+    A channels-last stack ``(n, H, W, C)`` (:func:`is_channels_last`) is
+    made channels-first before flattening (a copy), so every row holds its
+    channels one after the other, as the encoders read them.
     ``image_shape`` is :func:`image_shape_of` X when the caller has it already.
     """
     if (image_shape_of(X) if image_shape == "infer" else image_shape) is None:
         return X
     X = np.asarray(X)
+    if is_channels_last(X.shape):
+        X = np.ascontiguousarray(np.moveaxis(X, 3, 1))
     return X.reshape(len(X), -1)
+
+
+def flatten_pairs(pairs):
+    """Pairs of images as ``(n_pairs, 2, n_features)`` rows; other arrays as they are.
+
+    ``(n_pairs, 2, H, W)``, ``(n_pairs, 2, C, H, W)`` and
+    ``(n_pairs, 2, H, W, C)`` pairs have each image flattened as
+    :func:`flatten_images` does.
+    """
+    pairs = np.asarray(pairs)
+    if pairs.ndim in (4, 5) and pairs.shape[1] == 2:
+        sides = flatten_images(pairs.reshape(2 * len(pairs), *pairs.shape[2:]))
+        return sides.reshape(len(pairs), 2, -1)
+    return pairs
+
+
+def check_samples(X, *, dtype=np.float32, accept_sparse=False, name="X"):
+    """``check_array`` for public functions that take what the estimators take.
+
+    Stacks of images (``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)``)
+    become rows (:func:`flatten_images`): the estimators fitted on images
+    take their flattened rows too, and raw pixels and plain transformers
+    compare rows.
+    """
+    return check_array(flatten_images(X), dtype=dtype, accept_sparse=accept_sparse, input_name=name)
 
 
 def resolve_device(device):
@@ -256,12 +315,9 @@ def validate_pairs(estimator, pairs):
     """
     owner = type(estimator).__name__
     try:
-        pairs = np.asarray(pairs)
+        pairs = flatten_pairs(pairs)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"pairs must be an array-like of shape (n_pairs, 2, n_features): {exc}") from exc
-    if pairs.ndim in (4, 5) and pairs.shape[1] == 2:
-        # Pairs of images, (n_pairs, 2, H, W) or (n_pairs, 2, C, H, W): flatten each image.
-        pairs = pairs.reshape(len(pairs), 2, -1)
     if pairs.ndim != 3 or pairs.shape[1] != 2:
         raise ValueError(
             "pairs must have shape (n_pairs, 2, n_features), got shape "

@@ -1,9 +1,12 @@
 """One view of every model the metrics accept: embeddings and a similarity."""
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import validate_params
+
+from .._training.checks import flatten_images
 
 
 def _embeds(step):
@@ -83,8 +86,10 @@ def embed_with(estimator, X):
         ``make_pipeline(StandardScaler(), SiameseEmbedder(),
         KNeighborsClassifier(1))``) is evaluated through the steps before
         the classifier.
-    X : array-like of shape (n_samples, n_features)
-        Samples to embed.
+    X : array-like of shape (n_samples, n_features) or a stack of images
+        Samples to embed: rows, or images ``(n, H, W)``, ``(n, C, H, W)``
+        or ``(n, H, W, C)``, which raw features and plain transformers
+        compare as their flattened rows (channels first).
 
     Returns
     -------
@@ -103,8 +108,9 @@ def embed_with(estimator, X):
     array([[-1., -3.]])
     """
     estimator, X = _split_pipeline(estimator, X)
-    if estimator is None:
-        return np.asarray(X, dtype=np.float64), negative_euclidean
     if hasattr(estimator, "embedding_similarity"):
         return estimator.embed(X), estimator.embedding_similarity
+    X = flatten_images(X)
+    if estimator is None:
+        return (X if sp.issparse(X) else np.asarray(X, dtype=np.float64)), negative_euclidean
     return np.asarray(estimator.transform(X), dtype=np.float64), negative_euclidean

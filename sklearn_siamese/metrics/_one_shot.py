@@ -5,7 +5,9 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
+
+from .._training.checks import check_samples
 
 from ._adapter import embed_with
 
@@ -58,8 +60,9 @@ def one_shot_accuracy(
         through the steps before the classifier: each episode classifies
         its queries by their nearest support sample, whatever classes the
         classifier was fitted on.
-    X : array-like of shape (n_samples, n_features)
-        Samples to draw episodes from.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features) or a stack of images
+        Samples to draw episodes from: what the estimator takes, rows or
+        images ``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)``.
     y : array-like of shape (n_samples,)
         Their class labels.
     n_way : int, default=20
@@ -94,7 +97,7 @@ def one_shot_accuracy(
     >>> 0.2 < acc <= 1.0
     True
     """
-    X = check_array(X, dtype=np.float32)
+    X = check_samples(X, accept_sparse="csr")
     y = np.asarray(y)
     check_consistent_length(X, y)
     if groups is not None:

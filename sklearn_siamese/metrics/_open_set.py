@@ -24,8 +24,9 @@ from numbers import Real
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
 
+from .._training.checks import check_samples
 from ..pairs import _far_threshold, check_pair_labels
 from ._adapter import embed_with
 from ._verification import pair_scores
@@ -108,8 +109,8 @@ def open_set_scores(estimator, X_gallery, y_gallery, X_probe, y_probe):
     unknown : ndarray of shape (n_probes,)
         Whether the probe's class is not enrolled.
     """
-    X_gallery = check_array(X_gallery, dtype=np.float32)
-    X_probe = check_array(X_probe, dtype=np.float32)
+    X_gallery = check_samples(X_gallery, name="X_gallery")
+    X_probe = check_samples(X_probe, name="X_probe")
     y_gallery, y_probe = np.asarray(y_gallery), np.asarray(y_probe)
     check_consistent_length(X_gallery, y_gallery)
     check_consistent_length(X_probe, y_probe)

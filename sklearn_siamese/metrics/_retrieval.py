@@ -12,8 +12,9 @@ stopping all call it.
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
 
+from .._training.checks import check_samples
 from ._adapter import embed_with, negative_euclidean
 
 # Query rows per similarity block (bounds memory to _QUERY_CHUNK x n_references).
@@ -31,11 +32,11 @@ _QUERIES = {
 
 def _embed_queries(estimator, X, y, X_ref, y_ref):
     """Validate the samples; return ``(E, y, E_ref, y_ref, similarity)``, ``E_ref=None`` for leave-one-out."""
-    X = check_array(X, dtype=np.float32)
+    X = check_samples(X)
     if X_ref is None:
         E, similarity = embed_with(estimator, X)
         return E, y, None, y_ref, similarity
-    X_ref = check_array(X_ref, dtype=np.float32)
+    X_ref = check_samples(X_ref, name="X_ref")
     E, similarity = embed_with(estimator, np.concatenate([X, X_ref]))
     return E[: len(X)], y, E[len(X) :], y_ref, similarity
 

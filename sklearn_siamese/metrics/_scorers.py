@@ -2,7 +2,8 @@
 
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, validate_params
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ..pairs import make_pairs
 from ._one_shot import one_shot_accuracy
@@ -27,9 +28,30 @@ class _SiameseScorer:
         return f"{self.name}({args})"
 
 
+# Classes per episode of make_one_shot_scorer(n_way="auto") when a fold has as many.
+AUTO_N_WAY = 5
+
+
+def _one_shot_from_samples(estimator, X, y, *, n_way, k_shot, n_queries, n_episodes, random_state):
+    if n_way == "auto":
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        usable = int(np.sum(counts >= k_shot + n_queries))
+        if usable < 2:
+            raise ValueError(
+                f"make_one_shot_scorer(n_way='auto') needs a validation fold with 2 or more classes of "
+                f"k_shot + n_queries = {k_shot + n_queries} samples; this fold has {usable}. Use fewer "
+                "folds, so that each holds more classes."
+            )
+        n_way = min(AUTO_N_WAY, usable)
+    return one_shot_accuracy(
+        estimator, X, y, n_way=n_way, k_shot=k_shot, n_queries=n_queries, n_episodes=n_episodes,
+        random_state=random_state,
+    )
+
+
 @validate_params(
     {
-        "n_way": [Interval(Integral, 1, None, closed="left")],
+        "n_way": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "k_shot": [Interval(Integral, 1, None, closed="left")],
         "n_queries": [Interval(Integral, 1, None, closed="left")],
         "n_episodes": [Interval(Integral, 1, None, closed="left")],
@@ -37,7 +59,7 @@ class _SiameseScorer:
     },
     prefer_skip_nested_validation=True,
 )
-def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=1, n_episodes=100, random_state=0):
+def make_one_shot_scorer(*, n_way="auto", k_shot=1, n_queries=1, n_episodes=100, random_state=0):
     """Scorer of N-way K-shot accuracy for ``GridSearchCV(scoring=...)``.
 
     Episodes are drawn from each validation fold with
@@ -54,9 +76,15 @@ def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=1, n_episodes=100, rand
 
     Parameters
     ----------
-    n_way, k_shot, n_queries, n_episodes : int
-        Passed to :func:`one_shot_accuracy`; every validation fold needs
-        ``n_way`` classes with ``k_shot + n_queries`` samples.
+    n_way : int >= 2 or "auto", default="auto"
+        Classes per episode. ``"auto"``: 5, or every class of the fold
+        with ``k_shot + n_queries`` samples when it has fewer, so that
+        any fold a class-disjoint splitter makes is scored (``GroupKFold(3)``
+        over 6 classes leaves 2 per fold: 2-way episodes); a fold with
+        fewer than 2 such classes raises a ``ValueError``. An int asks
+        every fold for that many classes.
+    k_shot, n_queries, n_episodes : int
+        Passed to :func:`one_shot_accuracy`.
     random_state : int, RandomState instance or None, default=0
         Seeds the episodes.
 
@@ -78,7 +106,7 @@ def make_one_shot_scorer(*, n_way=5, k_shot=1, n_queries=1, n_episodes=100, rand
     """
     return _SiameseScorer(
         "one_shot_scorer",
-        one_shot_accuracy,
+        _one_shot_from_samples,
         n_way=n_way,
         k_shot=k_shot,
         n_queries=n_queries,

@@ -7,8 +7,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
 
+from .._training.checks import check_samples, flatten_pairs
 from ..pairs import THRESHOLD_STRATEGIES, best_threshold, check_pair_labels, make_pairs
 from ._adapter import _split_pipeline
 
@@ -28,6 +29,8 @@ def pair_scores(estimator, pairs):
         Model whose similarity is used.
     pairs : array-like of shape (n_pairs, 2, n_features)
         The pairs; ``pairs[:, 0]`` and ``pairs[:, 1]`` are the two sides.
+        Pairs of images, ``(n_pairs, 2, H, W)``, ``(n_pairs, 2, C, H, W)``
+        or ``(n_pairs, 2, H, W, C)``, are compared as their flattened rows.
 
     Returns
     -------
@@ -40,7 +43,7 @@ def pair_scores(estimator, pairs):
     >>> pair_scores(None, np.array([[[0, 0], [3, 4]]]))
     array([-5.])
     """
-    pairs = np.asarray(pairs)
+    pairs = flatten_pairs(pairs)
     if pairs.ndim != 3 or pairs.shape[1] != 2:
         raise ValueError(
             f"pairs must have shape (n_pairs, 2, n_features), got shape {pairs.shape}. "
@@ -236,8 +239,8 @@ def seen_unseen_verification(
     >>> sorted(res)[:3]
     ['mixed_accuracy', 'mixed_roc_auc', 'seen_accuracy']
     """
-    X_seen = check_array(X_seen, dtype=None)
-    X_unseen = check_array(X_unseen, dtype=None)
+    X_seen = check_samples(X_seen, dtype=None, name="X_seen")
+    X_unseen = check_samples(X_unseen, dtype=None, name="X_unseen")
     y_seen, y_unseen = np.asarray(y_seen), np.asarray(y_unseen)
     check_consistent_length(X_seen, y_seen)
     check_consistent_length(X_unseen, y_unseen)
