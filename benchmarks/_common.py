@@ -35,6 +35,7 @@ def load_fashion(fashion_dir=FASHION_DIR):
     return load_idx(
         os.path.join(fashion_dir, "train-images-idx3-ubyte.gz"),
         os.path.join(fashion_dir, "train-labels-idx1-ubyte.gz"),
+        flatten=True,
     )
 
 
@@ -65,7 +66,7 @@ def load(name, fashion_dir=FASHION_DIR, max_samples=None, random_state=0):
 def load_omniglot(data_dir, size):
     """The two reduced Omniglot background zips: ``(X, y, alphabet of each row)``, strokes = 1."""
     zips = [os.path.join(data_dir, f"images_background_small{i}.zip") for i in (1, 2)]
-    bunch = load_image_folder(zips, image_size=size, invert=True)
+    bunch = load_image_folder(zips, image_size=size, invert=True, flatten=True)
     return bunch.data, bunch.target, bunch.groups
 
 

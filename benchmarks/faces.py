@@ -2,7 +2,8 @@
 
 Reads ``../shared/data/yalefaces`` (a folder of photos per person; see its
 README: research use only, never committed) with the package's
-``load_image_folder`` at ``--size`` pixels, grey, values in [0, 1]. Each of
+``load_image_folder`` at ``--size`` pixels (one side: square; two:
+height and width), grey, values in [0, 1]. Each of
 ``--splits`` class-disjoint splits trains on 10 people and tests on the
 other 5, never seen in training: 5-way 1-shot accuracy (``--episodes``
 episodes of one support and one query photo per person) and pair
@@ -10,7 +11,9 @@ verification ROC AUC over every pair of the unseen people's photos. Two
 conditions: every photo, and the photos without the left-light and
 right-light shots, where lighting changes least and raw pixels are
 strongest (as on aligned faces). Rows: raw pixels, PCA, the estimators with
-no arguments but ``random_state``, the image recipe (conv encoder and
+no arguments but ``random_state`` on the ``(n, H, W)`` images, the same on
+exactly what ``load_image_folder(..., return_X_y=True)`` returns (the path
+a user takes first: it must train the same model), the image recipe (conv encoder and
 affine distortions, as in the unseen-classes benchmark), and the defaults
 with ``validation_fraction="auto"`` (2 of the 10 people held out for early
 stopping, then, ``refit=True``, every person trains for the epochs it
@@ -19,6 +22,7 @@ never saw the 2 people).
 
     python benchmarks/faces.py                          # 3 splits, both conditions
     python benchmarks/faces.py --methods "raw" "PCA" --splits 5
+    python benchmarks/faces.py --size 40 32             # non-square photos
     python benchmarks/faces.py --data DIR --quick       # a smoke test
 """
 
@@ -41,11 +45,16 @@ SIDE_LIGHT = ("leftlight", "rightlight")
 N_TRAIN_PEOPLE = 10
 
 
+# The row fitted on load_image_folder(return_X_y=True)'s X, loaded by that call.
+LOADER_ROW = "SiameseEmbedder() on load_image_folder(return_X_y=True)"
+
+
 def load_faces(data, size):
-    """``(images (n, size, size), person of each photo, file stem of each photo)``."""
+    """``(images (n, H, W), person of each photo, file stem of each photo, X of return_X_y=True)``."""
     bunch = load_image_folder(data, image_size=size)
     stems = np.array([Path(name).stem for name in bunch.filenames])
-    return bunch.images.astype(np.float32), np.asarray(bunch.target), stems
+    X_loader, _ = load_image_folder(data, image_size=size, return_X_y=True)
+    return bunch.images.astype(np.float32), np.asarray(bunch.target), stems, X_loader
 
 
 def methods(image_shape, max_epochs, quick, random_state):
@@ -68,6 +77,7 @@ def methods(image_shape, max_epochs, quick, random_state):
         "raw pixels": None,
         "PCA (32)": PCA(n_components=32, random_state=random_state),
         "SiameseEmbedder() default": default,
+        LOADER_ROW: SiameseEmbedder(**default.get_params()),
         "image recipe (conv + affine)": recipe,
         "SiameseEmbedder(validation_fraction='auto')": refit,
         "SiameseEmbedder(validation_fraction='auto', refit=False)": first_run,
@@ -100,7 +110,7 @@ def evaluate(model, X_train, y_train, X_test, y_test, n_episodes, random_state):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
+    parser.add_argument("--size", type=int, nargs="+", default=[32], help="image side, or height and width, in pixels")
     parser.add_argument("--splits", type=int, default=3)
     add_run_arguments(parser, "--methods", max_epochs=30, episodes=300, quick_help="1 split, 2 epochs: a smoke test")
     args = parser.parse_args(argv)
@@ -108,11 +118,14 @@ def main(argv=None):
         raise SystemExit(f"no face folder at {args.data}: pass --data")
     if args.quick:
         args.splits, args.max_epochs, args.episodes = 1, 2, 20
-    X, y, stems = load_faces(args.data, args.size)
+    if len(args.size) > 2:
+        parser.error("--size takes one side or a height and a width")
+    size = tuple(args.size) * (3 - len(args.size))
+    X, y, stems, X_loader = load_faces(args.data, size)
     people = np.unique(y)
     conditions = {"every photo": np.ones(len(X), bool), "without side light": ~np.isin(stems, SIDE_LIGHT)}
     with docs_report("faces", "faces.py", argv, args.write_docs):
-        print(f"# Faces: {len(people)} people, {len(X)} photos at {args.size}x{args.size}; "
+        print(f"# Faces: {len(people)} people, {len(X)} photos at {size[0]}x{size[1]} (height x width); "
               f"train on {N_TRAIN_PEOPLE}, test on the other {len(people) - N_TRAIN_PEOPLE}")
         print(f"machine: {machine_info()}")
         print(f"settings: {vars(args)}\n")
@@ -122,10 +135,11 @@ def main(argv=None):
                 order = np.random.default_rng([args.random_state, s]).permutation(people)
                 train = keep & np.isin(y, order[:N_TRAIN_PEOPLE])
                 test = keep & np.isin(y, order[N_TRAIN_PEOPLE:])
-                for name, model in methods((args.size, args.size), args.max_epochs, args.quick, args.random_state).items():
+                for name, model in methods(size, args.max_epochs, args.quick, args.random_state).items():
                     if not selected(name, args.rows):
                         continue
-                    r = evaluate(model, X[train], y[train], X[test], y[test], args.episodes, args.random_state)
+                    X_row = X_loader if name == LOADER_ROW else X
+                    r = evaluate(model, X_row[train], y[train], X_row[test], y[test], args.episodes, args.random_state)
                     results.setdefault((condition, name), []).append(r)
         for condition in conditions:
             rows = []

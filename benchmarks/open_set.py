@@ -57,7 +57,7 @@ def load_dataset(name, args):
     if name == "faces":
         if not os.path.isdir(args.faces_dir):
             return None
-        faces = load_image_folder(args.faces_dir, image_size=(32, 32))
+        faces = load_image_folder(args.faces_dir, image_size=(32, 32), flatten=True)
         # Person numbers 0-14, so that -1 can mark a stranger in every row's predictions.
         X, y = faces.data.astype(np.float32), np.unique(faces.target, return_inverse=True)[1]
         classes = np.unique(y)

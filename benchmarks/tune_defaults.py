@@ -141,7 +141,7 @@ FACE_CONDITIONS = ("faces", "faces-no-side-light")
 
 def run_faces(args, argv, size=32):
     """The rows on ``faces.py``'s protocol: split ``--random-state`` of the people, one condition."""
-    X, y, stems = faces.load_faces(args.faces_data, size)
+    X, y, stems, _ = faces.load_faces(args.faces_data, size)
     keep = np.ones(len(X), bool) if args.dataset == "faces" else ~np.isin(stems, faces.SIDE_LIGHT)
     order = np.random.default_rng([0, args.random_state]).permutation(np.unique(y))
     train = keep & np.isin(y, order[: faces.N_TRAIN_PEOPLE])

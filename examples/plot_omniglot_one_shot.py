@@ -73,7 +73,7 @@ def synthetic_characters(n_alphabets=8, n_characters=20, n_drawings=20, size=28,
 folder = find_omniglot()
 if folder is not None:
     data = load_image_folder(
-        [folder / f"images_background_small{i}.zip" for i in (1, 2)], image_size=28, invert=True
+        [folder / f"images_background_small{i}.zip" for i in (1, 2)], image_size=28, invert=True, flatten=True
     )
     X, y, groups = data.data, data.target, data.groups
     held_out = ["Balinese", "Early_Aramaic"]

@@ -330,7 +330,10 @@ def test_faces_quick_on_a_folder_of_fake_people(fake_people, capsys):
     results = faces.main(["--data", str(fake_people), "--size", "16", "--quick", "--methods", "raw", "PCA", "SiameseEmbedder"])
     out = capsys.readouterr().out
     assert "## every photo" in out and "## without side light" in out
-    assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default",
+    # What load_image_folder(return_X_y=True) returns trains the same model as the images.
+    loader, images = results[("every photo", faces.LOADER_ROW)][0], results[("every photo", "SiameseEmbedder() default")][0]
+    assert (loader["one_shot"], loader["auc"]) == (images["one_shot"], images["auc"])
+    assert {name for _, name in results} == {"raw pixels", "PCA (32)", "SiameseEmbedder() default", faces.LOADER_ROW,
                                                     "SiameseEmbedder(validation_fraction='auto')",
                                                     "SiameseEmbedder(validation_fraction='auto', refit=False)"}
     # Raw pixels tell the fake people apart; chance 1-shot accuracy is 1/5.

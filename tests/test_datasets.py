@@ -31,8 +31,11 @@ def test_load_idx_round_trip(tmp_path, mnist_like, gzipped):
     write(tmp_path / "images.idx", idx_bytes(images))
     write(tmp_path / "labels.idx.gz", idx_bytes(labels))
     X, y = load_idx(tmp_path / "images.idx", str(tmp_path / "labels.idx.gz"))
-    assert X.dtype == np.float32 and X.shape == (5, 12)
-    np.testing.assert_allclose(X, images.reshape(5, -1) / 255.0, rtol=1e-6)
+    # The images as the header shapes them, which the estimators read as images.
+    assert X.dtype == np.float32 and X.shape == (5, 4, 3)
+    np.testing.assert_allclose(X, images / 255.0, rtol=1e-6)
+    rows, _ = load_idx(tmp_path / "images.idx", str(tmp_path / "labels.idx.gz"), flatten=True)
+    np.testing.assert_array_equal(rows, X.reshape(5, 12))
     assert X.min() >= 0 and X.max() <= 1
     assert y.dtype == np.int64 and y.tolist() == [3, 1, 4, 1, 5]
 
@@ -114,9 +117,12 @@ def test_class_folders(faces):
     assert data.target.tolist() == ["s1", "s1", "s10", "s10", "s2", "s2"]
     assert data.groups is None
     assert data.image_shape == (6, 4) and data.images.shape == (6, 6, 4)
-    assert data.data.dtype == np.float32 and data.data.shape == (6, 24)
-    for row, name in zip(data.data, data.filenames):
-        np.testing.assert_allclose(row, pixels[name].ravel() / 255.0, rtol=1e-6)
+    assert data.data.dtype == np.float32 and data.data.shape == (6, 6, 4)
+    for image, name in zip(data.data, data.filenames):
+        np.testing.assert_allclose(image, pixels[name] / 255.0, rtol=1e-6)
+    rows = load_image_folder(root, flatten=True)
+    assert rows.data.shape == (6, 24) and rows.image_shape == (6, 4)
+    np.testing.assert_array_equal(rows.data, data.data.reshape(6, 24))
     assert data.target_names.tolist() == ["s1", "s10", "s2"]
     X, y = load_image_folder(root, return_X_y=True, invert=True)
     np.testing.assert_allclose(X, 1 - data.data, atol=1e-6)
@@ -126,10 +132,12 @@ def test_class_folders(faces):
 def test_resize_and_colour(faces):
     root, _ = faces
     data = load_image_folder(root, image_size=(3, 2))
-    assert data.image_shape == (3, 2) and data.data.shape == (6, 6)
+    assert data.image_shape == (3, 2) and data.data.shape == (6, 3, 2)
     assert load_image_folder(root, image_size=5).image_shape == (5, 5)
     rgb = load_image_folder(root, grayscale=False)
-    assert rgb.image_shape == (6, 4, 3) and rgb.data.shape == (6, 72)
+    # Colour: channels first in data (as the estimators and PyTorch read images), last in images.
+    assert rgb.image_shape == (3, 6, 4) and rgb.data.shape == (6, 3, 6, 4) and rgb.images.shape == (6, 6, 4, 3)
+    assert load_image_folder(root, grayscale=False, flatten=True).data.shape == (6, 72)
     # A grey image in RGB repeats its value on the three channels.
     np.testing.assert_allclose(rgb.images[..., 0], load_image_folder(root).images, atol=1e-6)
     with pytest.raises(ValueError, match="image_size must be"):
@@ -199,7 +207,7 @@ def test_image_folder_errors(tmp_path, faces):
     save_gray(root / "s2" / "big.png", np.zeros((7, 4)))
     with pytest.raises(ValueError, match=r"is \(6, 4\) .* 's2/big.png' is \(7, 4\); pass image_size"):
         load_image_folder(root)
-    assert load_image_folder(root, image_size=(6, 4)).data.shape == (7, 24)
+    assert load_image_folder(root, image_size=(6, 4)).data.shape == (7, 6, 4)
 
 
 def test_merging_several_folders_and_zips(tmp_path):

@@ -180,7 +180,7 @@ def test_plot_pairs_of_a_verifier_and_of_raw_pixels(digits):
     assert [ax.title.get_color() for ax in fig.axes] == ["black"] * 4
     with pytest.raises(ValueError, match="n_cols must be"):
         plot_pairs(None, pairs, n_cols=0)
-    with pytest.raises(ValueError, match="does not hold the 64 features"):
+    with pytest.raises(ValueError, match=r"image_shape=\(4, 4\) holds 16 values but X has 64 features"):
         plot_pairs(None, pairs, image_shape=(4, 4))
 
 
