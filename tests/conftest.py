@@ -17,3 +17,4 @@ def digits():
     """All 1,797 digits, pixels scaled to [0, 1] as float32 (a module may define a smaller ``digits``)."""
     X, y = load_digits(return_X_y=True)
     return (X / 16.0).astype(np.float32), y
+

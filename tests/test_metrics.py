@@ -37,6 +37,7 @@ from sklearn_siamese.metrics import (
 )
 from sklearn_siamese.pairs import best_threshold, make_pairs
 
+from _learning import LEARNED_MARGIN, untrained_twin
 from _toy_verifier import ToyVerifier
 
 SEEN = [0, 1, 2, 3, 4, 5]
@@ -475,30 +476,43 @@ def test_open_set_scorers_choose_in_grid_search():
     assert "far=0.1" in repr(scorer)
 
 
-def test_dir_scorer_on_a_fitted_embedder_chooses_by_unseen_classes():
+@pytest.mark.learns
+def test_dir_scorer_on_a_fitted_embedder():
     X, y = load_digits(return_X_y=True)
     X = X / 16
     embedder = SiameseEmbedder(encoder=MLPEncoder(hidden_sizes=(32,)), max_epochs=2, batch_size=32, random_state=0)
-    seen = y < 6
-    embedder.fit(X[seen], y[seen])
-    score = make_dir_at_far_scorer(0.1, n_references=3)(embedder, X[~seen], y[~seen])
-    assert 0 < score <= 1
+    seen = np.flatnonzero(y < 6)
+    train, held_out = seen[::2], seen[1::2]
+    embedder.fit(X[train], y[train])
+    scorer = make_dir_at_far_scorer(0.1, n_references=3)
+    # On classes never seen in training it scores (a number in [0, 1]) ...
+    assert 0 <= scorer(embedder, X[y >= 6], y[y >= 6]) <= 1
+    # ... and on held-out samples of the training classes (half of them strangers to the gallery) the
+    # trained embedding identifies better than its untrained twin (measured: 0.98 against 0.70).
+    untrained = untrained_twin(embedder).fit(X[train], y[train])
+    assert scorer(embedder, X[held_out], y[held_out]) > scorer(untrained, X[held_out], y[held_out]) + LEARNED_MARGIN
 
+@pytest.mark.learns
 def test_scorers_on_the_one_shot_pipeline_with_class_disjoint_folds():
     from sklearn.model_selection import GroupKFold
 
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:900], y[:900]
-    embedder = SiameseEmbedder(MLPEncoder(hidden_sizes=(16,)), max_epochs=1, samples_per_epoch=256, random_state=0)
+    X_all, y_all = load_digits(return_X_y=True)
+    X, y = X_all[:900], y_all[:900]
+    embedder = SiameseEmbedder(MLPEncoder(hidden_sizes=(16,)), max_epochs=2, samples_per_epoch=1024, random_state=0)
     pipeline = make_pipeline(StandardScaler(), embedder, KNeighborsClassifier(1))
     scoring = {"one_shot": make_one_shot_scorer(n_way=3, n_episodes=20), "map_at_r": make_retrieval_scorer()}
     search = GridSearchCV(
         pipeline, {"siameseembedder__margin": [0.5, 1.0]}, scoring=scoring, refit="one_shot", cv=GroupKFold(3)
     ).fit(X, y, groups=y)
     for name in scoring:
-        assert (search.cv_results_[f"mean_test_{name}"] > 0.4).all()
-    # The scorer evaluates the embedding the steps before the classifier produce.
+        assert np.isfinite(search.cv_results_[f"mean_test_{name}"]).all()
+    # The refitted pipeline learned: on held-out samples of its classes, both scorers beat its untrained twin.
     fitted = search.best_estimator_
+    X_test, y_test = X_all[900:1500], y_all[900:1500]
+    untrained = untrained_twin(fitted).fit(X, y)
+    for name, scorer in scoring.items():
+        assert scorer(fitted, X_test, y_test) > scorer(untrained, X_test, y_test) + LEARNED_MARGIN, name
+    # The scorer evaluates the embedding the steps before the classifier produce.
     assert scoring["one_shot"](fitted, X, y) == scoring["one_shot"](fitted[:-1], X, y)
     assert precision_at_1(fitted, X, y) == precision_at_1(fitted[:-1], X, y)
     # A classifier alone embeds nothing: a clear error, not an AttributeError.

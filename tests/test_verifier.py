@@ -9,8 +9,11 @@ import torch
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import accuracy_score, fbeta_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
+
+from _learning import LEARNED_MARGIN, untrained_twin
 
 from sklearn_siamese import MLPEncoder, SiameseVerifier
 from sklearn_siamese.pairs import best_threshold, make_pairs
@@ -25,6 +28,14 @@ def small(digits):
     """300 samples of 5 digit classes."""
     X, y = digits
     keep = np.flatnonzero(y < 5)[:300]
+    return X[keep], y[keep]
+
+
+@pytest.fixture(scope="module")
+def held_out(digits):
+    """300 other samples of the 5 classes of ``small``: never trained on, never references."""
+    X, y = digits
+    keep = np.flatnonzero(y < 5)[300:600]
     return X[keep], y[keep]
 
 
@@ -155,8 +166,10 @@ def test_threshold_calibrated_at_fit_on_held_out_pairs(small):
 
 
 # --------------------------------------------------------------- one-shot
-def test_one_shot_on_unseen_digit_classes_beats_chance(digits):
-    """Train on digits 2-7; classify 0, 1, 8, 9 from one reference each."""
+@pytest.mark.slow
+@pytest.mark.learns
+def test_one_shot_on_unseen_digit_classes_beats_raw_pixels(digits):
+    """Train on digits 2-7; classify 0, 1, 8, 9 from one reference each, better than raw pixels do."""
     X, y = digits
     seen = np.isin(y, [2, 3, 4, 5, 6, 7])
     ver = SiameseVerifier(image_shape=(8, 8), max_epochs=15, samples_per_epoch=1024, random_state=0)
@@ -164,15 +177,18 @@ def test_one_shot_on_unseen_digit_classes_beats_chance(digits):
     X_new, y_new = X[~seen], y[~seen]
     rng = np.random.default_rng(0)
     new_classes = np.unique(y_new)
-    accuracies = []
+    accuracies, raw = [], []
     for _ in range(30):
         ref = np.array([rng.choice(np.flatnonzero(y_new == c)) for c in new_classes])
         query = np.setdiff1d(np.arange(len(y_new)), ref)
         ver.fit_references(X_new[ref], y_new[ref])
         accuracies.append(ver.score(X_new[query], y_new[query]))
+        nearest = KNeighborsClassifier(1).fit(X_new[ref], y_new[ref])
+        raw.append(nearest.score(X_new[query], y_new[query]))
     np.testing.assert_array_equal(ver.classes_, new_classes)
-    chance = 1 / len(new_classes)
-    assert np.mean(accuracies) > chance + 0.15
+    # The same 30 episodes of ~700 queries: 0.77 against 0.68 for raw pixels (the untrained
+    # network scores 0.64, below raw pixels).
+    assert np.mean(accuracies) > np.mean(raw) + LEARNED_MARGIN
 
 
 def test_fit_references_keeps_network_and_validates(fitted, small):
@@ -212,11 +228,14 @@ def test_contrastive_logit_map(small):
 
 
 # ----------------------------------------------------- sklearn ecosystem
+@pytest.mark.learns
 def test_pipeline_cross_val_and_grid_search(small):
     X, y = small
     pipe = make_pipeline(MinMaxScaler(), SiameseVerifier(**FAST))
     scores = cross_val_score(pipe, X, y, cv=2)
-    assert scores.shape == (2,) and np.all(scores > 1 / 5)
+    # Each held-out half is classified against the other half's references: better than untrained.
+    untrained = cross_val_score(untrained_twin(pipe), X, y, cv=2)
+    assert scores.shape == (2,) and scores.mean() > untrained.mean() + LEARNED_MARGIN
     # Log loss, not accuracy: the margin scales the logits, so it changes
     # probabilities even where the predicted classes stay the same.
     grid = GridSearchCV(
@@ -352,12 +371,15 @@ def test_bad_parameters_name_themselves(small, params, match):
 
 
 @pytest.mark.parametrize("loss", ["contrastive+bce", "bce", "contrastive"])
-def test_each_loss_fits_and_scores(small, loss):
+@pytest.mark.learns
+def test_each_loss_fits_and_scores(small, held_out, loss):
     X, y = small
     ver = SiameseVerifier(**{**FAST, "loss": loss}).fit(X, y)
     has_head = hasattr(ver.net_.criterion_, "head")
     assert has_head == (loss != "contrastive")
-    assert ver.score(X, y) > 0.5  # 5 classes, references from the same samples
+    # Held-out samples of the 5 classes against the training references: 0.97-0.98 trained, 0.87-0.88 untrained.
+    untrained = untrained_twin(ver).fit(X, y)
+    assert ver.score(*held_out) > untrained.score(*held_out) + LEARNED_MARGIN
 
 
 # -------------------------------------------------------------- open set
