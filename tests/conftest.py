@@ -18,3 +18,7 @@ def digits():
     X, y = load_digits(return_X_y=True)
     return (X / 16.0).astype(np.float32), y
 
+
+
+# tests/sabotage holds a sitecustomize for the sabotage check, not tests.
+collect_ignore = ["sabotage"]

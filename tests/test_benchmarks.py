@@ -1,4 +1,11 @@
-"""The benchmark scripts' --quick modes, so they never rot and their learned rows still learn."""
+"""The benchmark scripts' --quick modes, so they never rot.
+
+Each runs its script on small data and checks what it prints: the tables,
+numbers in their ranges, and ratios computed from two measured runs of the
+same work. The quick runs train too little to beat raw pixels, so they make
+no learning claim; the tests marked ``learns`` do (and fail under
+``tests/sabotage``).
+"""
 
 import importlib.util
 import math
@@ -44,6 +51,15 @@ def speed_run():
     import torch
 
     speed = _load("speed")
+    measured = []  # what each call of the timer returned: the runs every ratio must come from
+    real_alternate = speed.alternate
+
+    def recorded_alternate(funcs, repeats, cpu_times=None):
+        times = real_alternate(funcs, repeats, cpu_times)
+        measured.append(times)
+        return times
+
+    speed.alternate = recorded_alternate
     threads = torch.get_num_threads()
     out = io.StringIO()
     try:
@@ -51,25 +67,31 @@ def speed_run():
             results = speed.main(["--quick", "--threads", "1"])
     finally:
         torch.set_num_threads(threads)
-    return out.getvalue(), results
+    return out.getvalue(), results, measured
 
 
 def test_speed_quick(speed_run):
-    text, results = speed_run
+    text, results, measured = speed_run
     for heading in ("Training overhead", "Training precision", "Time to a held-out", "Comparisons per second", "Inference", "Peak memory", "Growth with n"):
         assert f"## {heading}" in text
     assert "Machine: CPU:" in text and "torch threads: 1" in text
     separators = [line for line in text.splitlines() if line.startswith("|---|")]
     assert len(separators) == 7  # one markdown table per section
-    for encoder in ("mlp", "conv"):
+    # Every ratio is the median of two measured runs' times, as the timer returned them (the first
+    # two calls: fit against the hand-written loop, MLP then conv; the third: the precision rows).
+    for encoder, (t_fit, t_plain) in zip(("mlp", "conv"), measured[:2]):
         overhead = results["overhead"][encoder]
-        assert math.isfinite(overhead["ratio"]) and overhead["ratio"] > 0
+        assert len(t_fit) == len(t_plain) >= 1 and (t_fit > 0).all() and (t_plain > 0).all()
+        assert overhead["ratio"] == pytest.approx(float(np.median(t_fit / t_plain)))
+        assert f"**{overhead['ratio']:.3f}**" in text
         # The hand-written loop shares no code with the package; it must
         # at least take as many optimiser steps, so both do the same work.
         assert overhead["steps_plain"] == overhead["steps_fit"]
     precision = results["precision"]
+    runs = dict(zip(precision, measured[2]))
+    for name, ratio in precision.items():
+        assert ratio == pytest.approx(float(np.median(runs[name] / runs["plain float32"]))), name
     assert precision["plain float32"] == 1.0
-    assert all(math.isfinite(r) and r > 0 for r in precision.values())
     # Neither fit nor transform copies X (README: 0.03 and 0.08 copies on
     # 60,000 images). The quick run's X is only 9 MiB, so a fixed 4 MiB
     # shows as about 0.45 copies; one more copy of X would pass 1.4.
@@ -114,11 +136,15 @@ def test_open_set_quick(capsys):
     assert "| SiameseVerifier(outlier_label=-1) | 5 |" in text and "measured FAR (target 1%)" in text
     assert list(results) == ["raw pixels", "PCA (32)", "SiameseEmbedder() + calibrate_radius", "SiameseVerifier(outlier_label=-1)"]
     for method, (rates, _) in results.items():
-        for (n_references, far), (dir_, measured, best) in rates.items():
-            # Calibrated on other strangers: DIR near the best, FAR within a few targets.
+        for (n_references, far), (dir_, measured, best, on_calibration) in rates.items():
+            # On the strangers it was calibrated on, the false-accept rate is at most the target, exactly.
+            assert on_calibration <= far, method
+            # On strangers of other classes it moves with how alike those classes are to the enrolled
+            # ones, which no count of strangers bounds (tests/_far.py bounds it within one population,
+            # in test_verifier.py): here only a calibration that accepts most strangers fails.
             # Measured with --quick: |DIR - best| <= 0.025, FAR <= 2 x target + 0.04.
             assert 0 < dir_ <= 1 and 0 < best <= 1, method
-            assert abs(dir_ - best) < 0.1 and measured <= 2 * far + 0.1, method
+            assert abs(dir_ - best) < 0.1 and measured < 0.5, method
         # Five references identify better than one.
         assert rates[(5, 0.1)][2] > rates[(1, 0.1)][2], method
     # The embedder and the verifier train the same encoder and both take the nearest reference

@@ -514,3 +514,18 @@ def test_no_validation_classes_no_scores(digits):
     est = SiameseEmbedder(**FAST).fit(X[:300], y[:300])  # validation_fraction=None, the default
     assert est.validation_fraction is None and len(est.validation_classes_) == 0
     assert est.validation_score_ is None and est.baseline_score_ is None
+
+
+@pytest.mark.learns
+def test_koch_encoder_fits_and_moves_its_weights():
+    """Koch et al.'s network (65x65 is the smallest input its four convolutions take) trains end to end."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 6)
+    X = (rng.random((len(y), 65, 65)) * 0.2 + (y[:, None, None] / 4)).astype(np.float32)
+    emb = SiameseEmbedder(KochEncoder(), embedding_dim=16, max_epochs=1, batch_size=8, samples_per_epoch=32, random_state=0)
+    E = emb.fit(X, y).transform(X)
+    assert E.shape == (len(X), 16) and np.isfinite(E).all()
+    assert any(isinstance(m, nn.Conv2d) and m.kernel_size == (10, 10) for m in emb.net_.module_.modules())  # Koch's first layer
+    # Four optimiser steps moved the weights: the embedding differs from the untrained twin's.
+    untrained = untrained_twin(emb).fit(X, y)
+    assert np.abs(E - untrained.transform(X)).max() > 1e-3

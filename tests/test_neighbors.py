@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _far import far_tolerance
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
@@ -98,6 +99,65 @@ def test_pickle_round_trip_searches_alike(clustered, index):
     np.testing.assert_array_equal(copy.kneighbors(Q)[1], model.kneighbors(Q)[1])
 
 
+@pytest.mark.parametrize("index", ["hnsw", "exact"])
+def test_skops_round_trip_searches_alike(clustered, index):
+    if index == "hnsw":
+        pytest.importorskip("faiss")
+    sio = pytest.importorskip("skops.io")
+    from sklearn_siamese.persistence import trusted_types
+
+    X, Q = clustered
+    model = ApproximateKNeighborsTransformer(7, index=index, metric="cosine").fit(X)
+    data = sio.dumps(model)
+    assert sio.get_untrusted_types(data=data) == ["sklearn_siamese.neighbors.ApproximateKNeighborsTransformer"]
+    copy = sio.loads(data, trusted=trusted_types())
+    np.testing.assert_array_equal(copy.kneighbors(Q)[1], model.kneighbors(Q)[1])
+    np.testing.assert_array_equal(copy.transform(Q).toarray(), model.transform(Q).toarray())
+
+
+def test_loading_does_not_add_the_references_again(clustered, monkeypatch):
+    faiss = pytest.importorskip("faiss")
+    X, Q = clustered
+    model = ApproximateKNeighborsTransformer(7, index="hnsw").fit(X)
+    blob = pickle.dumps(model)
+
+    def add(self, x):
+        raise AssertionError("loading added references to the index")
+
+    monkeypatch.setattr(faiss.IndexHNSWFlat, "add", add)
+    with pytest.raises(AssertionError, match="added references"):  # the patch is in force
+        ApproximateKNeighborsTransformer(7, index="hnsw").fit(X[:100])
+    copy = pickle.loads(blob)
+    assert copy.index_.ntotal == len(X)
+    np.testing.assert_array_equal(copy.kneighbors(Q)[1], model.kneighbors(Q)[1])
+
+
+@pytest.fixture(scope="module")
+def hnsw_state(clustered):
+    pytest.importorskip("faiss")
+    return ApproximateKNeighborsTransformer(7, index="hnsw").fit(clustered[0]).__getstate__()
+
+
+def _load_state(state):
+    model = ApproximateKNeighborsTransformer.__new__(ApproximateKNeighborsTransformer)
+    model.__setstate__(state)
+    return model
+
+
+def test_truncated_index_is_refused(hnsw_state):
+    damaged = {**hnsw_state, "index_": hnsw_state["index_"][: len(hnsw_state["index_"]) // 2]}
+    with pytest.raises(ValueError, match="faiss index of this saved ApproximateKNeighborsTransformer could not be read"):
+        _load_state(damaged)
+    with pytest.raises(ValueError, match="holds a str where its serialised faiss index should be"):
+        _load_state({**hnsw_state, "index_": "not an index"})
+
+
+def test_index_not_matching_the_attributes_is_refused(hnsw_state):
+    other = ApproximateKNeighborsTransformer(3, index="hnsw").fit(np.random.rand(10, 4))
+    with pytest.raises(ValueError, match=r"4 dimensions, 10 vectors.* does not match its attributes .*16 dimensions, 2500"):
+        _load_state({**hnsw_state, "index_": other.__getstate__()["index_"]})
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
@@ -150,10 +210,11 @@ def test_calibrated_radius_accepts_the_target_fraction_of_strangers(open_set_dig
     model.set_params(radiusneighborsclassifier__radius=radius)
     accepted = np.mean(_predict(model, X[cal]) != -1)
     assert accepted <= far < accepted + 1.5 / cal.sum()
-    # Other samples of the same strangers: near the target. (Strangers of other
-    # classes may be accepted far more often, see the user guide: the rate
-    # transfers as far as the calibration strangers resemble the new ones.)
-    assert np.mean(_predict(model, X[strangers]) != -1) <= far + 0.05
+    # Other samples of the same strangers: the target up to sampling error (tests/_far.py). (Strangers
+    # of other classes may be accepted far more often, see the user guide: the rate transfers as far
+    # as the calibration strangers resemble the new ones.)
+    measured = np.mean(_predict(model, X[strangers]) != -1)
+    assert measured <= far + far_tolerance(far, cal.sum(), strangers.sum())
     assert np.mean(_predict(model, X_known) == y_known) > 0.5
 
 

@@ -1,6 +1,7 @@
 """Pickle/joblib round trips, CUDA-to-CPU loading and the weights-only format."""
 
 import io
+import json
 import pickle
 import warnings
 
@@ -206,3 +207,82 @@ def test_save_weights_needs_fitted_estimator(tmp_path):
 
     with pytest.raises(NotFittedError):
         save_weights(SiameseEmbedder(**FAST), tmp_path / "w.pt")
+
+
+# ------------------------------------------------- versions, damage, exact types
+def _rewrite_meta(path, edit):
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["meta"])
+    edit(meta)
+    payload["meta"] = json.dumps(meta)
+    torch.save(payload, path)
+
+
+def test_weights_file_records_the_versions_that_wrote_it(fitted, tmp_path):
+    import sklearn_siamese
+
+    save_weights(fitted, tmp_path / "w.pt")
+    meta = json.loads(torch.load(tmp_path / "w.pt", weights_only=True)["meta"])
+    assert meta["format"] == "sklearn_siamese.weights" and meta["format_version"] == 2
+    assert meta["sklearn_siamese"] == sklearn_siamese.__version__ and meta["torch"] == torch.__version__
+
+
+def test_weights_file_of_a_newer_format_is_refused(fitted, tmp_path):
+    path = tmp_path / "w.pt"
+    save_weights(fitted, path)
+    _rewrite_meta(path, lambda meta: meta.update(format_version=3, version=3, sklearn_siamese="9.0"))
+    with pytest.raises(ValueError, match=r"format version 3 by sklearn_siamese 9.0.* up to 2: upgrade"):
+        load_weights(type(fitted)(**FAST), path)
+
+
+def test_weights_file_of_version_1_still_loads(fitted, data, tmp_path):
+    path = tmp_path / "w.pt"
+    save_weights(fitted, path)
+
+    def as_version_1(meta):
+        for key in ("format_version", "sklearn_siamese", "torch"):
+            del meta[key]
+        meta["version"] = 1
+
+    _rewrite_meta(path, as_version_1)
+    loaded = load_weights(type(fitted)(**FAST), path)
+    np.testing.assert_array_equal(outputs(loaded, data[0]), outputs(fitted, data[0]))
+
+
+def test_truncated_weights_file_is_refused(fitted, tmp_path):
+    path = tmp_path / "w.pt"
+    save_weights(fitted, path)
+    path.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(ValueError, match="could not be read as a weights file .truncated or damaged"):
+        load_weights(type(fitted)(**FAST), path)
+
+
+def test_weights_round_trip_keeps_fitted_attribute_types(fitted, tmp_path):
+    save_weights(fitted, tmp_path / "w.pt")
+    loaded = load_weights(type(fitted)(**FAST), tmp_path / "w.pt")
+    for name in sorted(k for k in vars(fitted) if k.endswith("_") and not k.startswith("_")):
+        if name not in {"net_", "augment_"}:
+            assert type(getattr(loaded, name)) is type(getattr(fitted, name)), name
+
+
+def test_conflicting_image_shape_is_refused_and_image_shape_stays_a_tuple(data, tmp_path):
+    X, y = data
+    X = np.hstack([X, X, X[:, :4]])  # 16 features: a 4x4 image
+    est = SiameseEmbedder(**{**FAST, "image_shape": (4, 4)}).fit(X, y)
+    path = tmp_path / "w.pt"
+    save_weights(est, path)
+    with pytest.raises(ValueError, match=r"image_shape='auto' \(saved \(4, 4\)\)"):
+        load_weights(SiameseEmbedder(**FAST), path)
+    loaded = load_weights(SiameseEmbedder(**{**FAST, "image_shape": [4, 4]}), path)
+    assert loaded.image_shape_ == est.image_shape_ and type(loaded.image_shape_) is tuple
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+def test_failed_load_leaves_the_estimator_as_it_was(fitted, tmp_path):
+    path = tmp_path / "w.pt"
+    save_weights(fitted, path)
+    # A wider encoder: the file's weights do not fit, found after the attributes are read.
+    est = type(fitted)(**{**FAST, "encoder": MLPEncoder(hidden_sizes=(9,))})
+    with pytest.raises(ValueError, match="does not match the weights of .*w.pt"):
+        load_weights(est, path)
+    assert not any(k.endswith("_") for k in vars(est))

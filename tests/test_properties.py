@@ -3,7 +3,11 @@
 Every call either succeeds with finite outputs of the right shape, or raises
 one of our clear errors (``ValueError``/``TypeError``/``FloatingPointError``
 raised from sklearn_siamese or scikit-learn's validation, with a message);
-never an exception from inside torch or numpy.
+never an exception from inside torch or numpy. An error is a pass only for
+input that an independent judge (the ``*_is_valid`` functions below, written
+from the documented contract, not from the code) calls invalid: valid input
+must succeed, and each property's run must have met valid input (counted
+with ``require_successes``).
 """
 
 import functools
@@ -14,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from sklearn.utils.multiclass import type_of_target
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.pairs import check_pair_labels
@@ -94,16 +99,59 @@ def assert_clear_error(exc):
     assert f"{os.sep}sklearn_siamese{os.sep}" in origin or f"{os.sep}sklearn{os.sep}" in origin, (origin, exc)
 
 
-def outcome(call):
-    """Result of ``call()``, or None after checking that it failed clearly."""
+# Successes per property, counted across its examples (hypothesis runs them all in one test call).
+SUCCESSES = {}
+
+
+def outcome(call, valid, name):
+    """Result of ``call()``, or None after checking that it failed clearly on input ``valid`` says is invalid."""
     try:
         result = call()
     except (ValueError, TypeError, FloatingPointError) as exc:
+        assert not valid, f"valid input was refused: {exc!r}"
         assert_clear_error(exc)
         event(f"{type(exc).__name__}: {str(exc)[:40]}")
         return None
     event("success")
+    SUCCESSES[name] = SUCCESSES.get(name, 0) + 1
     return result
+
+
+def require_successes(test):
+    """Run the hypothesis ``test`` and require that at least one of its examples succeeded."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        SUCCESSES.pop(test.__name__, None)
+        test(*args, **kwargs)
+        assert SUCCESSES.get(test.__name__, 0) > 0, f"{test.__name__}: no example succeeded"
+
+    return wrapper
+
+
+def _numbers(X):
+    """Finite real numbers only (bool and ints included): what the estimators document they take."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        return False
+    return X.dtype.kind != "f" or bool(np.isfinite(X).all())
+
+
+def samples_is_valid(X, n_features=None):
+    """Rows (n, d) or a stack of images (n, H, W) with at least one sample and one value, all finite numbers."""
+    X = np.asarray(X)
+    if X.ndim not in (2, 3) or min(X.shape) < 1 or not _numbers(X):
+        return False
+    return n_features is None or int(np.prod(X.shape[1:])) == n_features
+
+
+def labels_is_valid(y, n):
+    """One class label per sample, classes (not continuous values), and a same- and a different-class pair."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n or type_of_target(y) not in ("binary", "multiclass"):
+        return False
+    counts = np.unique(y, return_counts=True)[1]
+    return len(counts) >= 2 and counts.max() >= 2
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,13 +163,15 @@ def fitted(cls):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@require_successes
 @settings(max_examples=25, **SETTINGS)
 @given(data=st.data())
 def test_fit_succeeds_or_fails_clearly(cls, data):
     X = data.draw(shapes().flatmap(arrays), label="X")
     y = data.draw(labels(X.shape[0] if X.ndim else 0), label="y")
     est = cls(**FAST)
-    if outcome(lambda: est.fit(X, y)) is None:
+    valid = samples_is_valid(X) and labels_is_valid(y, len(X))
+    if outcome(lambda: est.fit(X, y), valid, "test_fit_succeeds_or_fails_clearly") is None:
         return
     out = est.transform(X) if hasattr(est, "transform") else est.predict_proba(X)
     assert out.shape[0] == X.shape[0]
@@ -130,15 +180,17 @@ def test_fit_succeeds_or_fails_clearly(cls, data):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@require_successes
 @settings(max_examples=40, **SETTINGS)
 @given(data=st.data())
 def test_inference_succeeds_or_fails_clearly(cls, data):
     est = fitted(cls)
     X = data.draw(shapes(n_features=N_FEATURES).flatmap(arrays), label="X")
+    valid = samples_is_valid(X, N_FEATURES)
     for method in ("transform", "predict", "predict_proba", "decision_function"):
         if not hasattr(est, method):
             continue
-        out = outcome(lambda: getattr(est, method)(X))
+        out = outcome(lambda: getattr(est, method)(X), valid, "test_inference_succeeds_or_fails_clearly")
         if out is not None:
             out = np.asarray(out)
             assert out.shape[0] == X.shape[0]
@@ -147,6 +199,7 @@ def test_inference_succeeds_or_fails_clearly(cls, data):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@require_successes
 @settings(max_examples=40, **SETTINGS)
 @given(data=st.data())
 def test_pair_api_succeeds_or_fails_clearly(cls, data):
@@ -158,24 +211,31 @@ def test_pair_api_succeeds_or_fails_clearly(cls, data):
         label="shape",
     )
     pairs = data.draw(arrays(shape), label="pairs")
+    # (n, 2, d) rows, or (n, 2, H, W) images of d values; at least one pair.
+    valid = n_pairs > 0 and pairs.ndim in (3, 4) and pairs.shape[1] == 2 and samples_is_valid(
+        pairs.reshape(2 * n_pairs, -1), N_FEATURES
+    )
     for method in ("pair_distance", "pair_score", "predict_pairs"):
         if not hasattr(est, method):
             continue
-        out = outcome(lambda: getattr(est, method)(pairs))
+        out = outcome(lambda: getattr(est, method)(pairs), valid, "test_pair_api_succeeds_or_fails_clearly")
         if out is not None:
             assert np.asarray(out).shape == (n_pairs,)
             assert np.isfinite(np.asarray(out, dtype=float)).all()
 
 
+@require_successes
 @settings(max_examples=60, **SETTINGS)
 @given(y_pairs=st.integers(0, 5).flatmap(lambda n: arrays((n,)) | arrays((n, 2))))
 def test_pair_labels_succeed_or_fail_clearly(y_pairs):
-    out = outcome(lambda: check_pair_labels(y_pairs))
+    valid = y_pairs.ndim == 1 and _numbers(y_pairs) and set(np.unique(y_pairs).tolist()) <= {0, 1}
+    out = outcome(lambda: check_pair_labels(y_pairs), valid, "test_pair_labels_succeed_or_fail_clearly")
     if out is not None:
         assert out.ndim == 1 and set(np.unique(out)) <= {0, 1}
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@require_successes
 @settings(max_examples=15, **SETTINGS)
 @given(data=st.data())
 def test_fit_on_valid_arrays_with_any_label_layout(cls, data):
@@ -186,7 +246,8 @@ def test_fit_on_valid_arrays_with_any_label_layout(cls, data):
     X = data.draw(hnp.arrays(np.dtype(dtype), (n, d), elements=_elements(dtype)), label="X")
     y = data.draw(labels(n), label="y")
     est = cls(**FAST)
-    if outcome(lambda: est.fit(X, y)) is None:
+    valid = samples_is_valid(X) and labels_is_valid(y, n)
+    if outcome(lambda: est.fit(X, y), valid, "test_fit_on_valid_arrays_with_any_label_layout") is None:
         return
     out = est.transform(X) if hasattr(est, "transform") else est.predict_proba(X)
     assert out.shape[0] == n and np.isfinite(out).all()

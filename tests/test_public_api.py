@@ -181,3 +181,13 @@ def test_invalid_argument_names_the_parameter(name):
 def test_every_public_function_has_an_invalid_argument_case():
     validated = {qualname.rsplit(".", 1)[1] for qualname in _public_functions() if qualname not in NOT_VALIDATED}
     assert validated == set(_cases())
+
+
+def test_version_is_the_installed_distributions():
+    import re
+    from importlib.metadata import version
+
+    import sklearn_siamese
+
+    assert re.fullmatch(r"\d+\.\d+\.\d+([a-z]+\d+)?(\.dev\d+)?", sklearn_siamese.__version__)
+    assert sklearn_siamese.__version__ == version("sklearn-siamese")

@@ -13,6 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
+from _far import far_tolerance
 from _learning import LEARNED_MARGIN, untrained_twin
 
 from sklearn_siamese import MLPEncoder, SiameseVerifier
@@ -385,14 +386,15 @@ def test_each_loss_fits_and_scores(small, held_out, loss):
 # -------------------------------------------------------------- open set
 @pytest.fixture(scope="module")
 def open_set(digits):
-    """A verifier trained on digits 0-4; held-out probes of them, strangers 5-6 (calibration) and 7-9 (scored)."""
+    """A verifier trained on digits 0-4; held-out probes of them; strangers of digits 5-9, split at random
+    into a calibration half and a scored half (one population, so sampling alone separates their rates)."""
     X, y = digits
     known = np.flatnonzero(y < 5)
     train, probes = known[:450], known[450:]
     ver = SiameseVerifier(**FAST).fit(X[train], y[train])
-    calibration = np.isin(y, [5, 6])
-    strangers = y >= 7
-    return ver, (X[probes], y[probes]), (X[calibration], y[calibration]), (X[strangers], y[strangers])
+    strangers = np.random.default_rng(0).permutation(np.flatnonzero(y >= 5))
+    calibration, scored = np.sort(strangers[::2]), np.sort(strangers[1::2])
+    return ver, (X[probes], y[probes]), (X[calibration], y[calibration]), (X[scored], y[scored])
 
 
 def _copy(ver, **params):
@@ -412,9 +414,9 @@ def test_calibrate_rejection_meets_the_target_on_new_strangers(open_set, far):
     # Exactly the target on the calibration strangers: at most far accepted, one more would exceed it.
     accepted = np.mean(best >= ver.threshold_)
     assert accepted <= far < accepted + 1.5 / len(X_cal)
-    # On strangers never seen, the measured rate is near the target.
+    # On strangers never seen, the measured rate is the target up to sampling error (tests/_far.py).
     measured = np.mean(ver.predict(X_strange) != -1)
-    assert measured <= far + 0.15
+    assert measured <= far + far_tolerance(far, len(X_cal), len(X_strange))
     # Known probes are mostly accepted, and as the right class.
     predicted = ver.predict(X_known)
     assert np.mean(predicted == y_known) > 0.5

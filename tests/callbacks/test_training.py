@@ -12,7 +12,7 @@ from torch import nn
 from sklearn_siamese import SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.callbacks import training as callbacks_module
 from sklearn_siamese._training.net import SiameseNet
-from sklearn_siamese.callbacks import CosineLR, NonFiniteLossGuard, TimeBudget
+from sklearn_siamese.callbacks import CosineLR, EpochSnapshot, NonFiniteLossGuard, TimeBudget
 from sklearn_siamese.encoders import MLPEncoder
 
 
@@ -258,3 +258,36 @@ def test_bad_lr_schedule_is_refused_before_training(Estimator, bad, digits):
     X, y = digits
     with pytest.raises(ValueError, match="lr_schedule"):
         Estimator(lr_schedule=bad).fit(X, y)
+
+
+def test_epoch_snapshot_in_a_plain_skorch_net_restores_the_last_finished_epoch():
+    """EpochSnapshot on its own, in any skorch net: an interrupt inside epoch 2 leaves epoch 1's weights."""
+    from skorch import NeuralNetRegressor
+    from skorch.callbacks import Callback
+
+    class Record(Callback):
+        def initialize(self):
+            self.after_epoch = []
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.after_epoch.append({k: v.clone() for k, v in net.module_.state_dict().items()})
+
+    class InterruptInEpoch2(Callback):
+        def on_batch_end(self, net, **kwargs):
+            if len(net.history) == 2 and len(net.history[-1]["batches"]) == 2:
+                raise KeyboardInterrupt
+
+    record = Record()
+    torch.manual_seed(0)
+    net = NeuralNetRegressor(
+        nn.Linear(4, 1), max_epochs=3, batch_size=8, lr=0.1, train_split=None,
+        callbacks=[("snapshot", EpochSnapshot()), ("record", record), ("interrupt", InterruptInEpoch2())],
+    )
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    net.fit(X, X.sum(1, keepdims=True))  # skorch ends fit quietly on KeyboardInterrupt
+    snapshot = dict(net.callbacks_)["snapshot"]
+    assert snapshot.interrupted_ and len(record.after_epoch) == 1
+    for key, value in net.module_.state_dict().items():
+        torch.testing.assert_close(value, record.after_epoch[0][key], rtol=0, atol=0)
+    assert net.history[-1]["interrupted"] is True and "interrupted" not in net.history[0]
