@@ -348,25 +348,24 @@ def test_scorers_pickle_and_validate():
         make_retrieval_scorer("recall")
 
 
-# ----------------------------------------------------- the real verifier, once merged
+# ------------------------------------------------------------- the real verifier
+@pytest.mark.learns
 def test_real_verifier_uses_its_pair_probability(digits):
-    Verifier = getattr(sklearn_siamese, "SiameseVerifier", None)
-    if Verifier is None:
-        pytest.skip("SiameseVerifier is not in this build yet")
     X, y = digits["X_train"], digits["y_train"]
-    verifier = Verifier(encoder="mlp", max_epochs=2, random_state=0).fit(X, y)
+    verifier = sklearn_siamese.SiameseVerifier(encoder="mlp", max_epochs=2, random_state=0).fit(X, y)
     pairs, same = make_pairs(digits["X_test"], digits["y_test"], n_pairs=200, random_state=0)
     scores = pair_scores(verifier, pairs)
     np.testing.assert_allclose(scores, verifier.pair_score(pairs))
-    # Probabilities of "same" that rank same-class pairs above the others.
-    assert scores[same == 1].mean() > scores[same == 0].mean() + 0.1
-    assert roc_auc_score(same, scores) > 0.8
+    # Probabilities of "same" that rank held-out same-class pairs above the others, better than the
+    # untrained twin's do.
+    untrained = untrained_twin(verifier).fit(X, y)
+    assert roc_auc_score(same, scores) > roc_auc_score(same, pair_scores(untrained, pairs)) + LEARNED_MARGIN
     assert verification_accuracy(verifier, pairs, same) == pytest.approx(
         np.mean((scores >= verifier.threshold_) == same)
     )
     X_test, y_test = digits["X_test"], digits["y_test"]
     by_hand = embedding_precision_at_1(verifier.embed(X_test), y_test, similarity=verifier.embedding_similarity)
-    assert precision_at_1(verifier, X_test, y_test) == by_hand > 0.5
+    assert precision_at_1(verifier, X_test, y_test) == by_hand
 
 
 # ----------------------------------------------------------------- open set
