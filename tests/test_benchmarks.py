@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# Every test here runs a benchmark script (one starts subprocesses): deselect with -m "not slow".
-pytestmark = pytest.mark.slow
+# The tests that run a benchmark script are marked slow (deselect with -m "not slow"); the
+# unit tests of the scripts' helpers are not.
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -70,6 +70,7 @@ def speed_run():
     return out.getvalue(), results, measured
 
 
+@pytest.mark.slow
 def test_speed_quick(speed_run):
     text, results, measured = speed_run
     for heading in ("Training overhead", "Training precision", "Time to a held-out", "Comparisons per second", "Inference", "Peak memory", "Growth with n"):
@@ -119,6 +120,7 @@ def test_speed_reads_fashion_mnist_with_the_package_loader(tmp_path):
     assert y.tolist() == [3, 1, 4, 1, 5, 3, 1]
 
 
+@pytest.mark.slow
 def test_unseen_classes_quick(capsys):
     _load("unseen_classes").main(["--quick"])
     rows = _table_rows(capsys.readouterr().out)
@@ -130,6 +132,7 @@ def test_unseen_classes_quick(capsys):
         assert unseen > 0.6 and one_shot > 0.45, method
 
 
+@pytest.mark.slow
 def test_open_set_quick(capsys):
     results = _load("open_set").main(["--quick", "--threads", "1"])["digits"]
     text = capsys.readouterr().out
@@ -153,6 +156,7 @@ def test_open_set_quick(capsys):
     assert embedder[(1, 0.1)][2] == pytest.approx(verifier[(1, 0.1)][2])
 
 
+@pytest.mark.slow
 def test_tune_defaults_small_run(capsys):
     """One-change rows over the defaults: each runs with its own setting (max_epochs included)."""
     module = _load("tune_defaults")
@@ -177,6 +181,7 @@ def test_tune_defaults_resamples_images():
     assert small[0, 0] == X[0].reshape(28, 28)[:2, :2].mean()
 
 
+@pytest.mark.slow
 def test_tune_defaults_snapshot_average_and_temperature_rows():
     """SnapshotAverage leaves the mean of the last epochs' weights; InstanceTemperature reaches the net."""
     import torch
@@ -211,6 +216,7 @@ def test_tune_defaults_snapshot_average_and_temperature_rows():
     assert any(not torch.equal(final[k], record.states[2][k]) for k in final if final[k].is_floating_point())
 
 
+@pytest.mark.slow
 def test_verifier_scale_quick(capsys):
     _load("verifier_scale").main(["--quick"])
     out = capsys.readouterr().out
@@ -225,6 +231,7 @@ def test_verifier_scale_quick(capsys):
             assert every == proto  # one reference per class is its own prototype
 
 
+@pytest.mark.slow
 def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
     """The script reads two zips of ALPHABET/characterNN/*.png, as the real data, and cross-validates."""
     import zipfile
@@ -267,6 +274,7 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
         assert r["epochs"][0] > 0 and r["train_s"][0] < 30, r
 
 
+@pytest.mark.slow
 def test_search_small_run_finds_the_true_neighbours(capsys):
     pytest.importorskip("faiss")
     results = _load("search").main(["--n-references", "5000", "--n-queries", "300", "--exact-queries", "100"])
@@ -277,6 +285,7 @@ def test_search_small_run_finds_the_true_neighbours(capsys):
     assert hnsw[1]["recall"] >= hnsw[0]["recall"]  # a wider search never finds fewer
 
 
+@pytest.mark.slow
 def test_out_of_core_small_run_reports_peak_memory(capsys):
     kinds = ["uint8 memmap", "hand-written PyTorch, uint8 memmap"]
     results = _load("out_of_core").main(["--n-samples", "3000", "--kinds", *kinds])
@@ -288,6 +297,7 @@ def test_out_of_core_small_run_reports_peak_memory(capsys):
         assert r["shape"] == [3000, 32] and r["added_mb"] > 0 and r["added_anon_mb"] >= 0
 
 
+@pytest.mark.slow
 def test_out_of_core_sparse_small_run(capsys):
     results = _load("out_of_core").main(["--sparse", "--n-samples", "2000"])
     out = capsys.readouterr().out
@@ -296,6 +306,7 @@ def test_out_of_core_sparse_small_run(capsys):
     assert r["shape"] == [2000, 32] and r["added_mb"] > 0
 
 
+@pytest.mark.slow
 def test_speed_backbone_quick(capsys):
     pytest.importorskip("torchvision")
     import torch
@@ -310,6 +321,7 @@ def test_speed_backbone_quick(capsys):
     assert all(math.isfinite(t) and t > 0 for t in results["backbone"].values())
 
 
+@pytest.mark.slow
 def test_write_docs_saves_the_report_with_its_command(capsys, monkeypatch, tmp_path):
     # The quickest script with a report (unseen_classes: a few seconds).
     script = _load("unseen_classes")
@@ -351,6 +363,7 @@ def fake_people(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_faces_quick_on_a_folder_of_fake_people(fake_people, capsys):
     faces = _load("faces")
     results = faces.main(["--data", str(fake_people), "--size", "16", "--quick", "--methods", "raw", "PCA", "SiameseEmbedder"])
@@ -367,6 +380,7 @@ def test_faces_quick_on_a_folder_of_fake_people(fake_people, capsys):
     assert all(r[0]["one_shot"] > 0.4 and 0 <= r[0]["auc"] <= 1 for r in results.values()), results
 
 
+@pytest.mark.slow
 def test_tune_defaults_on_the_face_protocol(fake_people, capsys):
     """--dataset faces-no-side-light: the face split and metrics, without the side-light shots."""
     module = _load("tune_defaults")

@@ -88,6 +88,7 @@ def test_base_class_says_what_to_write_and_bad_names_are_refused():
 
 
 @pytest.mark.learns
+@pytest.mark.slow
 def test_a_users_distance_and_miner_in_a_grid_search(small_digits):
     """The user's distance and miner are parameters like any other: cloned, searched, refitted."""
     X, y = small_digits

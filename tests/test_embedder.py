@@ -252,6 +252,7 @@ def test_pipeline_cross_val_score(digits):
 
 
 @pytest.mark.learns
+@pytest.mark.slow
 def test_grid_search_over_margin_on_pipeline_and_alone(digits):
     X, y = digits
     pipe = make_pipeline(SiameseEmbedder(**{**FAST, "max_epochs": 2}), KNeighborsClassifier(1))

@@ -68,6 +68,7 @@ def test_export_refuses_unfitted_and_pipelines(digits):
         export_encoder(pipe)
 
 
+@pytest.mark.slow
 def test_export_logs_nothing_about_torchvision(digits, capfd, caplog):
     # torch's exporter logs a warning per torchvision operator when torchvision is missing.
     X, y = digits

@@ -22,6 +22,7 @@ MUST_BE_MARKED = {
     "_training/test_data.py::test_verifier_with_rotation_classes_predicts_the_users_classes",
     "test_distances.py::test_a_users_distance_and_miner_in_a_grid_search",
     "test_demo.py::test_demo_table_and_scores",
+    "test_scaling.py::test_data_parallel_training_learns",
 }
 
 

@@ -58,6 +58,7 @@ def serial_search(digits):
     return _search(n_jobs=1).fit(*digits)
 
 
+@pytest.mark.slow
 def test_grid_search_loky_matches_serial(digits, serial_search):
     """n_jobs=2 on joblib's default (loky) backend gives the serial results."""
     search = _search(n_jobs=2).fit(*digits)
@@ -166,7 +167,9 @@ def data_parallel_run(tmp_path_factory):
     """Run examples/data_parallel.py on 2 CPU processes (gloo) with torchrun."""
     pytest.importorskip("accelerate")
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # The caller's PYTHONPATH is kept after the repository's: the sabotage check reaches the workers.
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath}
     cmd = [
         sys.executable, "-m", "torch.distributed.run",
         "--nproc-per-node=2", "--master-addr=127.0.0.1", f"--master-port={_free_port()}",
@@ -188,12 +191,15 @@ def test_data_parallel_processes_end_with_identical_weights(data_parallel_run):
 
 
 @pytest.mark.slow
+@pytest.mark.learns
 def test_data_parallel_training_learns(data_parallel_run):
     for run in data_parallel_run:
-        assert run["train_loss"][-1] < run["train_loss"][0]
-        assert run["valid_loss"].min() < run["valid_loss"][0]
-        # 4-way one-shot on digits never seen in training; chance is 0.25.
-        assert run["one_shot_accuracy"] > 0.35
+        # Measured: the training loss falls by about half in 4 epochs (0.18 to 0.08); with weights
+        # that never move it wanders by a few percent around its first value (tests/sabotage).
+        assert run["train_loss"][-1] < 0.8 * run["train_loss"][0]
+        assert run["valid_loss"].min() < 0.95 * run["valid_loss"][0]
+        # 4-way one-shot on digits never seen in training: an accuracy (an untrained net scores 0.56).
+        assert 0.25 <= run["one_shot_accuracy"] <= 1
 
 
 @pytest.mark.slow

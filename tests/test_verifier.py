@@ -104,6 +104,7 @@ def test_head_auto_picks_by_loss(loss, head, expected):
     assert type(ver._make_criterion(8).head).__name__ == expected
 
 
+@pytest.mark.slow
 def test_default_verifier_learns_the_embedders_encoder(digits):
     """Same random_state, same training: the verifier transfers as the embedder does."""
     from sklearn_siamese import SiameseEmbedder
@@ -230,6 +231,7 @@ def test_contrastive_logit_map(small):
 
 # ----------------------------------------------------- sklearn ecosystem
 @pytest.mark.learns
+@pytest.mark.slow
 def test_pipeline_cross_val_and_grid_search(small):
     X, y = small
     pipe = make_pipeline(MinMaxScaler(), SiameseVerifier(**FAST))

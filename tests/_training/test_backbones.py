@@ -301,6 +301,7 @@ def test_save_weights_and_load_weights_read_no_pretrained_weights(fitted, images
         np.testing.assert_allclose(loaded.transform(X), fitted.transform(X), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_onnx_export_round_trip(fitted, images):
     ort = pytest.importorskip("onnxruntime")
     from sklearn_siamese.export import export_encoder
