@@ -21,6 +21,7 @@ Inference embeds in fixed blocks (``_training.inference``).
 """
 
 import copy
+import copyreg
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
+from ._portable import from_portable_state, restore_net, to_portable_state
 from ._training.checks import (
     check_can_form_pairs,
     image_shape_of,
@@ -620,6 +622,24 @@ class _BaseSiamese(BaseEstimator):
         net.history = history
         self._record_training(net, done=True)
         return net
+
+    # ---------------------------------------------------------- persistence
+    # Two states. pickle, joblib and copy keep everything (__reduce_ex__), the
+    # skorch net with the optimiser and random states that warm_start and
+    # EstimatorCheckpoint continue from; unpickling runs code anyway.
+    # __getstate__, which skops stores, is the portable state (_portable):
+    # weights as arrays, no code, the net rebuilt by __setstate__.
+    def __reduce_ex__(self, protocol):
+        return copyreg.__newobj__, (type(self),), super().__getstate__()
+
+    def __getstate__(self):
+        return to_portable_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        state, weights = from_portable_state(state, type(self).__name__)
+        super().__setstate__(state)
+        if weights is not None:
+            restore_net(self, weights, f"this saved {type(self).__name__}")
 
     # ------------------------------------------------------------ inference
     def _embed(self, X, validate=True):

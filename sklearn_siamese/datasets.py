@@ -105,7 +105,7 @@ def load_idx(images_path, labels_path, *, flatten=False):
 
     Returns
     -------
-    X : ndarray of shape (n_samples, *image_shape) or (n_samples, n_pixels), dtype float32
+    X : ndarray of shape (n_samples, height, width) or (n_samples, n_pixels), dtype float32
         The images as the file holds them (``(n, 28, 28)`` for MNIST),
         which the estimators read as images; one row per image with
         ``flatten=True``. Values in [0, 1].

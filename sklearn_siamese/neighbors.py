@@ -55,6 +55,37 @@ def _faiss_available():
     return True
 
 
+def _deserialize_hnsw(state):
+    """The faiss index of a saved transformer's ``state``, checked against its other attributes.
+
+    A truncated or edited file fails here, with a ``ValueError`` naming the
+    problem, rather than at the first search.
+    """
+    faiss = _import_faiss()
+    serialized = state.get("index_")
+    if not isinstance(serialized, (bytes, bytearray)):
+        raise ValueError(
+            f"This saved ApproximateKNeighborsTransformer holds a {type(serialized).__name__} "
+            "where its serialised faiss index should be; the file is damaged."
+        )
+    try:
+        index = faiss.deserialize_index(np.frombuffer(serialized, dtype=np.uint8))
+    except RuntimeError as exc:
+        raise ValueError(
+            f"The faiss index of this saved ApproximateKNeighborsTransformer could not be read "
+            f"(truncated or damaged?): {exc}"
+        ) from exc
+    metric = faiss.METRIC_INNER_PRODUCT if state.get("metric") == "cosine" else faiss.METRIC_L2
+    expected = (state.get("n_features_in_"), state.get("n_samples_fit_"), metric)
+    if not isinstance(index, faiss.IndexHNSW) or (index.d, index.ntotal, index.metric_type) != expected:
+        raise ValueError(
+            f"The faiss index of this saved ApproximateKNeighborsTransformer ({type(index).__name__}, "
+            f"{index.d} dimensions, {index.ntotal} vectors, metric {index.metric_type}) does not match its "
+            f"attributes (an HNSW index of {expected[0]} dimensions, {expected[1]} vectors, metric {metric})."
+        )
+    return index
+
+
 class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
     """Transform rows into a sparse graph of their (approximate) nearest neighbours.
 
@@ -90,7 +121,9 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
     index_type_ : {"hnsw", "exact"}
         The search that ``fit`` built.
     index_ : faiss.Index or sklearn.neighbors.NearestNeighbors
-        The search structure over the references.
+        The search structure over the references. pickle, joblib and skops
+        store a faiss index as faiss's serialised bytes, so loading does
+        not add the references again.
     n_samples_fit_ : int
         Number of references.
     n_features_in_ : int
@@ -257,7 +290,9 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
         return self.fit(X).transform(X)
 
     def __getstate__(self):
-        # A faiss index is a C++ object: pickle its serialised bytes instead.
+        # A faiss index is a C++ object: pickle and skops store its serialised
+        # bytes instead, which load without adding the references again
+        # (benchmarks/search.py times both).
         state = dict(super().__getstate__())  # a copy: object.__getstate__ returns __dict__ itself
         if getattr(self, "index_type_", None) == "hnsw":
             import faiss
@@ -268,8 +303,7 @@ class ApproximateKNeighborsTransformer(TransformerMixin, BaseEstimator):
 
     def __setstate__(self, state):
         if state.get("index_type_") == "hnsw":
-            serialized = np.frombuffer(state["index_"], dtype=np.uint8)
-            state = {**state, "index_": _import_faiss().deserialize_index(serialized)}
+            state = {**state, "index_": _deserialize_hnsw(state)}
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -1,4 +1,4 @@
-"""Saving fitted estimators: a weights-only format, and checkpoints during fit.
+"""Saving fitted estimators: a weights-only format, skops files without pickle, checkpoints during fit.
 
 * ``pickle``/``joblib`` keep everything (including the optimiser and random
   states needed to continue training) but **unpickling runs arbitrary code**:
@@ -8,33 +8,95 @@
   strings and lists only, so loading it runs no code from the file. The
   code (the encoder) comes from the estimator you pass to
   :func:`load_weights`.
+* skops (``pip install 'sklearn-siamese[skops]'``) saves whole pipelines
+  and searches without pickle: ``skops.io.dump(model, "model.skops")``,
+  then ``skops.io.load("model.skops", trusted=TRUSTED_TYPES)``. The
+  estimators give skops their portable state (weights as numpy arrays,
+  parameters and fitted attributes as plain values) and rebuild their net
+  from it, on their ``device``, or on the CPU (with a ``DeviceWarning``)
+  where this machine lacks it.
+  ``TRUSTED_TYPES`` names the package's own types such a file may hold
+  (the estimators, the encoder specifications, distances, miners,
+  callbacks, ``RandomAffine`` and ``ApproximateKNeighborsTransformer``):
+  pass it rather than what ``skops.io.get_untrusted_types`` reports, so
+  that a file edited to name any other type is refused (skops's
+  ``UntrustedTypesFoundException`` names it). Loading them runs only this
+  package's code: the estimators' ``__setstate__`` checks the format
+  version and the arrays, builds the network from the parameters and
+  copies the weights in.
 * :class:`~sklearn_siamese.callbacks.EstimatorCheckpoint` (in
   :mod:`sklearn_siamese.callbacks`, importable from here too) pickles the
   whole estimator at the end of every epoch, so a long fit killed half-way
   can be resumed with ``warm_start=True``.
+
+The user guide's "Reliability and persistence" page compares the three
+(what each stores, what loading can run, size and speed).
+
+Examples
+--------
+>>> import skops.io as sio
+>>> from sklearn.datasets import load_digits
+>>> from sklearn.neighbors import KNeighborsClassifier
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn_siamese import MLPEncoder, SiameseEmbedder
+>>> from sklearn_siamese.persistence import TRUSTED_TYPES
+>>> X, y = load_digits(return_X_y=True)
+>>> emb = SiameseEmbedder(MLPEncoder(hidden_sizes=(16,)), max_epochs=1, random_state=0)
+>>> model = make_pipeline(emb, KNeighborsClassifier(1)).fit(X / 16, y)
+>>> data = sio.dumps(model)
+>>> sio.get_untrusted_types(data=data)
+['sklearn_siamese._embedder.SiameseEmbedder', 'sklearn_siamese.encoders.MLPEncoder']
+>>> loaded = sio.loads(data, trusted=TRUSTED_TYPES)
+>>> bool((loaded.predict(X / 16) == model.predict(X / 16)).all())
+True
 """
 
 import json
 import os
+import pickle
+import zipfile
 
 import numpy as np
 import torch
-from skorch.history import History
 from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from . import augmentation, callbacks, distances, encoders, mining
+from ._embedder import SiameseEmbedder
+from ._portable import REBUILT, check_versions, history_from_json, json_default, restore_net, versions
 from ._training.checks import resolve_device
+from ._verifier import SiameseVerifier
 from .callbacks.checkpoint import EstimatorCheckpoint, _atomic_write
+from .neighbors import ApproximateKNeighborsTransformer
 
-__all__ = ["save_weights", "load_weights", "EstimatorCheckpoint"]
+__all__ = ["save_weights", "load_weights", "EstimatorCheckpoint", "TRUSTED_TYPES"]
+
+
+def _qualified_names(classes):
+    return tuple(sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in classes))
+
+
+# The package's own types that a skops file of its objects may name (module
+# docstring): every built-in class a parameter or a fitted attribute holds.
+# Base classes stay out: a subclass of the user's is the user's to trust.
+TRUSTED_TYPES = _qualified_names(
+    [
+        SiameseEmbedder,
+        SiameseVerifier,
+        ApproximateKNeighborsTransformer,
+        augmentation.RandomAffine,
+        *encoders.BUILT_IN_ENCODERS,
+        *distances.DISTANCES.values(),
+        *mining.MINERS.values(),
+        *(getattr(callbacks, name) for name in callbacks.__all__ if name != "EstimatorCallback"),
+    ]
+)
 
 _FORMAT = "sklearn_siamese.weights"
-_VERSION = 1
-
-# Fitted attributes that are rebuilt rather than stored (by the estimator's ``_restore_net``): the
-# net from the weights, and the training augmentation from the estimator's
-# parameters (it may be code, e.g. a callable or a RandomAffine).
-_REBUILT = {"net_", "history_", "augment_", "validation_history_"}
+# 2: the file records the package's and torch's versions, tuples and numpy
+# scalars keep their types, and tuple-valued parameters (image_shape) are
+# checked. Version 1 files still load.
+_VERSION = 2
 
 # Parameters that do not change what a fitted model computes: where and how
 # it runs, and how long and on what it was trained. load_weights accepts them
@@ -52,15 +114,18 @@ def _is_free(param):
 
 
 def _encode(value, name):
+    """``value`` in JSON, tagged where JSON would change its type (arrays, tuples, numpy scalars)."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufUO":
             raise TypeError(f"Fitted attribute {name} has dtype {value.dtype}, which save_weights cannot store.")
         return {"__ndarray__": value.tolist(), "dtype": value.dtype.str if value.dtype.kind != "O" else "O"}
     if isinstance(value, np.generic):
-        return value.item()
+        return {"__scalar__": value.item(), "dtype": value.dtype.str}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, name) for v in value]}
+    if isinstance(value, list):
         return [_encode(v, name) for v in value]
     raise TypeError(
         f"Fitted attribute {name} is a {type(value).__name__}, which save_weights cannot "
@@ -69,26 +134,32 @@ def _encode(value, name):
 
 
 def _decode(value):
-    if isinstance(value, dict) and "__ndarray__" in value:
-        return np.asarray(value["__ndarray__"], dtype=object if value["dtype"] == "O" else value["dtype"])
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            return np.asarray(value["__ndarray__"], dtype=object if value["dtype"] == "O" else value["dtype"])
+        if "__scalar__" in value:
+            return np.dtype(value["dtype"]).type(value["__scalar__"])
+        if "__tuple__" in value:
+            return tuple(_decode(v) for v in value["__tuple__"])
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
     return value
 
 
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return repr(obj)
+def _is_plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, (list, tuple)) and all(_is_plain(v) for v in value)
 
 
 def _simple_params(estimator):
-    """Constructor parameters that are plain values (the rest is code)."""
-    out = {}
-    for key, value in estimator.get_params(deep=False).items():
-        if value is None or isinstance(value, (bool, int, float, str)):
-            out[key] = value
-    return out
+    """Constructor parameters that are plain values, or tuples and lists of them (the rest is code).
+
+    As JSON gives them back, so that a saved ``(8, 8)`` compares equal to
+    the estimator's.
+    """
+    params = estimator.get_params(deep=False)
+    return {key: json.loads(json.dumps(value)) for key, value in params.items() if _is_plain(value)}
 
 
 @validate_params(
@@ -99,8 +170,10 @@ def save_weights(estimator, path):
 
     The file holds the encoder's ``state_dict``, the fitted attributes
     (``classes_``, ``embedding_dim_``, thresholds, ...), the plain-valued
-    constructor parameters and the training history, in a form that
+    constructor parameters, the training history, and the versions of the
+    format, of sklearn_siamese and of torch that wrote it, in a form that
     ``torch.load(path, weights_only=True)`` reads: opening it runs no code.
+    For a whole pipeline, use skops (see the module's description).
 
     Parameters
     ----------
@@ -132,11 +205,11 @@ def save_weights(estimator, path):
     fitted = {
         name: _encode(value, name)
         for name, value in vars(estimator).items()
-        if name.endswith("_") and not name.startswith("_") and name not in _REBUILT
+        if name.endswith("_") and not name.startswith("_") and name not in REBUILT
     }
     meta = {
-        "format": _FORMAT,
-        "version": _VERSION,
+        **versions(_FORMAT, _VERSION),
+        "version": _VERSION,  # what version 1 readers check
         "class": type(estimator).__name__,
         "params": _simple_params(estimator),
         "fitted": fitted,
@@ -148,11 +221,33 @@ def save_weights(estimator, path):
     # A loss with learnable parameters (the verifier's head) is part of the model.
     criterion_state = {k: v.detach().cpu() for k, v in estimator.net_.criterion_.state_dict().items()}
     payload = {
-        "meta": json.dumps(meta, default=_json_default),
+        "meta": json.dumps(meta, default=json_default),
         "state_dict": state,
         "criterion_state_dict": criterion_state,
     }
     _atomic_write(lambda f: torch.save(payload, f), path)
+
+
+def _read_weights_file(path):
+    """The payload and the metadata of a weights file, or a ValueError that says what is wrong with it."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, FileNotFoundError, PermissionError, IsADirectoryError):
+        raise  # torch's message names the type the file asked for; the others name the path
+    except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"{path} could not be read as a weights file (truncated or damaged?): {exc}") from exc
+    if not isinstance(payload, dict) or "meta" not in payload or "state_dict" not in payload:
+        raise ValueError(f"{path} is not a file written by sklearn_siamese.persistence.save_weights.")
+    try:
+        meta = json.loads(payload["meta"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a file written by sklearn_siamese.persistence.save_weights: {exc}") from exc
+    if isinstance(meta, dict) and "format_version" not in meta and isinstance(meta.get("version"), int):
+        meta["format_version"] = meta["version"]  # written by version 1, which recorded no other versions
+    check_versions(meta, _FORMAT, _VERSION, str(path))
+    if not isinstance(payload["state_dict"], dict) or not isinstance(payload.get("criterion_state_dict", {}), dict):
+        raise ValueError(f"{path} holds no state_dict of tensors: the file is damaged.")
+    return payload, meta
 
 
 @validate_params(
@@ -172,7 +267,8 @@ def load_weights(estimator, path):
     ``max_time``, ``random_state``, ``samples_per_epoch``, ``batch_size``,
     ``lr``, the optimizer and its ``optimizer__*`` arguments, the
     validation and early-stopping settings, ``augmentation`` and the other
-    training-only parameters.
+    training-only parameters. When loading fails, ``estimator`` is left as
+    it was.
 
     Parameters
     ----------
@@ -189,18 +285,18 @@ def load_weights(estimator, path):
     Raises
     ------
     ValueError
-        If the file is not a weights file, or the estimator's class or
-        parameters differ from the saved ones.
+        If the file is not a weights file, is truncated or damaged, was
+        written by a newer format version, or the estimator's class or
+        parameters differ from the saved ones, or its network does not fit
+        the saved weights.
+    pickle.UnpicklingError
+        If the file asks for anything but tensors and plain values (torch's
+        message names it).
     """
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or "meta" not in payload or "state_dict" not in payload:
-        raise ValueError(f"{path} is not a file written by sklearn_siamese.persistence.save_weights.")
-    meta = json.loads(payload["meta"])
-    if meta.get("format") != _FORMAT or meta.get("version", 0) > _VERSION:
-        raise ValueError(f"{path} is not a weights file of a supported version (got {meta.get('format')!r}).")
+    payload, meta = _read_weights_file(path)
     name = type(estimator).__name__
-    if meta["class"] != name:
-        raise ValueError(f"{path} holds a {meta['class']}, but the estimator passed is a {name}.")
+    if meta.get("class") != name:
+        raise ValueError(f"{path} holds a {meta.get('class')}, but the estimator passed is a {name}.")
     current = _simple_params(estimator)
     differ = {
         key: (saved, current.get(key, "<not a plain value>"))
@@ -208,20 +304,31 @@ def load_weights(estimator, path):
         if not _is_free(key) and current.get(key, "<not a plain value>") != saved
     }
     if differ:
-        detail = ", ".join(f"{k}={c!r} (saved {s!r})" for k, (s, c) in sorted(differ.items()))
+        detail = ", ".join(f"{k}={_shown(c)} (saved {_shown(s)})" for k, (s, c) in sorted(differ.items()))
         raise ValueError(f"The estimator's parameters differ from those saved in {path}: {detail}.")
 
-    for key, value in meta["fitted"].items():
-        setattr(estimator, key, _decode(value))
     device = resolve_device(estimator.device)
+    before = dict(vars(estimator))
     try:
-        criterion_state = payload.get("criterion_state_dict", {})
-        estimator._restore_net(device, payload["state_dict"], criterion_state, History(meta["history"]))
-    except RuntimeError as exc:
-        raise ValueError(f"The encoder built from the estimator's parameters does not match {path}: {exc}") from exc
-    for key in ("n_epochs_", "interrupted_"):
-        if key in meta["fitted"]:
-            setattr(estimator, key, _decode(meta["fitted"][key]))
-    if meta.get("validation_history") is not None:
-        estimator.validation_history_ = History(meta["validation_history"])
+        for key, value in meta["fitted"].items():
+            setattr(estimator, key, _decode(value))
+        weights = {
+            "module_state": payload["state_dict"],
+            "criterion_state": payload.get("criterion_state_dict", {}),
+            "history": history_from_json(json.dumps(meta["history"]), str(path)),
+            "validation_history": history_from_json(
+                None if meta.get("validation_history") is None else json.dumps(meta["validation_history"]), str(path)
+            ),
+        }
+        restore_net(estimator, weights, str(path), device=device)
+    except BaseException:
+        # Never a half-loaded estimator: back to what was passed.
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        raise
     return estimator
+
+
+def _shown(value):
+    """A parameter value as the user wrote it: JSON gave tuples back as lists."""
+    return repr(tuple(value)) if isinstance(value, list) else repr(value)

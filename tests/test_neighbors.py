@@ -104,13 +104,13 @@ def test_skops_round_trip_searches_alike(clustered, index):
     if index == "hnsw":
         pytest.importorskip("faiss")
     sio = pytest.importorskip("skops.io")
-    from sklearn_siamese.persistence import trusted_types
+    from sklearn_siamese.persistence import TRUSTED_TYPES
 
     X, Q = clustered
     model = ApproximateKNeighborsTransformer(7, index=index, metric="cosine").fit(X)
     data = sio.dumps(model)
     assert sio.get_untrusted_types(data=data) == ["sklearn_siamese.neighbors.ApproximateKNeighborsTransformer"]
-    copy = sio.loads(data, trusted=trusted_types())
+    copy = sio.loads(data, trusted=TRUSTED_TYPES)
     np.testing.assert_array_equal(copy.kneighbors(Q)[1], model.kneighbors(Q)[1])
     np.testing.assert_array_equal(copy.transform(Q).toarray(), model.transform(Q).toarray())
 

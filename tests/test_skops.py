@@ -30,7 +30,7 @@ from sklearn_siamese.callbacks import (
 from sklearn_siamese.distances import CosineDistance, EuclideanDistance
 from sklearn_siamese.mining import AllMiner, HardMiner, SampledPairs, SemiHardMiner
 from sklearn_siamese.neighbors import calibrate_radius
-from sklearn_siamese.persistence import trusted_types
+from sklearn_siamese.persistence import TRUSTED_TYPES
 
 sio = pytest.importorskip("skops.io")
 from skops.io.exceptions import UntrustedTypesFoundException  # noqa: E402
@@ -52,7 +52,7 @@ def round_trip(obj):
     """``obj`` through skops, trusting only the package's own types; also the untrusted types listed."""
     data = sio.dumps(obj)
     untrusted = sio.get_untrusted_types(data=data)
-    return sio.loads(data, trusted=trusted_types()), untrusted
+    return sio.loads(data, trusted=TRUSTED_TYPES), untrusted
 
 
 def outputs(est, X):
@@ -105,7 +105,7 @@ def assert_same_params(loaded, est):
 
 def assert_only_own_types(untrusted):
     assert untrusted, "the estimators are the package's own types"
-    assert set(untrusted) <= set(trusted_types()), set(untrusted) - set(trusted_types())
+    assert set(untrusted) <= set(TRUSTED_TYPES), set(untrusted) - set(TRUSTED_TYPES)
 
 
 # ------------------------------------------------------------------ estimators
@@ -183,7 +183,7 @@ def test_estimator_saved_for_cuda_loads_on_the_cpu(data):
     # As if fitted with device="cuda": the file holds arrays, the device is only a parameter.
     data_ = sio.dumps(est.set_params(device="cuda"))
     with pytest.warns(DeviceWarning, match="device='cuda', which this machine does not have; it is loaded on the CPU"):
-        loaded = sio.loads(data_, trusted=trusted_types())
+        loaded = sio.loads(data_, trusted=TRUSTED_TYPES)
     assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
 
@@ -310,7 +310,7 @@ def test_grid_search_round_trip(data):
     data_ = sio.dumps(search)
     untrusted = sio.get_untrusted_types(data=data_)
     assert_only_own_types(sorted(set(untrusted) - set(of_any_search)))
-    loaded = sio.loads(data_, trusted=trusted_types() + of_any_search)
+    loaded = sio.loads(data_, trusted=[*TRUSTED_TYPES, *of_any_search])
     np.testing.assert_array_equal(loaded.predict(X), search.predict(X))
     assert loaded.best_params_ == search.best_params_
     np.testing.assert_array_equal(loaded.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"])
@@ -352,12 +352,12 @@ def test_file_from_a_newer_format_is_refused(saved):
         _portable(schema)["format_version"]["content"] = "99"
 
     with pytest.raises(ValueError, match="format version 99 .* reads versions up to 1: upgrade sklearn-siamese"):
-        sio.loads(_edit_schema(saved, newer), trusted=trusted_types())
+        sio.loads(_edit_schema(saved, newer), trusted=TRUSTED_TYPES)
 
 
 def test_truncated_file_is_refused(saved):
     with pytest.raises(zipfile.BadZipFile):
-        sio.loads(saved[: len(saved) // 2], trusted=trusted_types())
+        sio.loads(saved[: len(saved) // 2], trusted=TRUSTED_TYPES)
 
 
 def test_weights_not_matching_the_architecture_are_refused(saved):
@@ -366,7 +366,7 @@ def test_weights_not_matching_the_architecture_are_refused(saved):
         encoder_params["hidden_sizes"]["content"][0]["content"] = "8"
 
     with pytest.raises(ValueError, match="does not match the weights of this saved SiameseEmbedder"):
-        sio.loads(_edit_schema(saved, other_width), trusted=trusted_types())
+        sio.loads(_edit_schema(saved, other_width), trusted=TRUSTED_TYPES)
 
 
 def test_weights_replaced_by_another_value_are_refused(saved):
@@ -377,7 +377,7 @@ def test_weights_replaced_by_another_value_are_refused(saved):
                          "content": '"x"', "is_json": True}
 
     with pytest.raises(ValueError, match="entry .* is a str, not a numeric array"):
-        sio.loads(_edit_schema(saved, not_an_array), trusted=trusted_types())
+        sio.loads(_edit_schema(saved, not_an_array), trusted=TRUSTED_TYPES)
 
 
 def test_fitted_attributes_without_weights_are_refused(saved):
@@ -385,7 +385,7 @@ def test_fitted_attributes_without_weights_are_refused(saved):
         del _portable(schema)["module_state"]
 
     with pytest.raises(ValueError, match="has fitted attributes but no weights"):
-        sio.loads(_edit_schema(saved, no_weights), trusted=trusted_types())
+        sio.loads(_edit_schema(saved, no_weights), trusted=TRUSTED_TYPES)
 
 
 def test_file_naming_an_unexpected_type_is_refused(saved):
@@ -395,12 +395,13 @@ def test_file_naming_an_unexpected_type_is_refused(saved):
     tampered = _edit_schema(saved, code)
     assert "os.system" in sio.get_untrusted_types(data=tampered)
     with pytest.raises(UntrustedTypesFoundException, match="os.system"):
-        sio.loads(tampered, trusted=trusted_types())
+        sio.loads(tampered, trusted=TRUSTED_TYPES)
 
 
 def test_trusted_types_are_the_package_s_own():
-    names = trusted_types()
-    assert names == sorted(set(names)) and all(n.startswith("sklearn_siamese.") for n in names)
+    names = TRUSTED_TYPES
+    assert isinstance(names, tuple)  # not to be extended by accident
+    assert list(names) == sorted(set(names)) and all(n.startswith("sklearn_siamese.") for n in names)
     assert "sklearn_siamese._embedder.SiameseEmbedder" in names
     assert "sklearn_siamese.encoders.BackboneEncoder" in names
     assert "sklearn_siamese.neighbors.ApproximateKNeighborsTransformer" in names
