@@ -32,7 +32,10 @@ PARAMETER_DOCS = {
         Images get ``encoder="auto"``'s ``ConvEncoder`` and
         ``augmentation="auto"``'s random shifts, and a module of yours
         receives them as ``(batch, C, H, W)``. ``"auto"``: X of shape
-        ``(n, H, W)`` or ``(n, C, H, W)`` holds images; a data frame never
+        ``(n, H, W)`` or ``(n, C, H, W)`` holds images, and so does a
+        channels-last ``(n, H, W, C)`` with C = 1, 3 or 4 (transposed, as
+        torchvision's ``ToTensor`` does; a shape that reads both ways is
+        channels first); a data frame never
         does; a 2-D array whose number of columns is a square of side >= 8
         (64, 784, ...) is read as square images when ``encoder="auto"``,
         with a ``UserWarning`` (pass the shape, images, or None to silence
@@ -45,6 +48,15 @@ PARAMETER_DOCS = {
         Size of the embedding. None means 32 for the built-in encoders and
         the module's own output size for a user module; when both are given
         they must agree.""",
+    "early_stopping": """\
+    early_stopping : bool, default=True
+        Stop when the leave-one-out 1-nearest-neighbour accuracy on the
+        held-out validation classes (``valid_precision_at_1`` in
+        ``history_``) has not improved for ``n_iter_no_change`` epochs, and
+        restore the best epoch's weights. (The validation pair loss is
+        recorded too, but it rises on unseen classes while their
+        recognition still improves, so it is not what is monitored.)
+        Only active when validation classes are held out.""",
     "normalize": """\
     normalize : bool, default=True
         Whether embeddings are scaled to unit L2 norm.""",

@@ -98,15 +98,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         A number is used whenever at least two classes can be held out and
         two remain; None or 0 disables validation. The
         held-out classes also calibrate ``threshold_`` (see Notes).
-    early_stopping : bool, default=True
-        Stop when the leave-one-out 1-nearest-neighbour accuracy on the
-        held-out validation classes (``valid_precision_at_1`` in
-        ``history_``) has not improved for ``n_iter_no_change`` epochs, and
-        restore the best epoch's weights. (The validation pair loss is
-        recorded too, but it rises on unseen classes while their
-        recognition still improves, so it is not what is monitored.)
-        Only active when validation classes are held out.
-    .. shared-parameters:: n_iter_no_change refit_verifier augmentation rotation_classes instance_weight precision device
+    .. shared-parameters:: early_stopping n_iter_no_change refit_verifier augmentation rotation_classes instance_weight precision device
     accelerator : accelerate.Accelerator, default=None
         If given, training runs through skorch's ``AccelerateMixin`` with this
         Hugging Face ``Accelerator`` (data-parallel across processes when

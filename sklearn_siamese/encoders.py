@@ -11,7 +11,6 @@ Rows of ``X`` stay flat ``(n_samples, n_features)`` so scalers and
 pipelines work; image encoders reshape them with ``input_shape``.
 """
 
-import math
 import os
 from numbers import Integral, Real
 
@@ -21,7 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from torch import nn
 
-from ._training.checks import square_image_side
+from ._training.checks import image_shape_holding, square_image_side
 
 __all__ = ["BackboneEncoder", "ConvEncoder", "EncoderSpec", "KochEncoder", "MLPEncoder"]
 
@@ -96,21 +95,10 @@ def _check_input_shape(spec, n_features):
             "or set input_shape=(height, width)",
         )
         return (1, side, side)
-    shape = tuple(int(s) for s in spec.input_shape)
-    if len(shape) == 2:
-        shape = (1,) + shape
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(
-            f"{type(spec).__name__}: input_shape must be (height, width) or "
-            f"(channels, height, width) of positive sizes, got {spec.input_shape!r}."
-        )
-    if math.prod(shape) != n_features:
-        raise ValueError(
-            f"{type(spec).__name__}: input_shape={spec.input_shape!r} holds "
-            f"{math.prod(shape)} values but X has {n_features} features per "
-            "sample. Set encoder__input_shape to the image shape of each row."
-        )
-    return shape
+    return image_shape_holding(
+        spec.input_shape, n_features, "input_shape", f"{type(spec).__name__}: ",
+        " Set encoder__input_shape to the image shape of each row.",
+    )
 
 
 def _flat_size(features, shape):

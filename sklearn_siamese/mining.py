@@ -21,15 +21,18 @@ parameter takes a miner, or a name that resolves to a built-in one
     :class:`HardMiner` (batch-hard, Hermans et al. 2017): for every anchor
     its farthest positive and its closest negative.
 ``"random_pairs"``
-    Not a miner but a choice of sampler: the estimators draw each batch
-    as consecutive random pairs (or triplets) with
+    :class:`SampledPairs`, whose batches are laid out by the sampler
+    (``draws_pairs``): the estimators draw each batch as consecutive random
+    pairs (or triplets) with
     :class:`~sklearn_siamese.sampling.RandomPairSampler`, half of them
     same-class, as Koch et al. (2015) trained, and the loss uses exactly
-    those (:class:`SampledPairs`).
+    those.
 """
 
+from numbers import Integral
+
 import torch
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = [
     "Miner",
@@ -38,6 +41,7 @@ __all__ = [
     "HardMiner",
     "SampledPairs",
     "check_miner",
+    "check_mined",
     "mine_pairs",
     "mine_triplets",
 ]
@@ -54,8 +58,25 @@ class Miner:
 
     :meth:`pairs` derives the pairs of a pair loss from the triplets:
     every mined ``(a, p)`` as a same-class pair and every ``(a, n)`` as a
-    different-class pair.
+    different-class pair. The losses call :meth:`mine` and :meth:`pairs`
+    whatever the miner's class, and check what a miner of the user's
+    returns (:func:`check_mined`).
+
+    Attributes
+    ----------
+    averages_active_triplets : bool
+        Whether the triplet loss averages over the triplets with a positive
+        loss only ("batch all", Hermans et al. 2017), rather than over
+        every mined triplet. False here; True for :class:`AllMiner`.
+    draws_pairs : bool
+        Whether the batches must be laid out as consecutive random pairs or
+        triplets (the estimators then draw them with
+        :class:`~sklearn_siamese.sampling.RandomPairSampler`) rather than as
+        P classes x K samples. False here; True for :class:`SampledPairs`.
     """
+
+    averages_active_triplets = False
+    draws_pairs = False
 
     def mine(self, dist, labels):
         """The triplets of a batch to train on.
@@ -76,11 +97,21 @@ class Miner:
 
     def pairs(self, dist, labels):
         """``(first, second, same)``: index tensors of the pairs of a pair loss and whether each is same-class."""
-        a, p, n = self.mine(dist, labels)
+        a, p, n = mined(self, "mine", dist, labels)
         first = torch.cat([a, a])
         second = torch.cat([p, n])
         same = torch.cat([torch.ones_like(a, dtype=torch.bool), torch.zeros_like(a, dtype=torch.bool)])
         return first, second, same
+
+    def pair_masks(self, dist, labels):
+        """``(same, different)`` ``(B, B)`` masks of every pair to use, or None to use :meth:`pairs`.
+
+        A loss over every pair of the batch computes faster on the whole
+        masked matrix than on gathered pairs; a miner that uses every pair
+        says so by returning the masks (:class:`AllMiner` does, unless a
+        subclass of it overrides :meth:`pairs`).
+        """
+        return None
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -98,6 +129,14 @@ class AllMiner(Miner):
         pos, neg = _masks(labels)
         valid = pos[:, :, None] & neg[:, None, :]
         return valid.nonzero(as_tuple=True)
+
+    averages_active_triplets = True
+
+    def pair_masks(self, dist, labels):
+        if type(self).pairs is not AllMiner.pairs:  # a subclass chose its own pairs
+            return None
+        same = labels[:, None] == labels[None, :]
+        return same.clone().fill_diagonal_(False), ~same
 
     def pairs(self, dist, labels):
         pos, neg = _masks(labels)
@@ -144,6 +183,8 @@ class SampledPairs(Miner):
     ``RandomTripletSampler``) when ``mining="random_pairs"``.
     """
 
+    draws_pairs = True
+
     def mine(self, dist, labels):
         idx = torch.arange(len(labels) - len(labels) % 3, device=labels.device).view(-1, 3)
         return idx[:, 0], idx[:, 1], idx[:, 2]
@@ -155,6 +196,74 @@ class SampledPairs(Miner):
 
 
 MINERS = {"all": AllMiner, "semihard": SemiHardMiner, "hard": HardMiner, "random_pairs": SampledPairs}
+
+
+def mined(miner, method, dist, labels):
+    """``miner.<method>(dist, labels)``, checked by :func:`check_mined` unless ``miner`` is one of the built-in classes.
+
+    What the losses call, whatever the miner's class.
+    """
+    indices = getattr(miner, method)(dist, labels)
+    return indices if type(miner) in MINERS.values() else check_mined(indices, len(labels), miner, method)
+
+
+@validate_params(
+    {
+        "indices": "no_validation",  # checked in the body, with messages naming the miner
+        "n_rows": [Interval(Integral, 0, None, closed="left")],
+        "miner": [Miner],
+        "method": [StrOptions({"mine", "pairs"})],
+    },
+    prefer_skip_nested_validation=True,
+)
+def check_mined(indices, n_rows, miner, method="mine"):
+    """What ``miner.<method>`` returned, checked: equal-length 1-D integer index tensors within the batch.
+
+    ``mine`` returns ``(anchor, positive, negative)`` and ``pairs``
+    ``(first, second, same)``, ``same`` boolean. The package's own miners
+    are trusted (the losses check a miner of any other class, subclasses
+    of ours included); a user's gets a ``ValueError`` naming what is wrong,
+    instead of an indexing error deep in the loss.
+
+    Parameters
+    ----------
+    indices : tuple
+        What the method returned.
+    n_rows : int
+        Rows in the batch.
+    miner : Miner
+        The miner, for the message.
+    method : {"mine", "pairs"}, default="mine"
+        Which method returned ``indices``.
+
+    Returns
+    -------
+    indices : tuple of torch.Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> first, second, same = check_mined(AllMiner().pairs(None, torch.tensor([0, 0, 1])), 3, AllMiner(), "pairs")
+    >>> same.tolist()
+    [True, False, False]
+    """
+    name = f"{type(miner).__name__}.{method}"
+    if not isinstance(indices, (tuple, list)) or len(indices) != 3:
+        what = f"{len(indices)} items" if isinstance(indices, (tuple, list)) else type(indices).__name__
+        raise ValueError(f"{name} must return a tuple of 3 index tensors, got {what}.")
+    if not all(isinstance(t, torch.Tensor) and t.ndim == 1 for t in indices):
+        raise ValueError(f"{name} must return 1-D torch tensors, got {[getattr(t, 'shape', type(t).__name__) for t in indices]}.")
+    if len({len(t) for t in indices}) != 1:
+        raise ValueError(f"{name} must return 3 tensors of one length, got lengths {[len(t) for t in indices]}.")
+    index_tensors = indices[:2] if method == "pairs" else indices
+    for t in index_tensors:
+        if t.dtype.is_floating_point or t.dtype == torch.bool:
+            raise ValueError(f"{name} must return integer row indices, got dtype {t.dtype}.")
+        if len(t) and (int(t.min()) < 0 or int(t.max()) >= n_rows):
+            raise ValueError(f"{name} returned row indices outside the batch of {n_rows} rows.")
+    if method == "pairs" and indices[2].dtype != torch.bool:
+        raise ValueError(f"{name} must return a boolean tensor 'same' as its third item, got dtype {indices[2].dtype}.")
+    return tuple(indices)
 
 
 def check_miner(mining):

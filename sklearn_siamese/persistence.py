@@ -98,19 +98,9 @@ _FORMAT = "sklearn_siamese.weights"
 # checked. Version 1 files still load.
 _VERSION = 2
 
-# Parameters that do not change what a fitted model computes: where and how
-# it runs, and how long and on what it was trained. load_weights accepts them
-# different from the saved ones (optimizer__* arguments too).
-_FREE_PARAMS = {
-    "device", "precision", "verbose", "callbacks", "accelerator", "warm_start",
-    "max_epochs", "max_time", "samples_per_epoch", "batch_size", "samples_per_class",
-    "lr", "lr_schedule", "optimizer", "weight_decay", "validation_fraction", "early_stopping",
-    "n_iter_no_change", "refit", "augmentation", "rotation_classes", "instance_weight", "random_state",
-}
-
-
-def _is_free(param):
-    return param in _FREE_PARAMS or param.startswith("optimizer__")
+def _is_free(estimator, param):
+    """Whether ``param`` may differ from the saved model's: the estimators declare their training-only parameters."""
+    return param in type(estimator)._training_only_params or param.startswith("optimizer__")
 
 
 def _encode(value, name):
@@ -301,7 +291,7 @@ def load_weights(estimator, path):
     differ = {
         key: (saved, current.get(key, "<not a plain value>"))
         for key, saved in meta["params"].items()
-        if not _is_free(key) and current.get(key, "<not a plain value>") != saved
+        if not _is_free(estimator, key) and current.get(key, "<not a plain value>") != saved
     }
     if differ:
         detail = ", ".join(f"{k}={_shown(c)} (saved {_shown(s)})" for k, (s, c) in sorted(differ.items()))

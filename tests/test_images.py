@@ -98,7 +98,7 @@ def _resolved(X, **params):
     import warnings
 
     from sklearn_siamese._training.checks import image_shape_of, is_data_frame, resolve_image_shape
-    from sklearn_siamese._training.encoder import encoder_spec
+    from sklearn_siamese._building import encoder_spec
 
     est = SiameseEmbedder(**params)
     n_features = int(np.prod(np.shape(X)[1:]))

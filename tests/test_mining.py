@@ -63,3 +63,44 @@ def test_base_class_says_what_to_write_and_bad_names_are_refused(batch):
         check_miner("easy")
     with pytest.raises(ValueError, match="'mining' parameter of mine_pairs"):
         mine_pairs(*batch, "easy")
+
+
+# ------------------------------------------------ extension points, whatever the class
+def test_a_subclass_of_allminer_overriding_pairs_is_used_by_the_contrastive_loss():
+    from sklearn_siamese.losses import ContrastiveLoss
+    from sklearn_siamese.mining import AllMiner
+
+    class FirstPairOnly(AllMiner):
+        def pairs(self, dist, labels):
+            self.called = True
+            return torch.tensor([0]), torch.tensor([1]), torch.tensor([bool(labels[0] == labels[1])])
+
+    miner = FirstPairOnly()
+    embeddings = torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    loss = ContrastiveLoss(margin=1.0, mining=miner)(embeddings, labels)
+    assert miner.called
+    assert loss.item() == pytest.approx(25 / 2)  # the one same-class pair, at distance 5
+
+
+@pytest.mark.parametrize(
+    "returned, match",
+    [
+        (lambda n: (torch.arange(2), torch.arange(2)), r"BadMiner.mine must return a tuple of 3 index tensors, got 2 items"),
+        (lambda n: [0, 1, 2], r"BadMiner.mine must return a tuple of 3 index tensors, got 3 items|1-D torch tensors"),
+        (lambda n: (torch.arange(2), torch.arange(3), torch.arange(2)), r"3 tensors of one length, got lengths \[2, 3, 2\]"),
+        (lambda n: (torch.zeros(2), torch.zeros(2), torch.zeros(2)), r"integer row indices, got dtype torch.float32"),
+        (lambda n: (torch.tensor([0]), torch.tensor([n]), torch.tensor([1])), r"row indices outside the batch of 4 rows"),
+    ],
+)
+def test_a_users_miner_output_is_checked(returned, match):
+    from sklearn_siamese.losses import TripletLoss
+    from sklearn_siamese.mining import Miner
+
+    class BadMiner(Miner):
+        def mine(self, dist, labels):
+            return returned(len(labels))
+
+    embeddings, labels = torch.randn(4, 3), torch.tensor([0, 0, 1, 1])
+    with pytest.raises(ValueError, match=match):
+        TripletLoss(mining=BadMiner())(embeddings, labels)

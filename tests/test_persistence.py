@@ -286,3 +286,20 @@ def test_failed_load_leaves_the_estimator_as_it_was(fitted, tmp_path):
     with pytest.raises(ValueError, match="does not match the weights of .*w.pt"):
         load_weights(est, path)
     assert not any(k.endswith("_") for k in vars(est))
+
+
+# Parameters that define what a fitted model computes: load_weights refuses them different from the saved
+# model's. Every parameter is here or in the estimators' _training_only_params, so that adding one means
+# deciding which (a training-only parameter missing from the list once made load_weights refuse a file).
+MODEL_PARAMS = {
+    "encoder", "image_shape", "embedding_dim", "loss", "margin", "mining", "distance", "normalize",
+    "head", "max_references_per_class", "prototypes", "outlier_label",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("Estimator", [SiameseEmbedder, SiameseVerifier], ids=lambda c: c.__name__)
+def test_every_parameter_is_declared_training_only_or_model_defining(Estimator):
+    params = set(Estimator._parameter_constraints)
+    training_only = Estimator._training_only_params
+    assert not training_only & MODEL_PARAMS
+    assert params <= training_only | MODEL_PARAMS, sorted(params - training_only - MODEL_PARAMS)

@@ -24,6 +24,7 @@ from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.pairs import check_pair_labels
 
 ESTIMATORS = [SiameseEmbedder, SiameseVerifier]
+PER_ESTIMATOR = pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 
 FAST = dict(
     encoder=MLPEncoder(hidden_sizes=(4,)), max_epochs=1, batch_size=4, samples_per_class=2, random_state=0, samples_per_epoch=32
@@ -101,9 +102,10 @@ def assert_clear_error(exc):
 
 # Successes per property, counted across its examples (hypothesis runs them all in one test call).
 SUCCESSES = {}
+RUNNING = []  # the property require_successes is running
 
 
-def outcome(call, valid, name):
+def outcome(call, valid):
     """Result of ``call()``, or None after checking that it failed clearly on input ``valid`` says is invalid."""
     try:
         result = call()
@@ -113,7 +115,7 @@ def outcome(call, valid, name):
         event(f"{type(exc).__name__}: {str(exc)[:40]}")
         return None
     event("success")
-    SUCCESSES[name] = SUCCESSES.get(name, 0) + 1
+    SUCCESSES[RUNNING[-1]] = SUCCESSES.get(RUNNING[-1], 0) + 1
     return result
 
 
@@ -123,10 +125,23 @@ def require_successes(test):
     @functools.wraps(test)
     def wrapper(*args, **kwargs):
         SUCCESSES.pop(test.__name__, None)
-        test(*args, **kwargs)
+        RUNNING.append(test.__name__)
+        try:
+            test(*args, **kwargs)
+        finally:
+            RUNNING.pop()
         assert SUCCESSES.get(test.__name__, 0) > 0, f"{test.__name__}: no example succeeded"
 
     return wrapper
+
+
+def drawn(max_examples):
+    """A property over ``data`` (hypothesis draws), run ``max_examples`` times, at least one succeeding."""
+
+    def decorate(test):
+        return require_successes(settings(max_examples=max_examples, **SETTINGS)(given(data=st.data())(test)))
+
+    return decorate
 
 
 def _numbers(X):
@@ -162,16 +177,14 @@ def fitted(cls):
     return cls(**FAST).fit(X, y)
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
-@require_successes
-@settings(max_examples=25, **SETTINGS)
-@given(data=st.data())
+@PER_ESTIMATOR
+@drawn(max_examples=25)
 def test_fit_succeeds_or_fails_clearly(cls, data):
     X = data.draw(shapes().flatmap(arrays), label="X")
     y = data.draw(labels(X.shape[0] if X.ndim else 0), label="y")
     est = cls(**FAST)
     valid = samples_is_valid(X) and labels_is_valid(y, len(X))
-    if outcome(lambda: est.fit(X, y), valid, "test_fit_succeeds_or_fails_clearly") is None:
+    if outcome(lambda: est.fit(X, y), valid) is None:
         return
     out = est.transform(X) if hasattr(est, "transform") else est.predict_proba(X)
     assert out.shape[0] == X.shape[0]
@@ -179,10 +192,8 @@ def test_fit_succeeds_or_fails_clearly(cls, data):
     assert est.n_epochs_ == 1 and not est.interrupted_
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
-@require_successes
-@settings(max_examples=40, **SETTINGS)
-@given(data=st.data())
+@PER_ESTIMATOR
+@drawn(max_examples=40)
 def test_inference_succeeds_or_fails_clearly(cls, data):
     est = fitted(cls)
     X = data.draw(shapes(n_features=N_FEATURES).flatmap(arrays), label="X")
@@ -190,7 +201,7 @@ def test_inference_succeeds_or_fails_clearly(cls, data):
     for method in ("transform", "predict", "predict_proba", "decision_function"):
         if not hasattr(est, method):
             continue
-        out = outcome(lambda: getattr(est, method)(X), valid, "test_inference_succeeds_or_fails_clearly")
+        out = outcome(lambda: getattr(est, method)(X), valid)
         if out is not None:
             out = np.asarray(out)
             assert out.shape[0] == X.shape[0]
@@ -198,10 +209,8 @@ def test_inference_succeeds_or_fails_clearly(cls, data):
                 assert np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
-@require_successes
-@settings(max_examples=40, **SETTINGS)
-@given(data=st.data())
+@PER_ESTIMATOR
+@drawn(max_examples=40)
 def test_pair_api_succeeds_or_fails_clearly(cls, data):
     est = fitted(cls)
     n_pairs = data.draw(st.integers(0, 6), label="n_pairs")
@@ -218,7 +227,7 @@ def test_pair_api_succeeds_or_fails_clearly(cls, data):
     for method in ("pair_distance", "pair_score", "predict_pairs"):
         if not hasattr(est, method):
             continue
-        out = outcome(lambda: getattr(est, method)(pairs), valid, "test_pair_api_succeeds_or_fails_clearly")
+        out = outcome(lambda: getattr(est, method)(pairs), valid)
         if out is not None:
             assert np.asarray(out).shape == (n_pairs,)
             assert np.isfinite(np.asarray(out, dtype=float)).all()
@@ -229,15 +238,13 @@ def test_pair_api_succeeds_or_fails_clearly(cls, data):
 @given(y_pairs=st.integers(0, 5).flatmap(lambda n: arrays((n,)) | arrays((n, 2))))
 def test_pair_labels_succeed_or_fail_clearly(y_pairs):
     valid = y_pairs.ndim == 1 and _numbers(y_pairs) and set(np.unique(y_pairs).tolist()) <= {0, 1}
-    out = outcome(lambda: check_pair_labels(y_pairs), valid, "test_pair_labels_succeed_or_fail_clearly")
+    out = outcome(lambda: check_pair_labels(y_pairs), valid)
     if out is not None:
         assert out.ndim == 1 and set(np.unique(out)) <= {0, 1}
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
-@require_successes
-@settings(max_examples=15, **SETTINGS)
-@given(data=st.data())
+@PER_ESTIMATOR
+@drawn(max_examples=15)
 def test_fit_on_valid_arrays_with_any_label_layout(cls, data):
     """Well-formed X, random label layouts (one class, singletons, strings, floats, few samples)."""
     n = data.draw(st.integers(2, 12), label="n")
@@ -247,7 +254,7 @@ def test_fit_on_valid_arrays_with_any_label_layout(cls, data):
     y = data.draw(labels(n), label="y")
     est = cls(**FAST)
     valid = samples_is_valid(X) and labels_is_valid(y, n)
-    if outcome(lambda: est.fit(X, y), valid, "test_fit_on_valid_arrays_with_any_label_layout") is None:
+    if outcome(lambda: est.fit(X, y), valid) is None:
         return
     out = est.transform(X) if hasattr(est, "transform") else est.predict_proba(X)
     assert out.shape[0] == n and np.isfinite(out).all()

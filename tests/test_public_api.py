@@ -164,6 +164,7 @@ def _cases():
         "cross_distance": ("batch_invariant", lambda: distances.cross_distance(T, T, batch_invariant="yes")),
         "mine_triplets": ("mining", lambda: mining.mine_triplets(T, T[:, 0], "easy")),
         "mine_pairs": ("labels", lambda: mining.mine_pairs(T, Y, "all")),
+        "check_mined": ("method", lambda: mining.check_mined((T, T, T), 4, mining.AllMiner(), "triplets")),
         "nt_xent": ("temperature", lambda: losses.nt_xent(T, T, temperature=0)),
         # persistence
         "save_weights": ("path", lambda: persistence.save_weights(SiameseEmbedder(), 3)),

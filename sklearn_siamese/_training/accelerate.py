@@ -27,7 +27,7 @@ def _silent(*args, **kwargs):
 class AcceleratedNet(AccelerateMixin, SiameseNet):
     """``SiameseNet`` with skorch's ``AccelerateMixin``; module-level so it pickles.
 
-    Two changes to the mixin, both for data-parallel runs:
+    Four changes to the mixin, for data-parallel runs:
 
     * The modules are unwrapped (``DistributedDataParallel`` removed) after
       the callbacks' ``on_train_end``, not before, so ``EarlyStopping(

@@ -104,34 +104,50 @@ def is_data_frame(X):
     return hasattr(X, "columns") and hasattr(X, "dtypes")
 
 
+def image_shape_holding(shape, n_features, name, owner="", remedy=""):
+    """``shape`` (``(H, W)`` or ``(C, H, W)``) as ``(C, H, W)``, checked to hold ``n_features`` values.
+
+    The one check of a given image shape: the estimators' ``image_shape``
+    and the encoder specs' ``input_shape`` (``name``) use it, ``owner``
+    (e.g. ``"ConvEncoder: "``) starting and ``remedy`` ending the messages.
+    """
+    try:
+        chw = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        chw = ()
+    if len(chw) == 2:
+        chw = (1,) + chw
+    if len(chw) != 3 or min(chw) < 1:
+        raise ValueError(
+            f"{owner}{name} must be (height, width) or (channels, height, width) of positive sizes, got {shape!r}."
+        )
+    if math.prod(chw) != n_features:
+        raise ValueError(
+            f"{owner}{name}={shape!r} holds {math.prod(chw)} values but X has {n_features} features per sample.{remedy}"
+        )
+    return chw
+
+
 def check_image_shape(image_shape, n_features):
-    """``image_shape`` (``(H, W)`` or ``(C, H, W)``) as ``(C, H, W)``, checked against ``n_features``."""
+    """``image_shape`` (``(H, W)`` or ``(C, H, W)``) as ``(C, H, W)``, checked against ``n_features``.
+
+    ``(H, W, 1)`` holds the values of ``(1, H, W)`` and is read so;
+    ``(H, W, 3)`` (channels last) is refused with the shape to pass.
+    """
     try:
         shape = tuple(int(s) for s in image_shape)
     except (TypeError, ValueError):
         shape = ()
-    if len(shape) == 2:
-        shape = (1,) + shape
     if len(shape) == 3 and shape[2] == 1 and shape[0] != 1:
-        shape = (1, shape[0], shape[1])  # (H, W, 1): the same values as (1, H, W)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(
-            f"image_shape must be (height, width) or (channels, height, width) of positive sizes, "
-            f"got {image_shape!r}."
-        )
-    if is_channels_last((0, *shape)):
+        image_shape = shape = (1, shape[0], shape[1])  # (H, W, 1): the same values as (1, H, W)
+    if len(shape) == 3 and min(shape) >= 1 and is_channels_last((0, *shape)):
         raise ValueError(
             f"image_shape={image_shape!r} looks like (height, width, channels); image_shape is "
             f"(channels, height, width), as PyTorch lays images out: pass image_shape={(shape[2], shape[0], shape[1])} "
             "with rows flattened from (n, channels, height, width) arrays, or pass the images themselves, "
             "(n, height, width, channels) arrays included, and leave image_shape='auto'."
         )
-    if math.prod(shape) != n_features:
-        raise ValueError(
-            f"image_shape={image_shape!r} holds {math.prod(shape)} values but X has {n_features} "
-            "features per sample."
-        )
-    return shape
+    return image_shape_holding(image_shape, n_features, "image_shape")
 
 
 def resolve_image_shape(param, encoder, X_shape, frame, n_features, who):

@@ -240,3 +240,15 @@ class FirstBatches:
     def __iter__(self):
         for _, idx in zip(range(self.n_batches), self.sampler):
             yield idx
+
+
+def training_dataset(X, y_codes, train_idx, rotation_shape=None):
+    """The dataset a net trains on, and its training rows.
+
+    With a ``rotation_shape`` (``rotation_classes=True``) the training rows'
+    rotations are appended as new classes (:func:`add_rotated_classes`);
+    otherwise X is shared, not copied.
+    """
+    if rotation_shape is not None:
+        X, y_codes, train_idx = add_rotated_classes(X, y_codes, train_idx, rotation_shape)
+    return make_dataset(X, y_codes), train_idx

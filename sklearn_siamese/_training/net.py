@@ -16,7 +16,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 
-from ..losses._pair import _nt_xent
+from .instance import instance_loss
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -26,6 +26,17 @@ OPTIMIZERS = {
 }
 
 OPTIMIZER_PREFIX = "optimizer__"
+
+# Names of the callbacks every net starts with (``sklearn_siamese._assembly``),
+# by which the estimators and these helpers find them in ``net.callbacks_``.
+EPOCH_SNAPSHOT = "epoch_snapshot"
+NONFINITE_LOSS = "nonfinite_loss"
+# Also the history key of the validation classes' leave-one-out precision@1.
+VALID_PRECISION_AT_1 = "valid_precision_at_1"
+EARLY_STOPPING = "early_stopping"
+TIME_BUDGET = "time_budget"
+LR_SCHEDULE = "lr_schedule"
+PROGRESS_BAR = "progress_bar"
 
 # Optimizer arguments the estimators set themselves, from their own parameters.
 _OWN_OPTIMIZER_ARGUMENTS = {"lr": "lr", "weight_decay": "weight_decay", "params": None, "param_groups": None}
@@ -70,7 +81,7 @@ def mark_restored_epoch(net):
     epoch of best validation precision@1, which :func:`~sklearn_siamese.plotting.plot_history`
     marks; this records which one it was.
     """
-    stop = dict(getattr(net, "callbacks_", [])).get("early_stopping")
+    stop = dict(getattr(net, "callbacks_", [])).get(EARLY_STOPPING)
     best = getattr(stop, "best_epoch_", None)
     if not best or not getattr(stop, "load_best", False):
         return
@@ -171,7 +182,7 @@ class SiameseNet(NeuralNet):
             return super().get_loss(y_pred, y_true, X=X, training=training)
         first, second = y_pred.chunk(2)
         loss = super().get_loss(first, y_true[: len(first)], X=X, training=training)
-        return loss + self.instance_weight * _nt_xent(first, second, self.instance_temperature)
+        return loss + self.instance_weight * instance_loss(first, second, self.instance_temperature)
 
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook on every batch; most callbacks

@@ -297,6 +297,22 @@ class EpochSnapshot(Callback):
         self.in_epoch_ = False
         self._snapshot(net)
 
+    def restore(self, net):
+        """Put ``net`` back at the end of the last finished epoch, as an interruption inside an epoch does.
+
+        For code that stops training in its own way (the estimators'
+        ``warm_start`` when ``partial_fit`` raises) and wants the same
+        outcome as an interruption: the snapshot's weights, optimiser and
+        random states, and the unfinished epoch's history row marked.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net this callback belongs to.
+        """
+        self.in_epoch_ = True
+        self.on_train_end(net)
+
     def on_train_end(self, net, **kwargs):
         if not self.in_epoch_:
             return

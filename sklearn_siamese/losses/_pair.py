@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, validate_params
 from torch import nn
 
+from .._training.instance import instance_loss
 from ..distances import check_distance
-from ..mining import AllMiner, check_miner
+from ..mining import check_miner, mined
 
 
 def _balanced_mean(values, same, different=None):
@@ -77,14 +78,14 @@ class ContrastiveLoss(_MarginLoss):
 
     def forward(self, embeddings, labels):
         dist = self._batch_distances(embeddings)
-        if isinstance(self._miner, AllMiner):
+        masks = self._miner.pair_masks(dist.detach(), labels)
+        if masks is not None:
             # Every pair: the loss over the whole matrix, masked, costs less
             # than gathering the B(B-1)/2 pairs; each pair counts twice in
             # both sums and counts, so the means are the same.
-            same = labels[:, None] == labels[None, :]
-            positive = same.clone().fill_diagonal_(False)
-            return _balanced_mean(self._per_pair(dist, same), positive, ~same)
-        i, j, same = self._miner.pairs(dist.detach(), labels)
+            positive, negative = masks
+            return _balanced_mean(self._per_pair(dist, ~negative), positive, negative)
+        i, j, same = mined(self._miner, "pairs", dist.detach(), labels)
         return _balanced_mean(self._per_pair(_entries(dist, i, j), same), same)
 
     def _per_pair(self, d, same):
@@ -114,9 +115,9 @@ class TripletLoss(_MarginLoss):
 
     def forward(self, embeddings, labels):
         dist = self._batch_distances(embeddings)
-        a, p, n = self._miner.mine(dist.detach(), labels)
+        a, p, n = mined(self._miner, "mine", dist.detach(), labels)
         per_triplet = F.relu(_entries(dist, a, p) - _entries(dist, a, n) + self.margin)
-        if isinstance(self._miner, AllMiner):
+        if self._miner.averages_active_triplets:
             per_triplet = per_triplet[per_triplet > 0]
         if per_triplet.numel() == 0:
             return dist.sum() * 0.0
@@ -148,14 +149,4 @@ def nt_xent(first, second, temperature=0.2):
     loss : torch.Tensor
         A scalar.
     """
-    return _nt_xent(first, second, temperature)
-
-
-def _nt_xent(first, second, temperature):
-    # Unvalidated, for the training step.
-    z = F.normalize(torch.cat([first, second]), dim=1)
-    n = len(first)
-    sim = z @ z.T / temperature
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(sim, partner)
+    return instance_loss(first, second, temperature)
