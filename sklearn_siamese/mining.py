@@ -97,11 +97,31 @@ class Miner:
 
     def pairs(self, dist, labels):
         """``(first, second, same)``: index tensors of the pairs of a pair loss and whether each is same-class."""
-        a, p, n = mined(self, "mine", dist, labels)
+        a, p, n = self.mined("mine", dist, labels)
         first = torch.cat([a, a])
         second = torch.cat([p, n])
         same = torch.cat([torch.ones_like(a, dtype=torch.bool), torch.zeros_like(a, dtype=torch.bool)])
         return first, second, same
+
+    def mined(self, method, dist, labels):
+        """``self.<method>(dist, labels)``, what the losses call; a miner of the user's has its output checked.
+
+        Parameters
+        ----------
+        method : {"mine", "pairs"}
+            Which of the two to call.
+        dist, labels : torch.Tensor
+            As for :meth:`mine`.
+
+        Returns
+        -------
+        indices : tuple of torch.Tensor
+            What the method returned, checked by :func:`check_mined` unless
+            this miner is of one of the built-in classes (a subclass of one
+            is checked).
+        """
+        indices = getattr(self, method)(dist, labels)
+        return indices if type(self) in MINERS.values() else check_mined(indices, len(labels), self, method)
 
     def pair_masks(self, dist, labels):
         """``(same, different)`` ``(B, B)`` masks of every pair to use, or None to use :meth:`pairs`.
@@ -196,15 +216,6 @@ class SampledPairs(Miner):
 
 
 MINERS = {"all": AllMiner, "semihard": SemiHardMiner, "hard": HardMiner, "random_pairs": SampledPairs}
-
-
-def mined(miner, method, dist, labels):
-    """``miner.<method>(dist, labels)``, checked by :func:`check_mined` unless ``miner`` is one of the built-in classes.
-
-    What the losses call, whatever the miner's class.
-    """
-    indices = getattr(miner, method)(dist, labels)
-    return indices if type(miner) in MINERS.values() else check_mined(indices, len(labels), miner, method)
 
 
 @validate_params(

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distances import check_distance
-from ..mining import check_miner, mined
+from ..mining import check_miner
 from ._heads import DistanceSimilarityHead, L1SimilarityHead
 from ._pair import ContrastiveLoss, _balanced_mean, _rows
 
@@ -37,7 +37,7 @@ class KochBCELoss(nn.Module):
     def forward(self, embeddings, labels):
         with torch.no_grad():
             dist = self._distance.pairwise(embeddings, embeddings)
-        i, j, same = mined(self._miner, "pairs", dist, labels)
+        i, j, same = self._miner.mined("pairs", dist, labels)
         logits = self.head(_rows(embeddings, i), _rows(embeddings, j))
         per_pair = F.binary_cross_entropy_with_logits(logits, same.to(logits.dtype), reduction="none")
         return _balanced_mean(per_pair, same)

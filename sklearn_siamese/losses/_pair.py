@@ -9,7 +9,7 @@ from torch import nn
 
 from .._training.instance import instance_loss
 from ..distances import check_distance
-from ..mining import check_miner, mined
+from ..mining import check_miner
 
 
 def _balanced_mean(values, same, different=None):
@@ -85,7 +85,7 @@ class ContrastiveLoss(_MarginLoss):
             # both sums and counts, so the means are the same.
             positive, negative = masks
             return _balanced_mean(self._per_pair(dist, ~negative), positive, negative)
-        i, j, same = mined(self._miner, "pairs", dist.detach(), labels)
+        i, j, same = self._miner.mined("pairs", dist.detach(), labels)
         return _balanced_mean(self._per_pair(_entries(dist, i, j), same), same)
 
     def _per_pair(self, d, same):
@@ -115,7 +115,7 @@ class TripletLoss(_MarginLoss):
 
     def forward(self, embeddings, labels):
         dist = self._batch_distances(embeddings)
-        a, p, n = mined(self._miner, "mine", dist.detach(), labels)
+        a, p, n = self._miner.mined("mine", dist.detach(), labels)
         per_triplet = F.relu(_entries(dist, a, p) - _entries(dist, a, n) + self.margin)
         if self._miner.averages_active_triplets:
             per_triplet = per_triplet[per_triplet > 0]
