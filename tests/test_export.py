@@ -37,6 +37,7 @@ def test_encoder_matches_transform_for_any_batch_size(digits, tmp_path):
 
 
 @pytest.mark.parametrize("loss", ["contrastive+bce", "bce", "contrastive"])
+@pytest.mark.slow
 def test_pair_scorer_matches_verifier_pair_score(digits, loss):
     X, y = digits
     ver = SiameseVerifier(encoder=MLPEncoder(hidden_sizes=(32,)), loss=loss, **FAST).fit(X, y)

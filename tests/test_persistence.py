@@ -123,6 +123,7 @@ def test_weights_only_round_trip(fitted, data, tmp_path):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@pytest.mark.slow
 def test_weights_only_round_trip_of_the_default_on_images(cls, tmp_path):
     # The defaults on images train with a RandomAffine (augment_), which is
     # code: the file leaves it out and load_weights rebuilds it from the
