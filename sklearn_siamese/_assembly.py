@@ -20,6 +20,7 @@ from ._training.net import (
     OPTIMIZER_PREFIX,
     OPTIMIZERS,
     PROGRESS_BAR,
+    RECORD_TRAINING,
     TIME_BUDGET,
     VALID_PRECISION_AT_1,
     BatchIterator,
@@ -90,6 +91,10 @@ def assemble_net(estimator, module, criterion, augment, data, device, max_epochs
         if getattr(accelerator, "device_placement", False):
             net_device = None  # the accelerator places the module
     callbacks = default_callbacks(estimator, data.monitor_rows, max_time, max_epochs * len(data.train_sampler))
+    user = user_callbacks(estimator)
+    if any(isinstance(cb, EstimatorCallback) for _, cb in user):
+        # They may save or read the estimator at an epoch's end: its fitted attributes must be current.
+        callbacks.append((RECORD_TRAINING, RecordTraining().set_estimator(estimator)))
     return net_class(
         module,
         criterion=criterion,
@@ -108,7 +113,7 @@ def assemble_net(estimator, module, criterion, augment, data, device, max_epochs
         iterator_valid__sampler=data.valid_sampler,
         iterator_valid__device=device,
         train_split=predefined_split(data.dataset) if data.valid_sampler is not None else None,
-        callbacks=callbacks + user_callbacks(estimator),
+        callbacks=callbacks + user,
         device=net_device,
         verbose=int(bool(estimator.verbose)),
         **net_kwargs,
@@ -158,3 +163,17 @@ def give_estimator_to(callbacks, estimator):
     for _, cb in callbacks:
         if isinstance(cb, EstimatorCallback):
             cb.set_estimator(estimator)
+
+
+class RecordTraining(EstimatorCallback):
+    """Bring the estimator's fitted attributes (``net_``, ``history_``, ``n_epochs_``, ...) up to date at each epoch's end.
+
+    The net starts with it, after its other default callbacks, when the
+    ``callbacks`` parameter holds an :class:`EstimatorCallback`, so that one
+    (e.g. :class:`~sklearn_siamese.callbacks.EstimatorCheckpoint`) finds the
+    estimator as the finished epoch left it.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.estimator_ is not None:
+            self.estimator_._record_training(net)

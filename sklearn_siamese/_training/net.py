@@ -37,6 +37,7 @@ EARLY_STOPPING = "early_stopping"
 TIME_BUDGET = "time_budget"
 LR_SCHEDULE = "lr_schedule"
 PROGRESS_BAR = "progress_bar"
+RECORD_TRAINING = "record_training"
 
 # Optimizer arguments the estimators set themselves, from their own parameters.
 _OWN_OPTIMIZER_ARGUMENTS = {"lr": "lr", "weight_decay": "weight_decay", "params": None, "param_groups": None}

@@ -57,7 +57,8 @@ class EstimatorCheckpoint(EstimatorCallback):
         estimator = self.estimator_
         if estimator is None or len(net.history) % self.every:
             return
-        estimator._record_training(net)
+        # The estimator's fitted attributes are current: its net brings them up to date at each epoch's end
+        # before this callback runs (sklearn_siamese._assembly.RecordTraining).
         split, net.train_split = net.train_split, None  # keep the data out of the file
         try:
             _atomic_write(lambda f: joblib.dump(estimator, f), self.path)
