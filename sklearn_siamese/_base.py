@@ -26,18 +26,16 @@ in :mod:`sklearn_siamese._resume`.
 import time
 import warnings
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from torch import nn
 
 from ._assembly import OptimizerArgumentsMixin, assemble_net
+from ._params import PARAMETER_CONSTRAINTS, TRAINING_ONLY_PARAMS
 from ._queries import EmbeddingQueriesMixin
 from ._resume import ResumeMixin
 from ._training.checks import (
@@ -62,17 +60,15 @@ from ._building import build_module, check_sparse_encoder, encoder_spec, make_au
 from ._training.net import (
     EARLY_STOPPING,
     EPOCH_SNAPSHOT,
-    OPTIMIZERS,
     VALID_PRECISION_AT_1,
     finished_epochs,
     forked_torch_rng,
     mark_restored_epoch,
 )
 from ._training.out_of_core import float_batch
-from ._training.precision import PRECISIONS, prepare_for_precision, resolve_precision
-from .distances import DISTANCES, Distance
-from .encoders import BUILT_IN_ENCODERS, ENCODERS, EncoderSpec
-from .mining import MINERS, Miner, check_miner
+from ._training.precision import prepare_for_precision, resolve_precision
+from .encoders import BUILT_IN_ENCODERS
+from .mining import check_miner
 from .sampling import PKSampler, RandomPairSampler
 
 # Validation rows scored by leave-one-out 1-NN each epoch (a sample of them if more).
@@ -100,49 +96,8 @@ class TrainingData:
 class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, BaseEstimator):
     """Shared parameters and training loop; not for direct use."""
 
-    # Parameters that do not change what a fitted model computes: where and how
-    # it runs, and how long and on what it was trained (optimizer__* arguments
-    # too). load_weights accepts them different from the saved model's; a new
-    # parameter belongs here or not, which tests/test_persistence.py asks.
-    _training_only_params = frozenset({
-        "device", "precision", "verbose", "callbacks", "accelerator", "warm_start",
-        "max_epochs", "max_time", "samples_per_epoch", "batch_size", "samples_per_class",
-        "lr", "lr_schedule", "optimizer", "weight_decay", "validation_fraction", "early_stopping",
-        "n_iter_no_change", "refit", "augmentation", "rotation_classes", "instance_weight", "random_state",
-    })  # fmt: skip
-
-    _parameter_constraints: dict = {
-        "encoder": [StrOptions(set(ENCODERS) | {"auto"}), EncoderSpec, nn.Module, callable],
-        "image_shape": [StrOptions({"auto"}), tuple, list, None],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
-        "margin": [Interval(Real, 0, None, closed="neither")],
-        "mining": [StrOptions(set(MINERS)), Miner],
-        "distance": [StrOptions(set(DISTANCES)), Distance],
-        "normalize": ["boolean"],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "samples_per_epoch": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_time": [Interval(Real, 0, None, closed="neither"), None],
-        "rotation_classes": ["boolean"],
-        "batch_size": [Interval(Integral, 4, None, closed="left")],
-        "samples_per_class": [Interval(Integral, 2, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "lr_schedule": [StrOptions({"constant", "cosine"})],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"}), None],
-        "early_stopping": ["boolean"],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "refit": ["boolean"],
-        "augmentation": [StrOptions({"affine", "auto"}), callable, None],
-        "instance_weight": [Interval(Real, 0, None, closed="left")],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "device": [str, torch.device],
-        "accelerator": [None, object],
-        "callbacks": [list, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-    }
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
+    _training_only_params = TRAINING_ONLY_PARAMS
 
     # ------------------------------------------------------- subclass hooks
     def _make_criterion(self, embedding_dim):
@@ -372,7 +327,10 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
 
         ``n_batches`` per epoch; None is one pass over ``y_codes``.
         """
-        if check_miner(self.mining).draws_pairs:
+        sampler = self.sampler
+        if sampler == "auto":
+            sampler = "random_pairs" if check_miner(self.mining).draws_pairs else "pk"
+        if sampler == "random_pairs":
             return self._random_batch_sampler()(y_codes, self.batch_size, rng, n_batches)
         return PKSampler(y_codes, self.batch_size, self.samples_per_class, rng, n_batches)
 

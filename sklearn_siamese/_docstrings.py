@@ -88,6 +88,17 @@ PARAMETER_DOCS = {
         has fewer than ``batch_size // K`` classes, each class gets
         ``batch_size // n_classes`` samples instead, so batches stay full
         (6 classes and ``batch_size=64``: 10 samples of each).""",
+    "sampler": """\
+    sampler : {"auto", "pk", "random_pairs"}, default="auto"
+        How training batches are drawn (:mod:`sklearn_siamese.sampling`).
+        ``"pk"``: ``P`` classes x ``samples_per_class`` samples
+        (:class:`~sklearn_siamese.sampling.PKSampler`), from which the
+        miner picks pairs or triplets. ``"random_pairs"``: consecutive
+        balanced random pairs, or triplets for the triplet loss
+        (:class:`~sklearn_siamese.sampling.RandomPairSampler`), as Koch et
+        al. trained. ``"auto"`` is ``"random_pairs"`` for
+        ``mining="random_pairs"`` (a miner that uses exactly the sampled
+        pairs) and ``"pk"`` otherwise.""",
     "lr": """\
     lr : float, default=1e-3
         Learning rate.""",

@@ -34,7 +34,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
         pair methods.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr lr_schedule optimizer optimizer__kwargs weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class sampler lr lr_schedule optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default=None
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss, the
@@ -135,6 +135,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         samples_per_epoch="auto",
         batch_size=64,
         samples_per_class=4,
+        sampler="auto",
         lr=1e-3,
         lr_schedule="constant",
         optimizer="adam",
@@ -168,6 +169,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.samples_per_epoch = samples_per_epoch
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
+        self.sampler = sampler
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.optimizer = optimizer

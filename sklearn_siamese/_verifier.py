@@ -88,7 +88,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by mining and, for
         ``"contrastive"``, by the loss and the pair scores.
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class lr lr_schedule optimizer optimizer__kwargs weight_decay
+    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class sampler lr lr_schedule optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default="auto"
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss each
@@ -259,6 +259,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         samples_per_epoch="auto",
         batch_size=64,
         samples_per_class=4,
+        sampler="auto",
         lr=1e-3,
         lr_schedule="constant",
         optimizer="adam",
@@ -296,6 +297,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self.samples_per_epoch = samples_per_epoch
         self.batch_size = batch_size
         self.samples_per_class = samples_per_class
+        self.sampler = sampler
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.optimizer = optimizer

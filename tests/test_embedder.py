@@ -530,3 +530,22 @@ def test_koch_encoder_fits_and_moves_its_weights():
     # Four optimiser steps moved the weights: the embedding differs from the untrained twin's.
     untrained = untrained_twin(emb).fit(X, y)
     assert np.abs(E - untrained.transform(X)).max() > 1e-3
+
+
+def test_the_sampler_is_a_parameter_of_its_own(digits):
+    """"auto" follows the miner (random pairs for mining="random_pairs"); it can also be chosen alone."""
+    from sklearn_siamese.sampling import PKSampler, RandomPairSampler, RandomTripletSampler
+
+    X, y = digits
+    params = {**FAST, "max_epochs": 1, "samples_per_epoch": 128}
+
+    def sampler_of(est):
+        return type(est.fit(X[:200], y[:200]).net_.iterator_train__sampler.sampler)
+
+    assert sampler_of(SiameseEmbedder(**params)) is PKSampler
+    assert sampler_of(SiameseEmbedder(**params, mining="random_pairs")) is RandomPairSampler
+    assert sampler_of(SiameseEmbedder(**params, sampler="random_pairs")) is RandomPairSampler  # mining="all" on them
+    assert sampler_of(SiameseEmbedder(**params, loss="triplet", sampler="random_pairs")) is RandomTripletSampler
+    assert sampler_of(SiameseEmbedder(**params, mining="random_pairs", sampler="pk")) is PKSampler
+    with pytest.raises(ValueError, match="The 'sampler' parameter of SiameseEmbedder must be"):
+        SiameseEmbedder(**params, sampler="balanced").fit(X[:200], y[:200])
