@@ -5,6 +5,15 @@
 :func:`~sklearn_siamese.persistence.load_weights` and skops loading rebuild
 ``net_`` from the parameters and the saved weights (:meth:`ResumeMixin.restore_net`).
 pickle keeps the whole net, skops the portable state (:mod:`sklearn_siamese._portable`).
+
+The protocol between the estimators and their persistence: the persistence
+code (:func:`sklearn_siamese._portable.restore_net`, which
+:func:`~sklearn_siamese.persistence.load_weights` and ``__setstate__`` use)
+sets the saved fitted attributes and calls one method of the estimator,
+``_restore_net(device, module_state, criterion_state, history)``, which
+rebuilds ``net_`` and ``augment_`` from the parameters. Callbacks call no
+method of the estimator: the net keeps its fitted attributes current
+(:class:`sklearn_siamese._assembly.RecordTraining`).
 """
 
 import copyreg

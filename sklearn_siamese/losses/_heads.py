@@ -14,6 +14,10 @@ from torch import nn
 
 from ..distances import check_distance
 
+# Slope of the contrastive distance-to-logit map at d = margin / 2: the map is
+# 4 * (1 - 2 * d / margin), probability 0.5 half way to the margin.
+_CONTRASTIVE_LOGIT_SCALE = 4.0
+
 class L1SimilarityHead(nn.Module):
     """Koch et al. (2015) head: ``logit = w @ |e1 - e2| + b``.
 
@@ -118,10 +122,11 @@ class DistanceSimilarityHead(_DistanceLogits, nn.Module):
         super().__init__()
         self.distance = distance
         self._distance = check_distance(distance)
-        scale = 8.0 / margin
-        # Inverse of softplus, so that ``scale`` starts at 8 / margin.
+        # It starts as the contrastive map: slope 2 * 4 / margin, intercept 4.
+        scale = 2.0 * _CONTRASTIVE_LOGIT_SCALE / margin
+        # Inverse of softplus, so that ``scale`` starts at that slope.
         self.raw_scale = nn.Parameter(torch.tensor(scale + math.log(-math.expm1(-scale))))
-        self.bias = nn.Parameter(torch.tensor(4.0))
+        self.bias = nn.Parameter(torch.tensor(_CONTRASTIVE_LOGIT_SCALE))
 
     @property
     def scale(self):
@@ -133,10 +138,6 @@ class DistanceSimilarityHead(_DistanceLogits, nn.Module):
 
     def _scale_and_bias(self):
         return float(self.scale.detach().cpu()), float(self.bias.detach().cpu())
-
-
-# Slope of the contrastive distance-to-logit map at d = margin / 2.
-_CONTRASTIVE_LOGIT_SCALE = 4.0
 
 
 class ContrastiveLogitMap(_DistanceLogits):

@@ -32,8 +32,8 @@ def _rows(embeddings, index):
 
     Mined indices repeat; the backward of advanced indexing accumulates the
     repeats with ``index_put_``, whose order on CPU varies with the number
-    of threads (torch documents it as nondeterministic), so two fits with
-    the same seed differed. ``index_select`` backpropagates with
+    of threads (torch documents it as nondeterministic), which would make
+    two fits with the same seed differ. ``index_select`` backpropagates with
     ``index_add_``, deterministic on CPU.
     """
     return embeddings.index_select(0, index)
