@@ -99,6 +99,18 @@ PARAMETER_DOCS = {
         al. trained. ``"auto"`` is ``"random_pairs"`` for
         ``mining="random_pairs"`` (a miner that uses exactly the sampled
         pairs) and ``"pk"`` otherwise.""",
+    "accelerator": """\
+    accelerator : accelerate.Accelerator, default=None
+        If given, training runs through skorch's ``AccelerateMixin`` with this
+        Hugging Face ``Accelerator`` (data-parallel across processes when
+        launched with ``accelerate launch`` or ``torchrun``). The accelerator
+        places the model (``device`` is then ignored); each process draws
+        its own batches and forms pairs within them. See README, "Scaling
+        out".""",
+    "n_epochs_": """\
+    n_epochs_ : int
+        Number of epochs run to the end (an interrupted epoch does not
+        count).""",
     "lr": """\
     lr : float, default=1e-3
         Learning rate.""",

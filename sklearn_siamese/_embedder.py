@@ -49,14 +49,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         nothing otherwise. A number is used whenever at least two classes
         can be held out and two remain; 0 disables validation.
     .. shared-parameters:: early_stopping n_iter_no_change refit augmentation rotation_classes instance_weight precision device
-    accelerator : accelerate.Accelerator, default=None
-        If given, training runs through skorch's ``AccelerateMixin`` with this
-        Hugging Face ``Accelerator`` (data-parallel across processes when
-        launched with ``accelerate launch`` or ``torchrun``). The accelerator
-        places the model (``device`` is then ignored); each process draws
-        its own batches and forms pairs within them. See README, "Scaling
-        out".
-    .. shared-parameters:: callbacks
+    .. shared-parameters:: accelerator callbacks
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split and
         dropout. On CPU the same value and the same number of torch
@@ -81,9 +74,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         ``train_loss``, and ``valid_loss`` and ``valid_precision_at_1``
         when it monitored held-out classes (after a refit they are in
         ``validation_history_``).
-    n_epochs_ : int
-        Number of epochs run to the end.
-    .. shared-parameters:: precision_
+    .. shared-parameters:: n_epochs_ precision_
     interrupted_ : bool
         Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
         the middle of an epoch; the weights are then those of the last

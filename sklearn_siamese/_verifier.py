@@ -99,11 +99,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         two remain; None or 0 disables validation. The
         held-out classes also calibrate ``threshold_`` (see Notes).
     .. shared-parameters:: early_stopping n_iter_no_change refit_verifier augmentation rotation_classes instance_weight precision device
-    accelerator : accelerate.Accelerator, default=None
-        If given, training runs through skorch's ``AccelerateMixin`` with this
-        Hugging Face ``Accelerator`` (data-parallel across processes when
-        launched with ``accelerate launch`` or ``torchrun``).
-    .. shared-parameters:: callbacks
+    .. shared-parameters:: accelerator callbacks
     max_references_per_class : int or None, default=50
         At most this many samples of each class passed to ``fit`` are kept
         as references (drawn with ``random_state``), which bounds the cost
@@ -158,9 +154,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         ``train_loss``, and ``valid_loss`` and ``valid_precision_at_1``
         when it monitored held-out classes (after a refit they are in
         ``validation_history_``).
-    n_epochs_ : int
-        Number of epochs run.
-    .. shared-parameters:: precision_
+    .. shared-parameters:: n_epochs_ precision_
     interrupted_ : bool
         Whether the last ``fit`` was interrupted (``KeyboardInterrupt``) in
         the middle of an epoch; the weights are then those of the last
