@@ -105,7 +105,7 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
         raise NotImplementedError
 
     def _random_batch_sampler(self):
-        """The sampler class that ``mining="random_pairs"`` draws batches with."""
+        """The sampler class that ``sampler="random_pairs"`` draws batches with."""
         return RandomPairSampler
 
     def _split_validation(self, y_codes, rng):
@@ -323,7 +323,7 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
         return shape
 
     def _batch_sampler(self, y_codes, rng, n_batches=None):
-        """Batches of ``P`` classes x ``K`` samples, or the subclass's random pairs or triplets.
+        """Batches of ``P`` classes x ``K`` samples, or the subclass's random pairs or triplets (``sampler``).
 
         ``n_batches`` per epoch; None is one pass over ``y_codes``.
         """

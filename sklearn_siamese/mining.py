@@ -200,7 +200,8 @@ class SampledPairs(Miner):
 
     It selects nothing: the estimators draw such batches with
     :class:`~sklearn_siamese.sampling.RandomPairSampler` (or
-    ``RandomTripletSampler``) when ``mining="random_pairs"``.
+    ``RandomTripletSampler``) when ``sampler="random_pairs"``, which
+    ``sampler="auto"`` chooses for this miner (``draws_pairs``).
     """
 
     draws_pairs = True

@@ -404,7 +404,7 @@ def calibrate_radius(model, X, y, *, far=0.01):
     y = np.asarray(y)
     if isinstance(model, Pipeline) and len(model) > 1:
         X = model[:-1].transform(X)
-    X = check_samples(X)
+    X = check_samples(X, dtype="numeric")
     check_consistent_length(X, y)
     unknown = ~np.isin(y, final.classes_)
     if not unknown.any():

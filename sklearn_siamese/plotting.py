@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils.validation import check_array
 
 from ._training.checks import check_image_shape, check_samples, flatten_pairs, image_shape_of, square_image_side
 from .metrics import embed_with, open_set_curve, pair_scores
@@ -153,7 +154,7 @@ def plot_embedding(
     10
     """
     if isinstance(estimator, (np.ndarray, list)):
-        E = check_samples(estimator, dtype=np.float64, name="embeddings")
+        E = check_array(estimator, dtype=np.float64)  # embeddings: rows, never images
         X_shape = image_shape_of(X)
         if X is not None:
             X = check_samples(X, dtype=np.float64)
