@@ -21,13 +21,22 @@ from ._training.net import (
     OPTIMIZERS,
     PROGRESS_BAR,
     RECORD_TRAINING,
+    REMAINING_TIME,
     TIME_BUDGET,
     VALID_PRECISION_AT_1,
     BatchIterator,
     SiameseNet,
     optimizer_arguments,
 )
-from .callbacks import CosineLR, EpochSnapshot, EstimatorCallback, NonFiniteLossGuard, TimeBudget, ValidationPrecisionAt1
+from .callbacks import (
+    CosineLR,
+    EpochSnapshot,
+    EstimatorCallback,
+    NonFiniteLossGuard,
+    RemainingTime,
+    TimeBudget,
+    ValidationPrecisionAt1,
+)
 
 
 class OptimizerArgumentsMixin:
@@ -142,6 +151,8 @@ def default_callbacks(estimator, monitor_rows, max_time, max_steps):
             callbacks.append((EARLY_STOPPING, stop))
     if max_time is not None:
         callbacks.append((TIME_BUDGET, TimeBudget(max_time)))
+    # The expected time left, in history_ and in verbose's table.
+    callbacks.append((REMAINING_TIME, RemainingTime(seconds=max_time)))
     if estimator.lr_schedule == "cosine":
         callbacks.append((LR_SCHEDULE, CosineLR(max_steps, max_time)))
     if estimator.verbose and estimator.verbose > 1:

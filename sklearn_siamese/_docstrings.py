@@ -248,8 +248,11 @@ PARAMETER_DOCS = {
         They are copied at fit.""",
     "verbose": """\
     verbose : int, default=0
-        0 is silent, 1 prints a table row per epoch, 2 also shows a
-        progress bar per epoch.""",
+        0 is silent, 1 prints a table row per epoch, whose ``remaining_s``
+        is the expected seconds of training left (the epochs left times
+        the mean epoch's duration, or what is left of ``max_time`` if
+        sooner; every ``history_`` row has it), 2 also shows a progress
+        bar per epoch.""",
     "n_features_in_": """\
     n_features_in_ : int
         Number of features seen in fit: for X given as images

@@ -28,7 +28,7 @@ from ._portable import from_portable_state, restore_net, to_portable_state
 from ._training.checks import validate_input
 from ._training.data import training_dataset
 from ._building import build_module, make_augment
-from ._training.net import EPOCH_SNAPSHOT, LR_SCHEDULE, finished_epochs, forked_torch_rng, set_torch_rng_state
+from ._training.net import EPOCH_SNAPSHOT, LR_SCHEDULE, REMAINING_TIME, finished_epochs, forked_torch_rng, set_torch_rng_state
 
 
 class ResumeMixin:
@@ -72,6 +72,9 @@ class ResumeMixin:
         schedule = dict(net.callbacks_).get(LR_SCHEDULE)
         if schedule is not None:  # max_epochs may have grown since the first fit
             schedule.max_steps = self.max_epochs * len(net.iterator_train__sampler)
+        remaining = dict(net.callbacks_).get(REMAINING_TIME)
+        if remaining is not None:
+            remaining.max_epochs = self.max_epochs
         if net.iterator_valid__sampler is not None:
             net.train_split = predefined_split(dataset)
         give_estimator_to(net.callbacks_, self)

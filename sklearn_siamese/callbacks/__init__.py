@@ -3,7 +3,8 @@
 - :mod:`~sklearn_siamese.callbacks.base`: :class:`EstimatorCallback`, the
   base class of callbacks that need the estimator being fitted.
 - :mod:`~sklearn_siamese.callbacks.training`: :class:`TimeBudget` (the
-  ``max_time`` parameter), :class:`CosineLR` (``lr_schedule="cosine"``),
+  ``max_time`` parameter), :class:`RemainingTime` (the expected time
+  left, printed with ``verbose``), :class:`CosineLR` (``lr_schedule="cosine"``),
   :class:`EpochSnapshot` and
   :class:`NonFiniteLossGuard` (in every estimator's net).
 - :mod:`~sklearn_siamese.callbacks.scoring`: :class:`ValidationPrecisionAt1`,
@@ -18,11 +19,12 @@ Which ones an estimator's net starts with is said by the estimators'
 from .base import EstimatorCallback
 from .checkpoint import EstimatorCheckpoint
 from .scoring import ValidationPrecisionAt1
-from .training import CosineLR, EpochSnapshot, NonFiniteLossGuard, TimeBudget
+from .training import CosineLR, EpochSnapshot, NonFiniteLossGuard, RemainingTime, TimeBudget
 
 __all__ = [
     "EstimatorCallback",
     "TimeBudget",
+    "RemainingTime",
     "CosineLR",
     "EpochSnapshot",
     "NonFiniteLossGuard",

@@ -15,7 +15,7 @@ import torch
 from skorch.callbacks import Callback
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
-__all__ = ["TimeBudget", "CosineLR", "EpochSnapshot", "NonFiniteLossGuard"]
+__all__ = ["TimeBudget", "RemainingTime", "CosineLR", "EpochSnapshot", "NonFiniteLossGuard"]
 
 
 def _now():
@@ -88,6 +88,64 @@ class TimeBudget(Callback):
         if now - self.start_ + epoch_s > self.seconds:
             net.history.record("time_budget_reached", True)
             raise KeyboardInterrupt
+
+
+class RemainingTime(Callback):
+    """Record the expected seconds of training left after each epoch (``remaining_s``).
+
+    After each epoch the history row gets ``remaining_s``: the mean
+    duration of this run's epochs so far (skorch's ``dur``) times the epochs left before
+    ``max_epochs``, or the seconds left of the time budget when that is
+    sooner. With ``verbose=1`` the estimators print it in each epoch's row,
+    so a long fit says how long it will still take. It is an upper bound
+    where early stopping or a convergence rule may end training sooner.
+
+    Parameters
+    ----------
+    max_epochs : int, default=None
+        The epoch ceiling of the whole run, finished epochs of earlier runs
+        included (``warm_start``); None reads the net's ``max_epochs``.
+    seconds : float, default=None
+        The wall-clock budget of this run (``max_time``), None for none.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_siamese import SiameseEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> emb = SiameseEmbedder(encoder="mlp", max_epochs=3, samples_per_epoch=256, random_state=0).fit(X / 16, y)
+    >>> emb.history_[-1, "remaining_s"]
+    0.0
+    """
+
+    _parameter_constraints = {
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "seconds": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, max_epochs=None, seconds=None):
+        self.max_epochs = max_epochs
+        self.seconds = seconds
+
+    def initialize(self):
+        params = {"max_epochs": self.max_epochs, "seconds": self.seconds}
+        validate_parameter_constraints(self._parameter_constraints, params, type(self).__name__)
+        return super().initialize()
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_at_start_ = len(net.history)
+
+    def on_epoch_end(self, net, **kwargs):
+        ceiling = self.max_epochs if self.max_epochs is not None else net.max_epochs
+        # Each row's "dur" is skorch's EpochTimer's, recorded before this runs.
+        durations = [row.get("dur", 0.0) for row in net.history[self.epochs_at_start_:]]
+        if ceiling is None or not durations:
+            return
+        elapsed = float(sum(durations))
+        remaining = elapsed / len(durations) * max(ceiling - len(net.history), 0)
+        if self.seconds is not None:
+            remaining = min(remaining, max(self.seconds - elapsed, 0.0))
+        net.history.record("remaining_s", round(remaining, 1))
 
 
 class CosineLR(Callback):

@@ -12,7 +12,7 @@ from torch import nn
 from sklearn_siamese import SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.callbacks import training as callbacks_module
 from sklearn_siamese._training.net import SiameseNet
-from sklearn_siamese.callbacks import CosineLR, EpochSnapshot, NonFiniteLossGuard, TimeBudget
+from sklearn_siamese.callbacks import CosineLR, EpochSnapshot, NonFiniteLossGuard, RemainingTime, TimeBudget
 from sklearn_siamese.encoders import MLPEncoder
 
 
@@ -291,3 +291,43 @@ def test_epoch_snapshot_in_a_plain_skorch_net_restores_the_last_finished_epoch()
     for key, value in net.module_.state_dict().items():
         torch.testing.assert_close(value, record.after_epoch[0][key], rtol=0, atol=0)
     assert net.history[-1]["interrupted"] is True and "interrupted" not in net.history[0]
+
+
+def test_remaining_time_is_the_mean_epoch_times_the_epochs_left():
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, max_epochs=5).initialize()
+    cb = RemainingTime()
+    cb.on_train_begin(net)
+    for dur in (2.0, 4.0):
+        net.history.new_epoch()
+        net.history.record("dur", dur)
+        cb.on_epoch_end(net)
+    # Epochs of 2 s and 4 s: 3 s each, 3 epochs left.
+    assert net.history[:, "remaining_s"] == [8.0, 9.0]
+    # A budget of 10 s, 6 s of it spent, ends sooner than the epochs would.
+    budget = RemainingTime(seconds=10)
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, max_epochs=5).initialize()
+    budget.on_train_begin(net)
+    for dur in (2.0, 4.0):
+        net.history.new_epoch()
+        net.history.record("dur", dur)
+        budget.on_epoch_end(net)
+    assert net.history[:, "remaining_s"] == [8.0, 4.0]
+
+
+def test_verbose_fit_prints_the_remaining_time_and_warm_start_counts_the_new_ceiling(digits, capsys):
+    X, y = digits
+    emb = SiameseEmbedder(**_small(max_epochs=3, verbose=1, samples_per_epoch=256)).fit(X, y)
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "remaining_s" in header.split()
+    assert emb.history_[-1, "remaining_s"] == 0.0 and emb.history_[0, "remaining_s"] >= 0.0
+    emb.set_params(warm_start=True, max_epochs=40).fit(X, y)
+    # The first resumed epoch (the 4th of 40) expects 36 more, whatever their length.
+    row = emb.history_[3]
+    assert row["remaining_s"] == pytest.approx(row["dur"] * 36, abs=0.06)
+
+
+@pytest.mark.parametrize("params", [{"max_epochs": 0}, {"seconds": -1.0}])
+def test_bad_remaining_time(params):
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, callbacks=[RemainingTime(**params)])
+    with pytest.raises(ValueError, match="RemainingTime"):
+        net.initialize()
