@@ -10,7 +10,9 @@ episodes of one support and one query photo per person) and pair
 verification ROC AUC over every pair of the unseen people's photos. Two
 conditions: every photo, and the photos without the left-light and
 right-light shots, where lighting changes least and raw pixels are
-strongest (as on aligned faces). Rows: raw pixels, PCA, the estimators with
+strongest (as on aligned faces). Rows: raw pixels, PCA, the classic face
+baselines of ``_classic.py`` (Fisherfaces, NCA on PCA, HOG, LBP histograms
+with the chi-square distance), the estimators with
 no arguments but ``random_state`` on the ``(n, H, W)`` images, the same on
 exactly what ``load_image_folder(..., return_X_y=True)`` returns (the path
 a user takes first: it must train the same model), the image recipe (conv encoder and
@@ -18,10 +20,12 @@ affine distortions, as in the unseen-classes benchmark), and the defaults
 with ``validation_fraction="auto"`` (2 of the 10 people held out for early
 stopping, then, ``refit=True``, every person trains for the epochs it
 chose) and with ``refit=False`` as well (the first run's model, which
-never saw the 2 people).
+never saw the 2 people). Under each condition's table the script names the
+strongest baseline of each measure and gives every other row's margin over
+it, in points.
 
     python benchmarks/faces.py                          # 3 splits, both conditions
-    python benchmarks/faces.py --methods "raw" "PCA" --splits 5
+    python benchmarks/faces.py --methods "raw" "PCA" "classic" --splits 5   # the baselines only
     python benchmarks/faces.py --size 40 32             # non-square photos
     python benchmarks/faces.py --data DIR --quick       # a smoke test
 """
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _classic import classic_methods, margin_lines
 from _common import QUICK_SAMPLES_PER_EPOCH, add_run_arguments, affine_for, docs_report, machine_info, selected, table
 from sklearn.decomposition import PCA
 
@@ -76,12 +81,18 @@ def methods(image_shape, max_epochs, quick, random_state):
     return {
         "raw pixels": None,
         "PCA (32)": PCA(n_components=32, random_state=random_state),
+        # Fisherfaces, NCA on PCA, HOG, LBP (NCA's iterations cut in a smoke run).
+        **classic_methods(image_shape, random_state, quick),
         "SiameseEmbedder() default": default,
         LOADER_ROW: SiameseEmbedder(**default.get_params()),
         "image recipe (conv + affine)": recipe,
         "SiameseEmbedder(validation_fraction='auto')": refit,
         "SiameseEmbedder(validation_fraction='auto', refit=False)": first_run,
     }
+
+
+# What the margin lines compare: the means over the splits.
+MEASURES = [("one_shot", "1-shot"), ("auc", "ROC AUC")]
 
 
 def all_pairs(X, y):
@@ -142,16 +153,19 @@ def main(argv=None):
                     r = evaluate(model, X_row[train], y[train], X_row[test], y[test], args.episodes, args.random_state)
                     results.setdefault((condition, name), []).append(r)
         for condition in conditions:
-            rows = []
+            rows, means = [], {}
             for (cond, name), runs in results.items():
                 if cond != condition:
                     continue
-                mean = {key: np.mean([r[key] for r in runs]) for key in runs[0]}
+                mean = means[name] = {key: np.mean([r[key] for r in runs]) for key in runs[0]}
                 rows.append([name, f"{mean['one_shot']:.3f}", f"{mean['auc']:.3f}", f"{mean['fit_s']:.1f}",
                              " / ".join(f"{r['one_shot']:.2f}" for r in runs)])
             print(f"## {condition}\n")
             print(table(["method", f"unseen {len(people) - N_TRAIN_PEOPLE}-way 1-shot (mean)",
                          "unseen verification ROC AUC (mean)", "fit (s)", "1-shot per split"], rows))
+            print()
+            for line in margin_lines(means, MEASURES):
+                print(line)
             print()
     return results
 

@@ -11,6 +11,11 @@ so ``validation_fraction="auto"`` holds nothing out.
 candidate default is run on digits, MNIST-5k, Fashion-MNIST and both face
 conditions, 3 splits each (``--random-state 0 1 2``), before it is adopted.
 
+Every run has the baseline rows too: raw pixels, PCA and the classic rows
+of ``_classic.py`` (Fisherfaces, NCA on PCA, HOG, LBP); under the table the
+script names the strongest baseline of each measure and gives every
+variant's margin over it, in points.
+
     python benchmarks/tune_defaults.py --dataset digits
     python benchmarks/tune_defaults.py --dataset mnist5k --variants baseline augment
     python benchmarks/tune_defaults.py --dataset digits --variants default --random-state 1
@@ -27,6 +32,8 @@ import torch
 from _common import add_run_arguments, affine_for, docs_report, load, machine_info, selected, split, table
 from unseen_classes import evaluate, format_table
 import faces
+from _classic import classic_methods, margin_lines
+from sklearn.decomposition import PCA
 
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
@@ -139,6 +146,22 @@ def resample(X, shape, side):
 FACE_CONDITIONS = ("faces", "faces-no-side-light")
 
 
+def baselines(shape, random_state):
+    """The baseline rows: name -> unfitted transformer (None = raw pixels)."""
+    return {"raw pixels": None, "PCA (32)": PCA(n_components=32, random_state=random_state),
+            **classic_methods(shape, random_state)}
+
+
+def make_model(params, args, shape):
+    """A baseline row's model as it is, or the ``SiameseEmbedder`` of a variant's settings."""
+    if not isinstance(params, dict):
+        return params
+    # image_shape: the rows are images (encoder="auto" would guess so and warn).
+    defaults = {"max_epochs": args.max_epochs, "random_state": args.random_state, "image_shape": shape,
+                "samples_per_epoch": args.samples_per_epoch}
+    return SiameseEmbedder(**{**defaults, **params})
+
+
 def run_faces(args, argv, size=32):
     """The rows on ``faces.py``'s protocol: split ``--random-state`` of the people, one condition."""
     X, y, stems, _ = faces.load_faces(args.faces_data, size)
@@ -147,16 +170,11 @@ def run_faces(args, argv, size=32):
     train = keep & np.isin(y, order[: faces.N_TRAIN_PEOPLE])
     test = keep & np.isin(y, order[faces.N_TRAIN_PEOPLE :])
     results = {}
-    for name, params in {"raw pixels": None, "PCA (32)": "pca", **variants((size, size), args.max_epochs)}.items():
+    shape = (size, size)
+    for name, params in {**baselines(shape, args.random_state), **variants(shape, args.max_epochs)}.items():
         if not selected(name, args.rows):
             continue
-        if params == "pca":
-            model = faces.PCA(n_components=32, random_state=args.random_state)
-        elif params is not None:
-            model = SiameseEmbedder(**{"max_epochs": args.max_epochs, "random_state": args.random_state,
-                                       "image_shape": (size, size), "samples_per_epoch": args.samples_per_epoch, **params})
-        else:
-            model = None
+        model = make_model(params, args, shape)
         results[name] = faces.evaluate(model, X[train], y[train], X[test], y[test], args.episodes, args.random_state)
         print(f"{name}: {results[name]}", flush=True)
     print()
@@ -165,6 +183,8 @@ def run_faces(args, argv, size=32):
         print(f"#### {args.dataset}, split {args.random_state}: SiameseEmbedder settings, {args.max_epochs} epochs\n")
         print(table(["method", "unseen 5-way 1-shot", "unseen verification ROC AUC", "fit (s)"],
                     [[name, f"{r['one_shot']:.3f}", f"{r['auc']:.3f}", f"{r['fit_s']:.1f}"] for name, r in results.items()]))
+        print()
+        print("\n".join(margin_lines(results, faces.MEASURES)))
     return results
 
 
@@ -190,16 +210,11 @@ def main(argv=None):
         X, shape = resample(X, shape, args.image_side), (args.image_side, args.image_side)
     parts = split(X, y, args.random_state)
     results = {}
-    rows = {"raw pixels": None, **variants(shape, args.max_epochs)}
+    rows = {**baselines(shape, args.random_state), **variants(shape, args.max_epochs)}
     for name, params in rows.items():
         if not selected(name, args.rows):
             continue
-        model = None
-        if params is not None:
-            # image_shape: the rows are images (encoder="auto" would guess so and warn).
-            defaults = {"max_epochs": args.max_epochs, "random_state": args.random_state, "image_shape": shape,
-                        "samples_per_epoch": args.samples_per_epoch}
-            model = SiameseEmbedder(**{**defaults, **params})
+        model = make_model(params, args, shape)
         results[name] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
         print(f"{name}: {results[name]}", flush=True)
     print()
@@ -207,6 +222,7 @@ def main(argv=None):
     with docs_report(f"tune_defaults_{data}", "tune_defaults.py", argv, args.write_docs):
         print(f"machine: {machine_info()}\n")
         print(format_table(f"{data}: SiameseEmbedder settings, {args.max_epochs} epochs", results))
+    return results
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,11 @@ of those classes; then report pair verification accuracy on pairs of the
 remaining 20% seen-class samples, on pairs of the unseen classes 0, 1, 8, 9,
 and on pairs mixing both, plus 4-way 1-shot accuracy on the unseen classes.
 
+The baselines are raw pixels, PCA and the classic rows of ``_classic.py``
+(Fisherfaces, NCA on PCA, HOG, LBP); under each table the script names the
+strongest baseline of each measure and gives every other row's margin over
+it, in points.
+
     python benchmarks/unseen_classes.py                      # load_digits
     python benchmarks/unseen_classes.py --datasets digits mnist5k fashion
     python benchmarks/unseen_classes.py --quick               # seconds, for CI
@@ -14,9 +19,9 @@ and on pairs mixing both, plus 4-way 1-shot accuracy on the unseen classes.
 import argparse
 import time
 
+from _classic import classic_methods, margin_lines
 from _common import FASHION_DIR, QUICK_SAMPLES_PER_EPOCH, SEEN, add_run_arguments, affine_for, docs_report, load, machine_info, selected, split
 from sklearn.decomposition import PCA
-from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.metrics import one_shot_accuracy, seen_unseen_verification
@@ -56,7 +61,8 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
     rows = {
         "raw pixels": None,
         "PCA (32)": PCA(n_components=32, random_state=random_state),
-        "NCA (32)": NeighborhoodComponentsAnalysis(n_components=32, max_iter=50, random_state=random_state),
+        # Fisherfaces, NCA on PCA, HOG, LBP (NCA's iterations cut in a smoke run).
+        **classic_methods(image_shape, random_state, quick),
         # What a user gets with no arguments (encoder="auto": conv + affine on images).
         "SiameseEmbedder() default": default,
         "Embedder MLP contrastive/all": SiameseEmbedder(encoder="mlp", loss="contrastive", mining="all", **common),
@@ -92,6 +98,9 @@ def methods(image_shape, max_epochs, quick=False, random_state=0):
     return rows
 
 
+MEASURES = [("seen", "seen verif."), ("unseen", "unseen verif."), ("mixed", "mixed verif."), ("one_shot", "unseen 1-shot")]
+
+
 def format_table(name, results):
     lines = [
         f"#### {name}",
@@ -103,7 +112,8 @@ def format_table(name, results):
         lines.append(
             f"| {method} | {r['seen']:.3f} | {r['unseen']:.3f} | {r['mixed']:.3f} | {r['one_shot']:.3f} | {r['fit_s']:.1f} |"
         )
-    return "\n".join(lines)
+    margins = margin_lines(results, MEASURES)
+    return "\n".join(lines + ([""] + margins if margins else []))
 
 
 def main(argv=None):
@@ -121,6 +131,7 @@ def main(argv=None):
         print(f"# Unseen-class protocol (train on classes {SEEN})")
         print(f"machine: {machine_info()}")
         print(f"settings: {vars(args)}\n")
+        by_dataset = {}
         for name in args.datasets:
             X, y, shape = load(name, args.fashion_dir, args.max_samples, args.random_state)
             parts = split(X, y, args.random_state)
@@ -131,6 +142,8 @@ def main(argv=None):
                 results[method] = evaluate(model, parts, args.pairs, args.episodes, args.random_state)
             print(format_table(f"{name} ({len(X)} samples, {X.shape[1]} features)", results))
             print()
+            by_dataset[name] = results
+    return by_dataset
 
 
 if __name__ == "__main__":
