@@ -7,11 +7,12 @@ memory stays bounded (about ``BLOCK_ELEMENTS`` logits at once plus the
 
 import numpy as np
 from scipy.special import expit, softmax
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._training.checks import validate_input, warn_if_classes_unseen
-from .pairs import _check_far, best_threshold
+from .pairs import FAR_RULES, _check_far, _far_threshold
 
 # Logits of one (queries x references) block: 32 MiB of float64.
 BLOCK_ELEMENTS = 2**22
@@ -285,15 +286,16 @@ class ReferenceClassifierMixin:
         reject = expit(logits.max(axis=1)) < self.threshold_
         return labels_with_outlier(labels, reject, outlier_label)
 
-    def calibrate_rejection(self, X, y, *, far=0.01):
+    def calibrate_rejection(self, X, y, *, far=0.01, rule="conformal"):
         """Set ``threshold_`` for a target false-accept rate on known and unknown probes.
 
         The open-set calibration: ``y`` labels each probe with its class,
         and probes whose label is not an enrolled class (one of
         ``classes_``) or is ``outlier_label`` are the unknowns, people not
         enrolled. ``threshold_`` becomes the lowest one at which at most a
-        fraction ``far`` of the unknowns would be accepted (best match at
-        or above the threshold), so that :meth:`predict` with an
+        fraction ``far`` of new strangers like the unknowns are expected to
+        be accepted (best match at or above the threshold; ``rule``), so
+        that :meth:`predict` with an
         ``outlier_label`` rejects the rest. Calibrate on strangers other
         than those the model will meet: the false-accept rate measured on
         new ones is then an honest estimate.
@@ -309,6 +311,15 @@ class ReferenceClassifierMixin:
         far : float in (0, 1), default=0.01
             Target fraction of unknown probes accepted as someone enrolled.
             With ``n`` unknown probes the rate moves in steps of ``1 / n``.
+        rule : {"conformal", "empirical"}, default="conformal"
+            How the ``n`` unknown probes set the threshold. ``"conformal"``:
+            it accepts ``k`` of them with ``(k + 1) / (n + 1) <= far``, so
+            that at most ``far`` of new strangers drawn like them are
+            expected to be accepted (the split conformal quantile); below
+            ``n = 1 / far - 1`` it accepts none. ``"empirical"``:
+            ``k / n <= far``, the rate on these probes themselves, which
+            lets about ``far + 1 / n`` of new ones in (the rule before
+            0.1.0).
 
         Returns
         -------
@@ -318,10 +329,13 @@ class ReferenceClassifierMixin:
         Raises
         ------
         ValueError
-            If ``far`` is not strictly between 0 and 1, or no probe is
-            unknown.
+            If ``far`` is not strictly between 0 and 1, ``rule`` is not
+            one of the two, or no probe is unknown.
         """
         far = _check_far(far, "calibrate_rejection")
+        validate_parameter_constraints(
+            {"rule": [StrOptions(set(FAR_RULES))]}, {"rule": rule}, caller_name="calibrate_rejection"
+        )
         check_is_fitted(self)
         y = np.asarray(y)
         logits = self._class_logits(X)
@@ -337,7 +351,7 @@ class ReferenceClassifierMixin:
                 f"outlier_label): every label of y is one of classes_ {self.classes_[:10].tolist()}, "
                 "so there is no false accept to measure."
             )
-        self.threshold_ = best_threshold(expit(logits.max(axis=1)), (~unknown).astype(int), "far", far=far)
+        self.threshold_ = _far_threshold(expit(logits.max(axis=1))[unknown], far, rule=rule)
         return self
 
     def score(self, X, y, sample_weight=None):

@@ -82,21 +82,42 @@ def _pair_indices(y, n_pairs, random_state):
     return idx, (codes[idx[:, 0]] == codes[idx[:, 1]]).astype(int)
 
 
-def _far_threshold(negatives, far, midpoint=True):
+# How a threshold is set on calibration strangers for a target false-accept rate:
+# "conformal" for strangers still to come (the open-set calibrations' default),
+# "empirical" for the calibration strangers themselves (the measures, best_threshold).
+FAR_RULES = ("conformal", "empirical")
+
+
+def _far_threshold(negatives, far, midpoint=True, rule="empirical"):
     """Lowest threshold accepting at most a fraction ``far`` of the ``negatives`` (see best_threshold).
 
     ``midpoint=False`` returns the lowest such threshold itself, just above
     the first rejected negative: what a measure at a FAR uses, so that it
     equals the best point of the ROC curve at that rate.
+
+    ``rule="conformal"`` aims at negatives still to come instead: of ``n``
+    negatives it accepts ``k`` with ``(k + 1) / (n + 1) <= far``, the split
+    conformal quantile (Vovk et al. 2005; Angelopoulos and Bates 2021). A
+    new negative exchangeable with these is accepted when it ranks among
+    the ``k + 1`` highest of the ``n + 1``, with probability at most
+    ``far``; ``k / n <= far`` (``"empirical"``) is met on the calibration
+    negatives but lets up to ``(n far + 1) / (n + 1)`` of new ones through.
+    Both thresholds lie half way between the last accepted and the first
+    rejected negative, which keeps the bound and does not hang on the last
+    bit of a score recomputed in another precision.
     """
     if len(negatives) == 0:
         raise ValueError(
             "strategy='far' needs 'different' pairs (label 0) or unknown probes: the false-accept "
             "rate is measured on them, and there are none."
         )
+    n = len(negatives)
     values, counts = np.unique(negatives, return_counts=True)
     values, accepted = values[::-1], np.cumsum(counts[::-1])  # accepted at threshold values[i]
-    feasible = np.flatnonzero(accepted / len(negatives) <= far)
+    if rule == "conformal":
+        feasible = np.flatnonzero((accepted + 1) / (n + 1) <= far)
+    else:
+        feasible = np.flatnonzero(accepted / n <= far)
     if not len(feasible):
         return float(np.nextafter(values[0], np.inf))
     i = feasible[-1]  # a strict subset: far < 1
@@ -174,10 +195,11 @@ def check_pair_labels(y_pairs, n_pairs=None):
         "min_rate": [Interval(Real, 0, 1, closed="both"), None],
         "beta": [Interval(Real, 0, None, closed="left")],
         "far": [Interval(Real, 0, 1, closed="neither"), None],
+        "rule": [StrOptions(set(FAR_RULES))],
     },
     prefer_skip_nested_validation=True,
 )
-def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0, far=None):
+def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=1.0, far=None, rule="empirical"):
     """Threshold on pair scores (higher = more similar) chosen on labelled pairs.
 
     A pair is predicted "same" when ``score >= threshold``. Every distinct
@@ -214,6 +236,13 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
         Beta of the F-beta score.
     far : float in (0, 1), default=None
         Target false-accept rate; required for ``"far"``.
+    rule : {"empirical", "conformal"}, default="empirical"
+        For ``"far"``: accept at most a fraction ``far`` of these
+        "different" scores (``k / n <= far``), or, with ``"conformal"``,
+        expect at most ``far`` of new ones drawn like them to be accepted
+        (``(k + 1) / (n + 1) <= far``), the rule of
+        :func:`~sklearn_siamese.neighbors.calibrate_radius` and
+        ``SiameseVerifier.calibrate_rejection``.
 
     Returns
     -------
@@ -239,7 +268,7 @@ def best_threshold(scores, y_pairs, strategy="accuracy", *, min_rate=None, beta=
     if not np.isfinite(scores).all():
         raise ValueError("scores must be finite.")
     if strategy == "far":
-        return _far_threshold(scores[y_pairs == 0], far)
+        return _far_threshold(scores[y_pairs == 0], far, rule=rule)
     P, N = int(y_pairs.sum()), len(y_pairs) - int(y_pairs.sum())
     with warnings.catch_warnings():
         # Pairs of one kind only leave a rate undefined (NaN); its count is 0 below.

@@ -438,6 +438,17 @@ def test_tar_at_far_matches_its_definition():
     assert tar_at_far(ToyVerifier().fit(None), pairs, same, far=0.1) == tar_at_far(None, pairs, same, far=0.1)
 
 
+def test_best_threshold_far_rules():
+    # 30 "different" scores 1..30: "empirical" accepts 3 (3 / 30 <= 10%), "conformal" 2 ((2 + 1) / 31 <= 10%).
+    scores, same = np.arange(1.0, 31.0), np.zeros(30)
+    assert best_threshold(scores, same, "far", far=0.1) == 27.5
+    assert best_threshold(scores, same, "far", far=0.1, rule="conformal") == 28.5
+    # Fewer than 1 / far - 1 strangers: the conformal rule accepts none.
+    assert best_threshold(scores[:8], same[:8], "far", far=0.1, rule="conformal") > 8
+    with pytest.raises(ValueError, match=r"The 'rule' parameter of best_threshold must be a str among"):
+        best_threshold(scores, same, "far", far=0.1, rule="quantile")
+
+
 @pytest.mark.parametrize("far", [0, 1, 2.0, -0.5])
 def test_far_outside_0_1_is_refused_by_every_function(open_set_digits, far):
     pairs = np.zeros((2, 2, 3))

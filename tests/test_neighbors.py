@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _far import far_tolerance
+from _far import conformal_accepted, conformal_far, far_tolerance, split_mean_tolerance
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
@@ -208,8 +208,9 @@ def test_calibrated_radius_accepts_the_target_fraction_of_strangers(open_set_dig
     radius = calibrate_radius(model, np.concatenate([X[cal], X_known]), np.concatenate([y[cal], y_known]), far=far)
     assert radius == calibrate_radius(model, X[cal], y[cal], far=far)
     model.set_params(radiusneighborsclassifier__radius=radius)
-    accepted = np.mean(_predict(model, X[cal]) != -1)
-    assert accepted <= far < accepted + 1.5 / cal.sum()
+    # The conformal rule: the most calibration strangers accepted with (k + 1) / (n + 1) <= far.
+    accepted = np.sum(_predict(model, X[cal]) != -1)
+    assert accepted == conformal_accepted(far, cal.sum())
     # Other samples of the same strangers: the target up to sampling error (tests/_far.py). (Strangers
     # of other classes may be accepted far more often, see the user guide: the rate transfers as far
     # as the calibration strangers resemble the new ones.)
@@ -226,7 +227,7 @@ def test_calibrate_radius_behind_a_frozen_embedder(open_set_digits):
     radius = calibrate_radius(model, X[cal], y[cal], far=0.1)
     # The radius is a distance in the embedding: the strangers' nearest enrolled embedding.
     nearest = np.min(np.linalg.norm(embedder.transform(X[cal])[:, None] - embedder.transform(X_enrol)[None], axis=2), axis=1)
-    assert np.mean(nearest <= radius) <= 0.1
+    assert np.sum(nearest <= radius) == conformal_accepted(0.1, cal.sum())
     model.set_params(radiusneighborsclassifier__radius=radius)
     assert np.mean(_predict(model, X[cal]) != -1) == pytest.approx(np.mean(nearest <= radius))
 
@@ -238,7 +239,63 @@ def test_calibrate_radius_bad_input(open_set_digits):
         calibrate_radius(model, X_known, y_known)
     with pytest.raises(ValueError, match=r"The 'far' parameter of calibrate_radius must be a float in the range \(0.0, 1.0\)"):
         calibrate_radius(model, X[cal], y[cal], far=1.0)
+    with pytest.raises(ValueError, match=r"The 'rule' parameter of calibrate_radius must be a str among"):
+        calibrate_radius(model, X[cal], y[cal], rule="quantile")
     with pytest.raises(ValueError, match="needs a RadiusNeighborsClassifier or a Pipeline ending in one, got KNeighborsClassifier"):
         calibrate_radius(KNeighborsClassifier(1).fit(X_enrol, y_enrol), X[cal], y[cal])
     with pytest.raises(ValueError, match="X has 10 features, but RadiusNeighborsClassifier is expecting 64|64 features"):
         calibrate_radius(model, X[cal][:, :10], y[cal])
+
+
+def test_empirical_rule_is_exact_on_the_calibration_strangers(open_set_digits):
+    (X_enrol, y_enrol), _, cal, _, (X, y) = open_set_digits
+    model = make_pipeline(PCA(16, random_state=0), RadiusNeighborsClassifier(outlier_label=-1)).fit(X_enrol, y_enrol)
+    # 30 strangers: "empirical" accepts 3 (3 / 30 <= 10%), "conformal" 2 ((2 + 1) / 31 <= 10% < 4 / 31).
+    X_cal, y_cal = X[cal][:30], y[cal][:30]
+    radius = calibrate_radius(model, X_cal, y_cal, far=0.1, rule="empirical")
+    assert radius > calibrate_radius(model, X_cal, y_cal, far=0.1)
+    accepted = np.sum(_predict(model.set_params(radiusneighborsclassifier__radius=radius), X_cal) != -1)
+    assert accepted == 3
+
+
+@pytest.fixture(scope="module")
+def gaussian_open_set():
+    """10 enrolled Gaussian classes (one reference each) and 3000 strangers, each from a centre of its own.
+
+    One sample per stranger: strangers are exchangeable, as the conformal
+    guarantee assumes. Returns the fitted classifier, the strangers and
+    their distance to the nearest reference.
+    """
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 8))
+    references = centres + 0.3 * rng.normal(size=(10, 8))
+    strangers = rng.normal(size=(3000, 8)) + 0.3 * rng.normal(size=(3000, 8))
+    model = RadiusNeighborsClassifier(outlier_label=-1).fit(references, np.arange(10))
+    nearest = np.min(np.linalg.norm(strangers[:, None] - references[None], axis=2), axis=1)
+    return model, strangers, nearest
+
+
+@pytest.mark.parametrize("far, n_calibration", [(0.1, 30), (0.1, 9), (0.05, 60)])
+def test_conformal_radius_meets_the_target_on_new_strangers_on_average(gaussian_open_set, far, n_calibration):
+    """Over many calibration draws, the mean FAR on new strangers is the conformal rate, at most the target.
+
+    The per-split rate's distribution is bracketed exactly (tests/_far.py),
+    so the mean over 300 splits must land in the bracket up to 3 standard
+    errors, and the bracket's top is at most the target.
+    """
+    model, strangers, nearest = gaussian_open_set
+    rng = np.random.default_rng(1)
+    n_splits, n_measured = 300, 200
+    measured = {"conformal": [], "empirical": []}
+    for _ in range(n_splits):
+        order = rng.permutation(len(strangers))
+        cal, new = order[:n_calibration], order[n_calibration:n_calibration + n_measured]
+        for rule, rates in measured.items():
+            radius = calibrate_radius(model, strangers[cal], np.full(n_calibration, -2), far=far, rule=rule)
+            rates.append(np.mean(nearest[new] <= radius))
+    low, high, spread = conformal_far(far, n_calibration)
+    assert high <= far
+    tolerance = split_mean_tolerance(spread, high, n_measured, n_splits)
+    assert low - tolerance <= np.mean(measured["conformal"]) <= high + tolerance
+    # The former rule accepts as many calibration strangers or more, so new ones at least as often.
+    assert np.mean(measured["empirical"]) >= np.mean(measured["conformal"])

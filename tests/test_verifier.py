@@ -13,7 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from _far import far_tolerance
+from _far import conformal_accepted, far_tolerance
 from _learning import LEARNED_MARGIN, untrained_twin
 
 from sklearn_siamese import MLPEncoder, SiameseVerifier
@@ -413,8 +413,10 @@ def test_calibrate_rejection_meets_the_target_on_new_strangers(open_set, far):
     ver, (X_known, y_known), (X_cal, y_cal), (X_strange, _) = open_set
     ver = _copy(ver, outlier_label=-1).calibrate_rejection(X_cal, y_cal, far=far)
     best = ver.match_proba(X_cal).max(axis=1)
-    # Exactly the target on the calibration strangers: at most far accepted, one more would exceed it.
-    accepted = np.mean(best >= ver.threshold_)
+    # The conformal rule on the calibration strangers: the most accepted with (k + 1) / (n + 1) <= far.
+    assert np.sum(best >= ver.threshold_) == conformal_accepted(far, len(X_cal))
+    empirical = _copy(ver).calibrate_rejection(X_cal, y_cal, far=far, rule="empirical")
+    accepted = np.mean(best >= empirical.threshold_)
     assert accepted <= far < accepted + 1.5 / len(X_cal)
     # On strangers never seen, the measured rate is the target up to sampling error (tests/_far.py).
     measured = np.mean(ver.predict(X_strange) != -1)
@@ -539,6 +541,12 @@ def test_far_outside_0_1_raises(open_set, far):
         _copy(ver).calibrate_rejection(X_cal, y_cal, far=far)
     with pytest.raises(ValueError, match=r"The 'far' parameter of best_threshold must be a float in the range \(0.0, 1.0\)"):
         _copy(ver).calibrate_threshold(pairs, same, strategy="far", far=far)
+
+
+def test_calibration_rule_must_be_known(open_set):
+    ver, _, (X_cal, y_cal), _ = open_set
+    with pytest.raises(ValueError, match=r"The 'rule' parameter of calibrate_rejection must be a str among"):
+        _copy(ver).calibrate_rejection(X_cal, y_cal, far=0.1, rule="quantile")
 
 
 def test_calibration_without_unknowns_raises(open_set):
