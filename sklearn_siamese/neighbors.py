@@ -370,8 +370,8 @@ def calibrate_radius(model, X, y, *, far=0.01, rule="conformal"):
     The conformal guarantee holds for strangers exchangeable with the
     calibration ones. Strangers of other people than those calibrated on
     add a shift that no count bounds: on Yale faces with three calibration
-    strangers (33 photos) the measured rate on three others spreads over
-    0-50% around a mean near the target (see the open-set user guide).
+    strangers (33 photos) the measured rate on three others ranges from 0%
+    to 40-80% around a mean near the target (see the open-set user guide).
     Calibrate on as many different strangers as you can.
 
     When some queries are outliers and ``outlier_label`` is not one of its
