@@ -81,7 +81,9 @@ class TrainingData:
 
     ``train_idx``/``valid_idx`` are the user's rows that train and
     validate; ``dataset`` may hold more rows (rotated classes), which
-    ``train_sampler`` draws from.
+    ``train_sampler`` draws from. ``train_classes`` are the label codes
+    of the rows it draws (the rotated classes' included): the classes a
+    loss with class weights gives a weight vector.
     """
 
     dataset: TensorDataset
@@ -91,6 +93,7 @@ class TrainingData:
     valid_sampler: object
     monitor_rows: np.ndarray
     rotation_shape: tuple = None
+    train_classes: np.ndarray = None
 
 
 class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, BaseEstimator):
@@ -100,8 +103,13 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
     _training_only_params = TRAINING_ONLY_PARAMS
 
     # ------------------------------------------------------- subclass hooks
-    def _make_criterion(self, embedding_dim):
-        """The training loss, a ``torch.nn.Module`` called on (embeddings, labels)."""
+    def _make_criterion(self, embedding_dim, classes=None):
+        """The training loss, a ``torch.nn.Module`` called on (embeddings, labels).
+
+        ``classes`` are the label codes that train (None when a saved model
+        is restored: a loss with class weights then takes their number
+        from the saved ``state_dict``).
+        """
         raise NotImplementedError
 
     def _random_batch_sampler(self):
@@ -160,7 +168,7 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
         with forked_torch_rng(device):
             torch.manual_seed(seed)
             module, embedding_dim, precision, augment = self._build_encoder(X, device)
-            criterion = self._build_criterion(device, seed + 1, embedding_dim)
+            criterion = self._build_criterion(device, seed + 1, embedding_dim, data.train_classes)
             self.embedding_dim_, self.precision_, self.augment_ = embedding_dim, precision, augment
             self.net_ = assemble_net(self, module, criterion, augment, data, device, max_epochs, max_time)
             self._fit_split = (data.train_idx, data.valid_idx)
@@ -219,7 +227,10 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
             monitor_rows = valid_idx
             if len(monitor_rows) > MAX_RETRIEVAL_ROWS:
                 monitor_rows = np.sort(rng.choice(monitor_rows, size=MAX_RETRIEVAL_ROWS, replace=False))
-        return TrainingData(dataset, train_idx, valid_idx, train_sampler, valid_sampler, monitor_rows, rotation_shape)
+        train_classes = np.unique(all_codes[net_train_idx])
+        return TrainingData(
+            dataset, train_idx, valid_idx, train_sampler, valid_sampler, monitor_rows, rotation_shape, train_classes
+        )
 
     def _build_encoder(self, X, device):
         """Step 3: ``(module, embedding_dim, precision, augment)``: the embedding module, its precision, the augmentation."""
@@ -237,17 +248,17 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
         built_in = type(encoder_spec(self.encoder)) in BUILT_IN_ENCODERS
         prepare_for_precision(module, precision, built_in)
 
-    def _build_criterion(self, device, seed, embedding_dim):
+    def _build_criterion(self, device, seed, embedding_dim, classes):
         """Step 3: the loss, built from its own random stream.
 
-        A criterion with parameters (the verifier's head) must not shift the
+        A criterion with parameters (the verifier's head, class weights) must not shift the
         random stream the encoder trains on, so the verifier's encoder is the
         embedder's for the same random_state. (manual_seed reseeds CUDA too,
         so the fork must restore it.)
         """
         with forked_torch_rng(device):
             torch.manual_seed(seed)
-            return self._make_criterion(embedding_dim)
+            return self._make_criterion(embedding_dim, classes)
 
     def _record_training(self, net, done=False):
         """Step 5: the fitted attributes that describe training; ``done`` drops data references."""

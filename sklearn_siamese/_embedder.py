@@ -1,11 +1,11 @@
-"""SiameseEmbedder: a supervised transformer trained with pair or triplet losses."""
+"""SiameseEmbedder: a supervised transformer trained with pair, triplet or class-weight losses."""
 
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import _BaseSiamese
 from ._docstrings import fill_shared_parameters
-from .losses import ContrastiveLoss, TripletLoss
+from .losses import CLASS_WEIGHT_LOSSES, ClassWeightLoss, ContrastiveLoss, TripletLoss, check_class_weight_loss
 from .metrics import embedding_precision_at_1
 from .sampling import RandomPairSampler, RandomTripletSampler
 
@@ -22,18 +22,40 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     Parameters
     ----------
     .. shared-parameters:: encoder image_shape embedding_dim
-    loss : {"contrastive", "triplet"}, default="contrastive"
+    loss : {"contrastive", "triplet", "normface", "cosface", "arcface", \
+            "proxy_anchor"} or ClassWeightLoss, default="contrastive"
         Contrastive loss (Hadsell et al. 2006) or triplet loss (Schroff et
-        al. 2015); see :mod:`sklearn_siamese.losses`.
+        al. 2015) on in-batch pairs or triplets; or a loss that learns one
+        weight vector per training class, named (with the papers'
+        settings) or given as an object to set its own:
+        :class:`~sklearn_siamese.losses.NormFaceLoss`,
+        :class:`~sklearn_siamese.losses.CosFaceLoss`,
+        :class:`~sklearn_siamese.losses.ArcFaceLoss`,
+        :class:`~sklearn_siamese.losses.ProxyAnchorLoss`. Those weights
+        train with the encoder and only exist for the classes that train;
+        ``transform`` and every query use the encoder alone. See
+        :mod:`sklearn_siamese.losses` and the user guide, "Losses and
+        mining".
     margin : float, default=1.0
-        Margin of the loss, in units of ``distance``.
+        Margin of the contrastive and triplet losses, in units of
+        ``distance``. For the class-weight losses, whose margins are in
+        other units (an angle for ArcFace, a cosine for CosFace and
+        Proxy-Anchor), it multiplies the loss's own margin: 1.0 keeps it
+        (ArcFace 0.5 rad, CosFace 0.35, Proxy-Anchor's ``delta`` 0.1, or
+        the value a loss object was given), 2.0 doubles it, so a search
+        over ``margin`` moves it too. Unused by NormFace, which has none.
     mining : {"all", "semihard", "hard", "random_pairs"}, default="all"
         Which pairs or triplets of a batch are used; see
         :mod:`sklearn_siamese.mining`. ``"random_pairs"`` trains on balanced
-        random pairs (triplets for the triplet loss), for comparison.
+        random pairs (triplets for the triplet loss), for comparison. The
+        class-weight losses use every sample of a batch and choose none:
+        for them only ``"random_pairs"`` matters, as the way batches are
+        drawn (with ``sampler="auto"``).
     distance : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings, used by the loss, ``score`` and the
-        pair methods.
+        pair methods. The class-weight losses compare embeddings with
+        their class weights by cosine whatever ``distance`` (with
+        ``normalize=True`` both distances rank alike).
     .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class sampler lr lr_schedule optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default=None
         Fraction of the classes held out (whole classes: the real use is
@@ -94,6 +116,8 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
        Learning an Invariant Mapping", CVPR 2006.
     .. [2] F. Schroff, D. Kalenichenko and J. Philbin, "FaceNet: A Unified
        Embedding for Face Recognition and Clustering", CVPR 2015.
+    .. [3] J. Deng, J. Guo, N. Xue and S. Zafeiriou, "ArcFace: Additive
+       Angular Margin Loss for Deep Face Recognition", CVPR 2019.
 
     Examples
     --------
@@ -107,7 +131,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
     _parameter_constraints = {
         **_BaseSiamese._parameter_constraints,
-        "loss": [StrOptions({"contrastive", "triplet"})],
+        "loss": [StrOptions({"contrastive", "triplet", *CLASS_WEIGHT_LOSSES}), ClassWeightLoss],
     }
 
     def __init__(
@@ -181,12 +205,17 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.warm_start = warm_start
         self._set_optimizer_arguments(optimizer__kwargs)
 
-    def _make_criterion(self, embedding_dim):
-        loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
-        return loss(margin=self.margin, distance=self.distance, mining=self.mining)
+    def _make_criterion(self, embedding_dim, classes=None):
+        if isinstance(self.loss, str) and self.loss in ("contrastive", "triplet"):
+            loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
+            return loss(margin=self.margin, distance=self.distance, mining=self.mining)
+        # A loss with a weight vector per class: for the classes that train,
+        # or, when a saved model is restored, as many as its saved weights.
+        classes = [] if classes is None else classes
+        return check_class_weight_loss(self.loss).build(classes, embedding_dim, margin_scale=self.margin)
 
     def _random_batch_sampler(self):
-        return RandomTripletSampler if self.loss == "triplet" else RandomPairSampler
+        return RandomTripletSampler if isinstance(self.loss, str) and self.loss == "triplet" else RandomPairSampler
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

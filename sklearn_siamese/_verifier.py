@@ -316,7 +316,7 @@ class SiameseVerifier(ReferenceClassifierMixin, ClassifierMixin, _BaseSiamese):
         self._set_optimizer_arguments(optimizer__kwargs)
 
     # ------------------------------------------------------------------ fit
-    def _make_criterion(self, embedding_dim):
+    def _make_criterion(self, embedding_dim, classes=None):
         if self.loss == "contrastive":
             return ContrastiveLoss(margin=self.margin, distance=self.distance, mining=self.mining)
         head = self.head

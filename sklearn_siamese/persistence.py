@@ -16,8 +16,9 @@
   from it, on their ``device``, or on the CPU (with a ``DeviceWarning``)
   where this machine lacks it.
   ``TRUSTED_TYPES`` names the package's own types such a file may hold
-  (the estimators, the encoder specifications, distances, miners,
-  callbacks, ``RandomAffine`` and ``ApproximateKNeighborsTransformer``):
+  (the estimators, the encoder specifications, distances, miners, the
+  class-weight losses, callbacks, ``RandomAffine`` and
+  ``ApproximateKNeighborsTransformer``):
   pass it rather than what ``skops.io.get_untrusted_types`` reports, so
   that a file edited to name any other type is refused (skops's
   ``UntrustedTypesFoundException`` names it). Loading them runs only this
@@ -61,7 +62,7 @@ import torch
 from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from . import augmentation, callbacks, distances, encoders, mining
+from . import augmentation, callbacks, distances, encoders, losses, mining
 from ._embedder import SiameseEmbedder
 from ._portable import REBUILT, check_versions, history_from_json, json_default, restore_net, versions
 from ._training.checks import resolve_device
@@ -88,6 +89,7 @@ TRUSTED_TYPES = _qualified_names(
         *encoders.BUILT_IN_ENCODERS,
         *distances.DISTANCES.values(),
         *mining.MINERS.values(),
+        *losses.CLASS_WEIGHT_LOSSES.values(),
         *(getattr(callbacks, name) for name in callbacks.__all__ if name != "EstimatorCallback"),
     ]
 )

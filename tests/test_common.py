@@ -14,6 +14,8 @@ FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=3, batch_size=16,
 # index="auto" is the faiss HNSW search where faiss is installed, exact search elsewhere.
 ESTIMATORS = [
     SiameseEmbedder(**FAST),
+    # A loss with one learned weight vector per training class (the criterion has parameters).
+    SiameseEmbedder(**FAST, loss="arcface"),
     SiameseVerifier(**FAST),
     # Open-set rejection on: training queries match themselves (every sample is
     # a reference), so the checks' predictions stay among classes_; -999 is a

@@ -12,16 +12,37 @@ inference (``paired_logits``, ``cross_logits``).
   :class:`ContrastiveLogitMap`: "same class" logits (``_heads``).
 - :class:`KochBCELoss`, :class:`ContrastiveKochLoss`: binary cross-entropy
   on a head's logits (``_bce``).
+- :class:`NormFaceLoss`, :class:`CosFaceLoss`, :class:`ArcFaceLoss`,
+  :class:`ProxyAnchorLoss`: losses with one learned weight vector per
+  training class, given to ``SiameseEmbedder(loss=...)`` as
+  specifications (:class:`ClassWeightLoss`) that build the trained
+  :class:`ClassWeightCriterion` (``_class_weights``).
 - :func:`nt_xent`: the instance term of ``instance_weight``.
 """
 
 from ._bce import ContrastiveKochLoss, KochBCELoss, head_bce_loss
+from ._class_weights import (
+    CLASS_WEIGHT_LOSSES,
+    ArcFaceLoss,
+    ClassWeightCriterion,
+    ClassWeightLoss,
+    CosFaceLoss,
+    NormFaceLoss,
+    ProxyAnchorLoss,
+    check_class_weight_loss,
+)
 from ._heads import ContrastiveLogitMap, DistanceSimilarityHead, L1SimilarityHead
 from ._pair import ContrastiveLoss, TripletLoss, nt_xent
 
 __all__ = [
     "ContrastiveLoss",
     "TripletLoss",
+    "NormFaceLoss",
+    "CosFaceLoss",
+    "ArcFaceLoss",
+    "ProxyAnchorLoss",
+    "ClassWeightLoss",
+    "ClassWeightCriterion",
     "KochBCELoss",
     "ContrastiveKochLoss",
     "L1SimilarityHead",
