@@ -31,6 +31,11 @@ on a shared machine are too noisy to compare across runs.
    same torchvision model trained by a hand-written loop. Needs the extra
    ``backbones``; the weights are random (``weights=None``: no download),
    which does not change the time.
+7. The default fit (``--defaults``, only this section): wall time and
+   unseen-class 1-shot accuracy of ``SiameseEmbedder()`` with no arguments
+   on digits, MNIST-5k and Yale faces, at ``precision="float32"`` and
+   ``"auto"``, beside the previous release's defaults (``PREVIOUS_DEFAULTS``,
+   spelled out as parameters), fitted alternately in the same run.
 
 The data is Fashion-MNIST (Debian package ``dataset-fashion-mnist``) when
 found at ``--data``, random pixels of the same shape otherwise.
@@ -521,6 +526,9 @@ def main(argv=None):
     parser.add_argument("--skip-memory", action="store_true", help="skip the subprocess memory measurement")
     parser.add_argument("--training-only", action="store_true", help="only the training speed and precision sections")
     parser.add_argument("--backbone", action="store_true", help="only the pretrained-backbone section (extra backbones)")
+    parser.add_argument("--defaults", action="store_true", help="only the default-fit section (time to unseen accuracy)")
+    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_FIT_DATASETS), choices=list(DEFAULT_FIT_DATASETS),
+                        help="data sets of --defaults")
     parser.add_argument("--memory-child", choices=("fit", "transform"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     add_write_docs_argument(parser)
@@ -536,6 +544,9 @@ def main(argv=None):
     if args.backbone:
         with docs_report("speed_backbone", "speed.py", argv, args.write_docs):
             return _backbone_report(argv, cfg)
+    if args.defaults:
+        with docs_report("speed_defaults", "speed.py", argv, args.write_docs):
+            return _defaults_report(argv, args)
     n_max = max(max(cfg["overhead_n"].values()), cfg["mining_n"], max(cfg["inference_n"].values()), max(cfg["growth_n"]), cfg["tta_n"] * 5 // 4)
     X, y, source = load_data(args.data, n_max)
 
@@ -561,6 +572,97 @@ def _backbone_report(argv, cfg):
     backbone_table, per_image = bench_backbone(cfg)
     print(backbone_table + "\n", flush=True)
     return {"backbone": per_image}
+
+
+# ------------------------------------------------------- the default fit
+# The defaults of the previous release (0.x before issue 40), spelled out:
+# ConvEncoder's channels="auto" then widened small images up to 4x
+# ((112, 224) on 8x8), and the instance term weighed 0.5.
+PREVIOUS_DEFAULTS = dict(augmentation="affine", instance_weight=0.5, max_epochs=30)
+
+
+def previous_channels(side):
+    """ConvEncoder(channels="auto") of the previous release, for images whose smaller side is ``side``."""
+    if side >= 28:
+        return (32, 64)
+    factor = min(28 / side, 4.0)
+    return tuple(int(max(8, round(c * factor / 8) * 8)) for c in (32, 64))
+
+
+DEFAULT_FIT_DATASETS = {"digits": "4-way", "mnist5k": "4-way", "faces": "5-way"}
+FACES_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "yalefaces"
+
+
+def default_fit_data(name, random_state=0):
+    """``(X_train, y_train, X_unseen, y_unseen, n_way)`` of the unseen-class task on ``name``, X as images."""
+    from _common import load, split
+
+    if name == "faces":
+        from sklearn_siamese.datasets import load_image_folder
+
+        bunch = load_image_folder(FACES_DIR, image_size=(32, 32))
+        X, y = bunch.data.astype(np.float32), np.asarray(bunch.target)
+        people = np.random.default_rng([random_state, 0]).permutation(np.unique(y))
+        train, test = np.isin(y, people[:10]), np.isin(y, people[10:])
+        return X[train], y[train], X[test], y[test], 5
+    X, y, shape = load(name)
+    parts = split(X.reshape(len(X), *shape), y, random_state)
+    return (*parts["train"], *parts["unseen"], 4)
+
+
+def bench_defaults(datasets, quick=False, n_episodes=500):
+    """Rows: per data set and precision, the previous and the new default fit, alternately."""
+    from sklearn_siamese.metrics import one_shot_accuracy
+
+    rows, results = [], {}
+    # Warm up (first calls into torch's kernels, lazy imports) outside the timings.
+    X, y, *_ = default_fit_data("digits")
+    SiameseEmbedder(max_epochs=1, samples_per_epoch=128, random_state=SEED).fit(X[:200], y[:200])
+    for name in datasets:
+        if name == "faces" and not FACES_DIR.is_dir():
+            print(f"(no faces at {FACES_DIR}: row skipped)")
+            continue
+        X, y, X_unseen, y_unseen, n_way = default_fit_data(name)
+        side = min(X.shape[-2:])
+        previous = dict(PREVIOUS_DEFAULTS, encoder=ConvEncoder(channels=previous_channels(side)))
+        short = dict(max_epochs=1, samples_per_epoch=128) if quick else {}
+        for precision in ("float32", "auto"):
+            fits = {}
+            for label, params in (("previous", {**previous, **short}), ("new", short)):
+                model = SiameseEmbedder(precision=precision, random_state=SEED, **params)
+                start = time.perf_counter()
+                model.fit(X, y)
+                seconds = time.perf_counter() - start
+                accuracy = one_shot_accuracy(model, X_unseen, y_unseen, n_way=n_way, k_shot=1,
+                                             n_episodes=20 if quick else n_episodes, random_state=SEED)
+                fits[label] = (seconds, accuracy, model.n_epochs_)
+            (t_old, a_old, e_old), (t_new, a_new, e_new) = fits["previous"], fits["new"]
+            results[(name, precision)] = fits
+            rows.append([
+                name, f"`{precision}`", f"{t_old:.1f} ({e_old})", f"{t_new:.1f} ({e_new})", f"{t_new / t_old:.2f}",
+                f"{a_old:.3f}", f"{a_new:.3f}", f"{100 * (a_new - a_old):+.1f}",
+            ])  # fmt: skip
+            print(f"  {name} {precision}: {fits}", file=sys.stderr, flush=True)
+    header = ["data", "precision", "previous fit s (epochs)", "new fit s (epochs)", "time ratio",
+              "previous unseen 1-shot", "new unseen 1-shot", "difference (points)"]  # fmt: skip
+    return table(header, rows), results
+
+
+def _defaults_report(argv, args):
+    command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"# Speed benchmark: the default fit\n\nCommand: `{command.strip()}`\n")
+    print(f"Machine: {machine_info()}\n")
+    print(
+        "Settings: `SiameseEmbedder(precision=..., random_state=0)` with no other argument (\"new\") beside the "
+        f"previous release's defaults spelled out (\"previous\": {PREVIOUS_DEFAULTS} and ConvEncoder channels "
+        "(112, 224) on 8x8, (32, 64) from 28 pixels), fitted one after the other in this process on the same "
+        "data. Unseen-class task: digits and MNIST-5k train on 70% of classes 2-7 and answer 4-way 1-shot "
+        "episodes of 0, 1, 8, 9; Yale faces (32x32) train on 10 people and answer 5-way 1-shot episodes of "
+        "the other 5; 500 episodes. One fit each: wall times on an idle machine.\n"
+    )
+    text, results = bench_defaults(args.datasets, quick=args.quick)
+    print(text + "\n", flush=True)
+    return results
 
 
 def _report(args, argv, cfg, X, y, source):

@@ -199,8 +199,8 @@ def conv_widths(module):
 
 @pytest.mark.parametrize(
     "shape, expected",
-    # Widened by 28 / side (multiples of 8, at most 4x) below 28 pixels; (32, 64) from 28 up.
-    [((8, 8), (112, 224)), ((14, 14), (64, 128)), ((28, 28), (32, 64)), ((112, 92), (32, 64)), ((4, 4), (128, 256))],
+    # Widened by 28 / side (multiples of 8, at most 2x) below 28 pixels; (32, 64) from 28 up.
+    [((8, 8), (64, 128)), ((14, 14), (64, 128)), ((20, 20), (48, 88)), ((28, 28), (32, 64)), ((112, 92), (32, 64)), ((4, 4), (64, 128))],
 )
 def test_auto_channels_widen_small_images(shape, expected):
     module = ConvEncoder(input_shape=shape).build(int(np.prod(shape)), 8)
@@ -213,7 +213,7 @@ def test_explicit_channels_are_kept(images):
     X, y = images
     emb = SiameseEmbedder(ConvEncoder(channels=(4, 8)), **FAST).fit(X, y)
     assert conv_widths(emb.net_.module_) == (4, 8)
-    assert conv_widths(SiameseEmbedder(**FAST).fit(X, y).net_.module_) == (112, 224)
+    assert conv_widths(SiameseEmbedder(**FAST).fit(X, y).net_.module_) == (64, 128)
 
 
 @pytest.mark.parametrize("channels", [(), (0, 8), (4.5,), (True,)])

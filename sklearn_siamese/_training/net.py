@@ -9,6 +9,7 @@ collate) from a label-aware sampler.
 """
 
 import inspect
+import math
 from contextlib import contextmanager
 
 import numpy as np
@@ -106,6 +107,19 @@ def finished_epochs(history):
     return sum(1 for row in history if not row.get("interrupted", False))
 
 
+def second_views(n, views):
+    """Rows of a batch of ``n`` that get a second view when ``views`` is 1 + the fraction that does."""
+    return min(n, math.ceil(n * (views - 1) - 1e-9))
+
+
+def first_views(total, fraction):
+    """The sampled rows ``n`` of a training batch of ``total`` rows, ``n + second_views(n, 1 + fraction)``."""
+    n = int(total / (1 + fraction))
+    while n + second_views(n, 1 + fraction) < total:
+        n += 1
+    return n
+
+
 class BatchIterator:
     """skorch iterator: each ``iter()`` is one epoch of sampler batches.
 
@@ -144,7 +158,9 @@ class BatchIterator:
             if move:
                 Xb, yb = Xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             if self.views > 1:
-                Xb, yb = Xb.repeat(self.views, 1), yb.repeat(self.views)
+                # The second view of the first second_views(n, views) rows.
+                m = second_views(len(Xb), self.views)
+                Xb, yb = torch.cat([Xb, Xb[:m]]), torch.cat([yb, yb[:m]])
             if self.augment is not None:
                 Xb = self.augment(Xb)
             yield Xb, yb
@@ -166,10 +182,11 @@ class SiameseNet(NeuralNet):
     are already in the requested mode.
     """
 
-    def __init__(self, *args, instance_weight=0.0, instance_temperature=0.2, **kwargs):
+    def __init__(self, *args, instance_weight=0.0, instance_temperature=0.2, instance_fraction=1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance_weight = instance_weight
         self.instance_temperature = instance_temperature
+        self.instance_fraction = instance_fraction
 
     def get_all_learnable_params(self):
         # Frozen parameters (requires_grad=False, e.g. a BackboneEncoder's
@@ -182,9 +199,10 @@ class SiameseNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not (training and self.instance_weight):
             return super().get_loss(y_pred, y_true, X=X, training=training)
-        first, second = y_pred.chunk(2)
-        loss = super().get_loss(first, y_true[: len(first)], X=X, training=training)
-        return loss + self.instance_weight * instance_loss(first, second, self.instance_temperature)
+        n = first_views(len(y_pred), self.instance_fraction)
+        first, second = y_pred[:n], y_pred[n:]
+        loss = super().get_loss(first, y_true[:n], X=X, training=training)
+        return loss + self.instance_weight * instance_loss(first[: len(second)], second, self.instance_temperature)
 
     def notify(self, method_name, **cb_kwargs):
         # skorch calls every callback's hook on every batch; most callbacks
