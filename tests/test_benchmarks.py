@@ -502,3 +502,40 @@ def test_row_selection_by_prefix_or_exact_name():
     assert [r for r in rows if common.selected(r, ["loop: triplet"])] == rows[:2]
     assert [r for r in rows if common.selected(r, ["loop: triplet$"])] == rows[:1]
     assert [r for r in rows if common.selected(r, [])] == rows
+
+
+@pytest.mark.slow
+def test_speed_defaults_quick_puts_the_previous_and_new_default_side_by_side(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        results = _load("speed").main(["--quick", "--defaults", "--datasets", "digits", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    text = capsys.readouterr().out
+    assert set(results) == {("digits", "float32"), ("digits", "auto")}
+    for fits in results.values():
+        assert set(fits) == {"previous", "new"}
+        assert all(seconds > 0 and 0 <= accuracy <= 1 for seconds, accuracy, _ in fits.values())
+    # Each printed ratio is the new fit's time over the previous one's, as measured.
+    for (name, precision), fits in results.items():
+        ratio = fits["new"][0] / fits["previous"][0]
+        assert f"| {name} | `{precision}` |" in text and f"| {ratio:.2f} |" in text
+
+
+def test_speed_previous_channels_are_the_previous_rule():
+    speed = _load("speed")
+    assert speed.previous_channels(8) == (112, 224) and speed.previous_channels(14) == (64, 128)
+    assert speed.previous_channels(28) == speed.previous_channels(100) == (32, 64)
+
+
+@pytest.mark.slow
+def test_default_levers_runs_the_rows_asked_for(capsys):
+    results = _load("default_levers").main(["--seeds", "0", "--episodes", "20", "--max-epochs", "1", "--threads", "1",
+                                            "--rows", "(32, 64)$", "(64, 128), instance_weight=1.0, half views$"])
+    assert set(results) == {"(32, 64)", "(64, 128), instance_weight=1.0, half views"}
+    assert all(0 <= accuracy <= 1 and cpu > 0 for accuracy, cpu in results.values())
+    from sklearn_siamese import _assembly
+
+    assert _assembly.INSTANCE_FRACTION == 1.0  # put back after the half-views row
