@@ -12,7 +12,7 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
+from sklearn_siamese import SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.datasets import load_image_folder
 from sklearn_siamese.gallery import identify
 from sklearn_siamese.metrics import (

@@ -293,25 +293,22 @@ def test_epoch_snapshot_in_a_plain_skorch_net_restores_the_last_finished_epoch()
     assert net.history[-1]["interrupted"] is True and "interrupted" not in net.history[0]
 
 
-def test_remaining_time_is_the_mean_epoch_times_the_epochs_left():
-    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, max_epochs=5).initialize()
-    cb = RemainingTime()
+def _remaining_after_epochs(cb, durations, max_epochs=5):
+    """The ``remaining_s`` that ``cb`` records after epochs of the given durations."""
+    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, max_epochs=max_epochs).initialize()
     cb.on_train_begin(net)
-    for dur in (2.0, 4.0):
+    for dur in durations:
         net.history.new_epoch()
         net.history.record("dur", dur)
         cb.on_epoch_end(net)
+    return net.history[:, "remaining_s"]
+
+
+def test_remaining_time_is_the_mean_epoch_times_the_epochs_left():
     # Epochs of 2 s and 4 s: 3 s each, 3 epochs left.
-    assert net.history[:, "remaining_s"] == [8.0, 9.0]
+    assert _remaining_after_epochs(RemainingTime(), (2.0, 4.0)) == [8.0, 9.0]
     # A budget of 10 s, 6 s of it spent, ends sooner than the epochs would.
-    budget = RemainingTime(seconds=10)
-    net = SiameseNet(nn.Linear(2, 2), criterion=nn.MSELoss, max_epochs=5).initialize()
-    budget.on_train_begin(net)
-    for dur in (2.0, 4.0):
-        net.history.new_epoch()
-        net.history.record("dur", dur)
-        budget.on_epoch_end(net)
-    assert net.history[:, "remaining_s"] == [8.0, 4.0]
+    assert _remaining_after_epochs(RemainingTime(seconds=10), (2.0, 4.0)) == [8.0, 4.0]
 
 
 def test_verbose_fit_prints_the_remaining_time_and_warm_start_counts_the_new_ceiling(digits, capsys):
