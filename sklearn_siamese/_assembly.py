@@ -104,7 +104,7 @@ def assemble_net(estimator, module, criterion, augment, data, device, max_epochs
     if groups:
         net_kwargs["optimizer__param_groups"] = groups
     net_class, net_device = SiameseNet, device
-    instance_weight = estimator.instance_weight
+    instance_weight = estimator._training_instance_weight()
     max_epochs = estimator.max_epochs if max_epochs is None else max_epochs
     max_time = estimator.max_time if max_time is None else max_time
     accelerator = estimator.accelerator

@@ -47,6 +47,7 @@ from ._training.checks import (
     validate_input,
 )
 from ._training.data import (
+    ROTATIONS,
     FirstBatches,
     FixedBatches,
     SubsetSampler,
@@ -146,6 +147,7 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
     def _fit_fresh(self, X, y):
         """Train afresh: the steps of ``fit``, in order."""
         X, y_codes = self._validate_training_data(X, y)
+        self._resolve_auto(len(self.classes_) * (1 + len(ROTATIONS) if self.rotation_classes else 1))
         device = self._training_device()
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         rng = np.random.default_rng(seed)
@@ -232,11 +234,22 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
             dataset, train_idx, valid_idx, train_sampler, valid_sampler, monitor_rows, rotation_shape, train_classes
         )
 
+    def _resolve_auto(self, n_classes):
+        """Step 1: the choices ``"auto"`` parameters leave to the data (``n_classes`` training classes, rotations counted)."""
+
+    def _embedding_normalize(self):
+        """Whether the trained embedding is unit-length: ``normalize``, resolved where it is ``"auto"``."""
+        return self.normalize
+
+    def _training_instance_weight(self):
+        """The instance term's weight: ``instance_weight``, resolved where it is ``"auto"``."""
+        return self.instance_weight
+
     def _build_encoder(self, X, device):
         """Step 3: ``(module, embedding_dim, precision, augment)``: the embedding module, its precision, the augmentation."""
         X_probe = float_batch(X[:2])
         module, embedding_dim = build_module(
-            self.encoder, self.embedding_dim, self.normalize, X_probe, device, self.image_shape_
+            self.encoder, self.embedding_dim, self._embedding_normalize(), X_probe, device, self.image_shape_
         )
         precision = resolve_precision(self.precision, device)
         self._prepare_module(module, precision)

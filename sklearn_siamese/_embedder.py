@@ -1,11 +1,21 @@
 """SiameseEmbedder: a supervised transformer trained with pair, triplet or class-weight losses."""
 
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _BaseSiamese
 from ._docstrings import fill_shared_parameters
-from .losses import CLASS_WEIGHT_LOSSES, ClassWeightLoss, ContrastiveLoss, TripletLoss, check_class_weight_loss
+from .losses import (
+    CLASS_WEIGHT_LOSSES,
+    ClassWeightLoss,
+    ContrastiveLoss,
+    TripletLoss,
+    AUTO_INSTANCE_WEIGHT,
+    check_class_weight_loss,
+    resolve_loss,
+)
 from .metrics import embedding_precision_at_1
 from .sampling import RandomPairSampler, RandomTripletSampler
 
@@ -22,10 +32,17 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
     Parameters
     ----------
     .. shared-parameters:: encoder image_shape embedding_dim
-    loss : {"contrastive", "triplet", "normface", "cosface", "arcface", \
-            "proxy_anchor"} or ClassWeightLoss, default="contrastive"
+    loss : {"auto", "contrastive", "triplet", "normface", "cosface", \
+            "arcface", "proxy_anchor"} or ClassWeightLoss, default="auto"
         Contrastive loss (Hadsell et al. 2006) or triplet loss (Schroff et
-        al. 2015) on in-batch pairs or triplets; or a loss that learns one
+        al. 2015) on in-batch pairs or triplets; ``"auto"`` chooses between
+        them from the number of training classes (rotation classes
+        counted): ``"contrastive"`` with fewer than
+        ``AUTO_TRIPLET_MIN_CLASSES`` (120), the batch-all ``"triplet"``
+        loss with that many or more (measured in the user guide,
+        "Defaults": with a few classes the triplet loss memorises them,
+        with hundreds it generalises better); ``loss_`` tells which. Or a
+        loss that learns one
         weight vector per training class, named (with the papers'
         settings) or given as an object to set its own:
         :class:`~sklearn_siamese.losses.NormFaceLoss`,
@@ -56,7 +73,12 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         pair methods. The class-weight losses compare embeddings with
         their class weights by cosine whatever ``distance`` (with
         ``normalize=True`` both distances rank alike).
-    .. shared-parameters:: normalize max_epochs max_time samples_per_epoch batch_size samples_per_class sampler lr lr_schedule optimizer optimizer__kwargs weight_decay
+    normalize : bool or "auto", default="auto"
+        Whether embeddings are scaled to unit L2 norm. ``"auto"`` is True,
+        except when ``loss="auto"`` chooses the triplet loss, which trains
+        un-normalised embeddings (better with many classes in the same
+        measurements).
+    .. shared-parameters:: max_epochs max_time samples_per_epoch batch_size samples_per_class sampler lr lr_schedule optimizer optimizer__kwargs weight_decay
     validation_fraction : "auto", float or None, default=None
         Fraction of the classes held out (whole classes: the real use is
         classes unseen in training) to compute a validation loss, the
@@ -70,7 +92,18 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         20% of the classes when at least 8 classes remain for training, and
         nothing otherwise. A number is used whenever at least two classes
         can be held out and two remain; 0 disables validation.
-    .. shared-parameters:: early_stopping n_iter_no_change refit augmentation rotation_classes instance_weight precision device
+    .. shared-parameters:: early_stopping n_iter_no_change refit augmentation rotation_classes
+    instance_weight : float or "auto", default="auto"
+        Weight of an instance-discrimination term (NT-Xent between two
+        views of each training sample, Chen et al. 2020) added to the loss.
+        The views differ by ``augmentation`` and dropout. It keeps the
+        embedding informative about individual samples rather than only
+        the training classes, which helps on classes unseen in training
+        when they are few; it doubles the encoder passes per batch.
+        ``"auto"`` is 0.5, and 0 (off) when ``loss="auto"`` chooses the
+        triplet loss: with hundreds of classes the term lost on Omniglot
+        and halved the epochs a time budget allows.
+    .. shared-parameters:: precision device
     .. shared-parameters:: accelerator callbacks
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch sampling, validation split and
@@ -89,6 +122,9 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         Names of features seen in fit, when X has string column names.
     embedding_dim_ : int
         Size of the embedding.
+    loss_ : str
+        The loss that trained: ``loss`` as ``"auto"`` resolved it, or its
+        name (a class-weight loss object's class name).
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the encoder.
     history_ : skorch.History
@@ -131,7 +167,9 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
 
     _parameter_constraints = {
         **_BaseSiamese._parameter_constraints,
-        "loss": [StrOptions({"contrastive", "triplet", *CLASS_WEIGHT_LOSSES}), ClassWeightLoss],
+        "loss": [StrOptions({"auto", "contrastive", "triplet", *CLASS_WEIGHT_LOSSES}), ClassWeightLoss],
+        "normalize": ["boolean", StrOptions({"auto"})],
+        "instance_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -140,11 +178,11 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         *,
         image_shape="auto",
         embedding_dim=None,
-        loss="contrastive",
+        loss="auto",
         margin=1.0,
         mining="all",
         distance="euclidean",
-        normalize=True,
+        normalize="auto",
         max_epochs=30,
         max_time=None,
         samples_per_epoch="auto",
@@ -161,7 +199,7 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         refit=True,
         augmentation="auto",
         rotation_classes=False,
-        instance_weight=0.5,
+        instance_weight="auto",
         precision="auto",
         device="cpu",
         accelerator=None,
@@ -205,17 +243,42 @@ class SiameseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseSi
         self.warm_start = warm_start
         self._set_optimizer_arguments(optimizer__kwargs)
 
+    def _resolve_auto(self, n_classes):
+        self.loss_ = resolve_loss(self.loss, n_classes)
+
+    def _training_loss(self):
+        """The ``loss`` that trains: a name ("auto" resolved, as ``loss_`` says) or a class-weight loss object."""
+        if isinstance(self.loss, str):
+            # getattr: a weights file written before loss_ existed holds an explicit loss.
+            return getattr(self, "loss_", self.loss)
+        return self.loss
+
+    def _auto_chose_triplet(self):
+        """Whether ``loss="auto"`` chose the triplet loss: then the ``"auto"`` companions follow it."""
+        return isinstance(self.loss, str) and self.loss == "auto" and self._training_loss() == "triplet"
+
+    def _embedding_normalize(self):
+        if self.normalize != "auto":
+            return self.normalize
+        return not self._auto_chose_triplet()
+
+    def _training_instance_weight(self):
+        if self.instance_weight != "auto":
+            return self.instance_weight
+        return 0.0 if self._auto_chose_triplet() else AUTO_INSTANCE_WEIGHT
+
     def _make_criterion(self, embedding_dim, classes=None):
-        if isinstance(self.loss, str) and self.loss in ("contrastive", "triplet"):
-            loss = TripletLoss if self.loss == "triplet" else ContrastiveLoss
-            return loss(margin=self.margin, distance=self.distance, mining=self.mining)
+        loss = self._training_loss()
+        if isinstance(loss, str) and loss in ("contrastive", "triplet"):
+            criterion = TripletLoss if loss == "triplet" else ContrastiveLoss
+            return criterion(margin=self.margin, distance=self.distance, mining=self.mining)
         # A loss with a weight vector per class: for the classes that train,
         # or, when a saved model is restored, as many as its saved weights.
         classes = [] if classes is None else classes
-        return check_class_weight_loss(self.loss).build(classes, embedding_dim, margin_scale=self.margin)
+        return check_class_weight_loss(loss).build(classes, embedding_dim, margin_scale=self.margin)
 
     def _random_batch_sampler(self):
-        return RandomTripletSampler if isinstance(self.loss, str) and self.loss == "triplet" else RandomPairSampler
+        return RandomTripletSampler if self._training_loss() == "triplet" else RandomPairSampler
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

@@ -103,7 +103,7 @@ class ResumeMixin:
         X_probe = np.zeros((2, self.n_features_in_), dtype=np.float32)
         image_shape = getattr(self, "image_shape_", None)
         module, self.embedding_dim_ = build_module(
-            self.encoder, self.embedding_dim, self.normalize, X_probe, device, image_shape, for_loading=True
+            self.encoder, self.embedding_dim, self._embedding_normalize(), X_probe, device, image_shape, for_loading=True
         )
         # The training augmentation, as fit built it (a weights file does not store code).
         self.augment_ = make_augment(self.augmentation, self.encoder, X_probe, device, image_shape)

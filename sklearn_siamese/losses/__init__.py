@@ -18,8 +18,11 @@ inference (``paired_logits``, ``cross_logits``).
   specifications (:class:`ClassWeightLoss`) that build the trained
   :class:`ClassWeightCriterion` (``_class_weights``).
 - :func:`nt_xent`: the instance term of ``instance_weight``.
+- ``resolve_loss``: what ``SiameseEmbedder(loss="auto")`` trains with
+  (``_auto``).
 """
 
+from ._auto import AUTO_INSTANCE_WEIGHT, AUTO_TRIPLET_MIN_CLASSES, resolve_loss
 from ._bce import ContrastiveKochLoss, KochBCELoss, head_bce_loss
 from ._class_weights import (
     CLASS_WEIGHT_LOSSES,
