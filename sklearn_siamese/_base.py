@@ -35,6 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._assembly import OptimizerArgumentsMixin, assemble_net
+from ._building import build_module, check_sparse_encoder, encoder_spec, make_augment
 from ._params import PARAMETER_CONSTRAINTS, TRAINING_ONLY_PARAMS
 from ._queries import EmbeddingQueriesMixin
 from ._resume import ResumeMixin
@@ -57,7 +58,6 @@ from ._training.data import (
     split_validation_classes,
     training_dataset,
 )
-from ._building import build_module, check_sparse_encoder, encoder_spec, make_augment
 from ._training.net import (
     EARLY_STOPPING,
     EPOCH_SNAPSHOT,

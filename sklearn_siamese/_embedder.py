@@ -1,18 +1,18 @@
 """SiameseEmbedder: a supervised transformer trained with pair, triplet or class-weight losses."""
 
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from numbers import Real
 
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _BaseSiamese
 from ._docstrings import fill_shared_parameters
 from .losses import (
+    AUTO_INSTANCE_WEIGHT,
     CLASS_WEIGHT_LOSSES,
     ClassWeightLoss,
     ContrastiveLoss,
     TripletLoss,
-    AUTO_INSTANCE_WEIGHT,
     check_class_weight_loss,
     resolve_loss,
 )
