@@ -78,6 +78,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="digits: splits and models")
     parser.add_argument("--candidates", nargs="*", help="name prefixes of the candidates (default: all)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--max-epochs", type=int, default=None, help="digits: fewer epochs (smoke runs)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,6 +89,8 @@ def main(argv=None):
         X, seen = (X / 16.0).astype(np.float32), np.isin(y, [2, 3, 4, 5, 6, 7])
         print("| digits (6 classes) | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean unseen 4-way 1-shot | fit s |")
         print("|---|" + "---|" * (len(args.seeds) + 2))
+        results = []
+        epochs = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
         for name in names:
             accs, secs = [], []
             for seed in args.seeds:
@@ -95,15 +98,19 @@ def main(argv=None):
                     X[seen], y[seen], train_size=0.7, stratify=y[seen], random_state=seed
                 )
                 start = time.process_time()
-                est = SiameseEmbedder(image_shape=(8, 8), precision="float32", random_state=seed, **CANDIDATES[name])
+                params = {**CANDIDATES[name], **epochs}
+                est = SiameseEmbedder(image_shape=(8, 8), precision="float32", random_state=seed, **params)
                 est.fit(X_train, y_train)
                 secs.append(time.process_time() - start)
                 accs.append(one_shot_accuracy(est, X[~seen], y[~seen], n_way=4, n_episodes=1000, random_state=seed))
-            print(f"| {name} | " + " | ".join(f"{a:.3f}" for a in accs) + f" | {np.mean(accs):.3f} | {np.mean(secs):.0f} |", flush=True)
-        return
+            label = f"{name} ({est.loss_})" if name == "auto" else name
+            print(f"| {label} | " + " | ".join(f"{a:.3f}" for a in accs) + f" | {np.mean(accs):.3f} | {np.mean(secs):.0f} |", flush=True)
+            results.append({"candidate": label, "accuracy": accs})
+        return results
     X, y, groups = load_omniglot(args.data, 28)
     print("| characters (classes with rotations) | candidate | " + " | ".join(f"fold {f} error %" for f in args.folds) + " | mean | epochs |")
     print("|---|---|" + "---|" * (len(args.folds) + 2))
+    results = []
     for n_characters in args.characters:
         for name in names:
             errors, epochs, chosen = [], [], ""
@@ -114,12 +121,14 @@ def main(argv=None):
                 errors.append(error)
                 epochs.append(est.n_epochs_)
                 if name == "auto":
-                    chosen = f" ({est.loss_})" if hasattr(est, "loss_") else ""
+                    chosen = f" ({est.loss_})"
             print(
                 f"| {n_characters} ({4 * n_characters}) | {name}{chosen} | " + " | ".join(f"{e:.1f}" for e in errors)
                 + f" | {np.mean(errors):.1f} | {' / '.join(map(str, epochs))} |",
                 flush=True,
             )
+            results.append({"characters": n_characters, "candidate": name + chosen, "error": errors})
+    return results
 
 
 if __name__ == "__main__":

@@ -539,3 +539,14 @@ def test_default_levers_runs_the_rows_asked_for(capsys):
     from sklearn_siamese import _assembly
 
     assert _assembly.INSTANCE_FRACTION == 1.0  # put back after the half-views row
+
+
+@pytest.mark.slow
+def test_loss_auto_digits_rows_name_what_auto_chose(capsys):
+    results = _load("loss_auto").main(
+        ["--digits", "--seeds", "0", "--max-epochs", "1", "--candidates", "contrastive", "auto", "--threads", "1"]
+    )
+    assert [r["candidate"] for r in results] == ["contrastive", "auto (contrastive)"]
+    # 6 training classes: "auto" is the contrastive recipe, the same fit.
+    assert results[0]["accuracy"] == results[1]["accuracy"]
+    assert "| auto (contrastive) |" in capsys.readouterr().out
