@@ -18,7 +18,7 @@ evaluation). Digits (6 training classes, 4-way 1-shot on the unseen 0, 1,
   the affine distortions (the hand-written loop);
 - ``auto``: what ``loss="auto"`` chooses (the same fit as one of the above).
 
-    python benchmarks/loss_auto.py --characters 15 45 180 --folds 0 2 --budget 150 --threads 1
+    python benchmarks/loss_auto.py --characters 15 30 60 180 --folds 0 --threads 1   # and --folds 2, beside it
     python benchmarks/loss_auto.py --digits --threads 1
 """
 
@@ -29,11 +29,11 @@ import time
 import numpy as np
 import torch
 from _common import load_omniglot, machine_info, selected
-from omniglot import episode_errors, make_folds
+from omniglot import episode_errors, make_folds, recipe_params
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from sklearn_siamese import ConvEncoder, SiameseEmbedder
+from sklearn_siamese import SiameseEmbedder
 from sklearn_siamese.metrics import one_shot_accuracy
 
 CANDIDATES = {
@@ -52,11 +52,7 @@ def omniglot_error(X, y, groups, fold, n_characters, params, budget, seed, episo
     train_chars = np.unique(y[~held])
     chosen = rng.choice(train_chars, min(n_characters, len(train_chars)), replace=False)
     train = np.isin(y, chosen)
-    est = SiameseEmbedder(
-        encoder=ConvEncoder(input_shape=(28, 28), channels=(64, 64, 64, 64)), embedding_dim=64, batch_size=128,
-        rotation_classes=True, max_epochs=10_000, max_time=budget, random_state=seed,
-        precision="float32", **{"augmentation": "affine", **params},
-    )
+    est = SiameseEmbedder(**{**recipe_params(28, budget, seed), "precision": "float32", **params})
     est.fit(X[train], y[train])
     errors = []
     for alphabet in folds[fold]:
@@ -69,9 +65,9 @@ def omniglot_error(X, y, groups, fold, n_characters, params, budget, seed, episo
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "omniglot"))
-    parser.add_argument("--characters", type=int, nargs="*", default=[15, 45, 180])
+    parser.add_argument("--characters", type=int, nargs="*", default=[15, 30, 60, 180])
     parser.add_argument("--folds", type=int, nargs="+", default=[0])
-    parser.add_argument("--budget", type=float, default=150)
+    parser.add_argument("--budget", type=float, default=120)
     parser.add_argument("--episodes", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--digits", action="store_true", help="the digits rows (6 training classes) instead")

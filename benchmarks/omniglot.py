@@ -176,13 +176,9 @@ class HandWritten:
 
 
 # ---------------------------------------------------------------- the rows
-def models(size, budget, random_state, quick=False):
-    """Rows of the table: ``None`` is raw pixels, a classic transformer, ``HandWritten``, or the package's estimators.
-
-    ``quick`` cuts NCA's iterations (a smoke run).
-    """
-    # The README image recipe: what a user writes for small grayscale images.
-    recipe = dict(
+def recipe_params(size, budget, random_state):
+    """The documented image recipe's parameters: what a user writes for small grayscale images."""
+    return dict(
         encoder=ConvEncoder(input_shape=(size, size), channels=(64, 64, 64, 64)),
         embedding_dim=64,
         batch_size=128,
@@ -192,6 +188,14 @@ def models(size, budget, random_state, quick=False):
         max_time=budget,
         random_state=random_state,
     )
+
+
+def models(size, budget, random_state, quick=False):
+    """Rows of the table: ``None`` is raw pixels, a classic transformer, ``HandWritten``, or the package's estimators.
+
+    ``quick`` cuts NCA's iterations (a smoke run).
+    """
+    recipe = recipe_params(size, budget, random_state)
     half = dict(recipe, max_time=budget / 2)
     # The hand-written triplet loop's settings: no augmentation, no instance term.
     loop = dict(recipe, augmentation=None, loss="triplet", instance_weight=0.0)
