@@ -21,8 +21,10 @@ import torch
 from _common import machine_info, selected, table
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from torch import nn
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, _assembly
+from sklearn_siamese.encoders import _Reshape
 from sklearn_siamese.metrics import one_shot_accuracy
 
 SEEN = [2, 3, 4, 5, 6, 7]
@@ -30,6 +32,37 @@ SEEN = [2, 3, 4, 5, 6, 7]
 
 def conv(channels):
     return dict(encoder=ConvEncoder(channels=channels), augmentation="affine")
+
+
+class SeparableConvEncoder(ConvEncoder):
+    """The default's two blocks with the second convolution depthwise-separable or grouped.
+
+    ``groups=None``: a depthwise 3x3 convolution, batch norm and ReLU, then a
+    1x1 convolution to the block's channels (MobileNet); an integer: one 3x3
+    convolution in that many groups. Channels-last like the built-in encoders.
+    """
+
+    def __init__(self, input_shape=None, channels="auto", dropout=0.0, groups=None):
+        super().__init__(input_shape, channels, dropout)
+        self.groups = groups
+
+    def _build(self, n_features, embedding_dim):
+        first, second = self.channels
+        if self.groups is None:
+            mix = [nn.Conv2d(first, first, 3, padding=1, groups=first), nn.BatchNorm2d(first), nn.ReLU(),
+                   nn.Conv2d(first, second, 1)]
+        else:
+            mix = [nn.Conv2d(first, second, 3, padding=1, groups=self.groups)]
+        features = nn.Sequential(
+            nn.Conv2d(1, first, 3, padding=1), nn.BatchNorm2d(first), nn.MaxPool2d(2), nn.ReLU(),
+            *mix, nn.BatchNorm2d(second), nn.MaxPool2d(2), nn.ReLU(),
+        )
+        module = nn.Sequential(_Reshape((1, 8, 8)), features, nn.Flatten(), nn.Linear(second * 4, embedding_dim))
+        return module.to(memory_format=torch.channels_last)
+
+
+def separable(channels, groups=None):
+    return dict(encoder=SeparableConvEncoder(channels=channels, groups=groups), augmentation="affine")
 
 
 # name -> (parameters, fraction of the batch with a second view)
@@ -52,6 +85,15 @@ ROWS = {
     "(112, 224), 10 epochs, lr=3e-3": (dict(conv((112, 224)), max_epochs=10, lr=3e-3), 1.0),
     "(112, 224), 10 epochs, instance_weight=1.0": (dict(conv((112, 224)), max_epochs=10, instance_weight=1.0), 1.0),
     "(112, 224), instance_weight=0": (dict(conv((112, 224)), instance_weight=0.0), 1.0),
+    "(64, 128), cosine": (dict(conv((64, 128)), lr_schedule="cosine"), 1.0),
+    "(64, 128), cosine, 20 epochs": (dict(conv((64, 128)), lr_schedule="cosine", max_epochs=20), 1.0),
+    "(64, 128), cosine, 15 epochs": (dict(conv((64, 128)), lr_schedule="cosine", max_epochs=15), 1.0),
+    "(64, 128), cosine, 15 epochs, lr=2e-3": (dict(conv((64, 128)), lr_schedule="cosine", max_epochs=15, lr=2e-3), 1.0),
+    "(64, 128), cosine, 10 epochs": (dict(conv((64, 128)), lr_schedule="cosine", max_epochs=10), 1.0),
+    "(64, 128), cosine, 10 epochs, lr=3e-3": (dict(conv((64, 128)), lr_schedule="cosine", max_epochs=10, lr=3e-3), 1.0),
+    "(64, 128), depthwise-separable second block": (separable((64, 128)), 1.0),
+    "(64, 256), depthwise-separable second block": (separable((64, 256)), 1.0),
+    "(64, 128), second block in 4 groups": (separable((64, 128), groups=4), 1.0),
     "SiameseEmbedder() today": ({}, None),
 }
 

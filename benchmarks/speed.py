@@ -71,7 +71,7 @@ SETTINGS = {
     "tta_target": (0.70, 0.0),
     "mining_n": (6400, 256),
     "inference_n": ({"mlp": 20000, "conv": 4096}, {"mlp": 1000, "conv": 128}),
-    "memory_n": (60000, 3000),
+    "memory_n": (60000, 30000),
     "growth_n": ((1000, 10000, 60000), (200, 400, 800)),
     "growth_epochs": (2, 1),
     "backbone_n": (256, 32),

@@ -39,6 +39,7 @@ from ._building import build_module, check_sparse_encoder, encoder_spec, make_au
 from ._params import PARAMETER_CONSTRAINTS, TRAINING_ONLY_PARAMS
 from ._queries import EmbeddingQueriesMixin
 from ._resume import ResumeMixin
+from ._training.allocator import while_training_on
 from ._training.checks import (
     check_can_form_pairs,
     image_shape_of,
@@ -175,7 +176,8 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
             self.net_ = assemble_net(self, module, criterion, augment, data, device, max_epochs, max_time)
             self._fit_split = (data.train_idx, data.valid_idx)
             start = time.perf_counter()
-            self.net_.fit(data.dataset, y=None)
+            with while_training_on(device):
+                self.net_.fit(data.dataset, y=None)
             seconds = time.perf_counter() - start
         self._record_training(self.net_, done=True)
         return seconds

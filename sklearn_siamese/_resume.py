@@ -25,6 +25,7 @@ from skorch.helper import predefined_split
 
 from ._assembly import give_estimator_to
 from ._portable import from_portable_state, restore_net, to_portable_state
+from ._training.allocator import while_training_on
 from ._training.checks import validate_input
 from ._training.data import training_dataset
 from ._building import build_module, make_augment
@@ -82,7 +83,8 @@ class ResumeMixin:
         with forked_torch_rng(device):
             set_torch_rng_state(snapshot.state_["torch_rng"])
             try:
-                net.partial_fit(dataset, y=None, epochs=self.max_epochs - done)
+                with while_training_on(device):
+                    net.partial_fit(dataset, y=None, epochs=self.max_epochs - done)
             except BaseException:
                 # Keep the model of the last finished epoch, as an interruption does.
                 snapshot.restore(net)

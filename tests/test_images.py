@@ -8,7 +8,7 @@ import torch
 
 from _learning import LEARNED_MARGIN, untrained_twin
 
-from sklearn_siamese import ConvEncoder, SiameseEmbedder, SiameseVerifier
+from sklearn_siamese import ConvEncoder, KochEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese.persistence import load_weights, save_weights
 
 FAST = dict(max_epochs=2, batch_size=32, random_state=0, samples_per_epoch=256)
@@ -269,3 +269,42 @@ def test_encoder_builder_is_offered_the_image_shape(images):
 
     SiameseEmbedder(build, embedding_dim=8, **FAST).fit(X, y)
     assert seen["input_shape"] == (1, 8, 8)
+
+
+def _relu_before_pool(module):
+    """The textbook block order (conv -> BN -> ReLU -> pool) with module's own layers."""
+    layers, out = list(module), []
+    for i, layer in enumerate(layers):
+        if isinstance(layer, torch.nn.ReLU) and i and isinstance(layers[i - 1], torch.nn.MaxPool2d):
+            out.insert(len(out) - 1, layer)
+        else:
+            out.append(layer)
+    return torch.nn.Sequential(*out)
+
+
+@pytest.mark.parametrize("spec, shape", [(ConvEncoder(input_shape=(2, 9, 7), channels=(8, 16, 8)), (2, 9, 7)), (KochEncoder(), (1, 105, 105))])
+def test_pooling_before_relu_is_the_textbook_block(spec, shape):
+    # The built-in encoders pool before the ReLU, which is the same function
+    # as ReLU then pooling (ReLU is monotone): outputs and gradients are equal
+    # exactly, and the weights keep their state_dict keys.
+    torch.manual_seed(0)
+    module = spec.build(int(np.prod(shape)), 6)
+    features = module[1]
+    pools = [i for i, layer in enumerate(features) if isinstance(layer, torch.nn.MaxPool2d)]
+    assert pools and all(isinstance(features[i + 1], torch.nn.ReLU) for i in pools)
+    textbook = _relu_before_pool(features)
+    assert list(features.state_dict()) == list(textbook.state_dict())  # same keys as the textbook order
+    x = torch.randn(4, *shape)
+    x[:, :, :2] = 0.0  # ties at zero inside pooling windows
+    grads = []
+    for net in (features, textbook):
+        net.train()
+        inp = x.clone().requires_grad_(True)
+        out = net(inp)
+        out.square().sum().backward()
+        grads.append((out.detach(), inp.grad, [p.grad.clone() for p in net.parameters()]))
+        net.zero_grad()
+    (out_a, gin_a, gp_a), (out_b, gin_b, gp_b) = grads
+    assert torch.equal(out_a, out_b)
+    assert torch.equal(gin_a, gin_b)
+    assert all(torch.equal(a, b) for a, b in zip(gp_a, gp_b))
