@@ -549,6 +549,18 @@ def test_block_order_trains_the_same_model_either_way(capsys):
     assert all(row[-1] == "yes" for row in rows)  # equal embeddings: pooling first is the same function
 
 
+def test_convergence_records_the_curve_and_applies_the_mlp_rule(capsys):
+    convergence = _load("convergence")
+    # scikit-learn's rule: stop once the loss has not fallen by tol below its best for n epochs.
+    assert convergence.stopping_epoch([1.0, 0.9, 0.8, 0.7], tol=1e-3, patience=2) is None
+    assert convergence.stopping_epoch([1.0, 0.9, 0.8995, 0.8992, 0.5], tol=1e-3, patience=2) == 4
+    histories, stops = convergence.main(["--seeds", "0", "--max-epochs", "2", "--every", "1", "--episodes", "20",
+                                         "--threads", "1"])
+    history = histories[0]
+    assert len(history) == 2 and all(0 <= accuracy <= 1 for accuracy in history[:, "unseen_1shot"])
+    assert set(stops) == {1e-4, 1e-3} and "stops at epoch" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_allocator_compares_fresh_processes_with_equal_embeddings(capsys):
     rows = _load("allocator").main(["--quick", "--threads", "1", "--cases", "digits"])

@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn_siamese import SiameseEmbedder
 from sklearn_siamese._training import allocator
 from sklearn_siamese._training.allocator import (
-    GLIBC_DEFAULT_TRIM_THRESHOLD,
+    AFTER_TRIM_THRESHOLD,
     M_MMAP_THRESHOLD,
     M_TRIM_THRESHOLD,
     MMAP_THRESHOLD,
@@ -32,7 +32,7 @@ def fake_glibc(monkeypatch):
 
 
 SET = [("mallopt", M_MMAP_THRESHOLD, MMAP_THRESHOLD), ("mallopt", M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
-RESTORE = [("mallopt", M_TRIM_THRESHOLD, GLIBC_DEFAULT_TRIM_THRESHOLD), ("malloc_trim", 0)]
+RESTORE = [("mallopt", M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD), ("malloc_trim", 0)]
 
 
 def test_sets_the_thresholds_and_gives_the_memory_back(fake_glibc):
@@ -79,7 +79,7 @@ def test_real_glibc_calls_succeed():
         pytest.skip("the C library is not glibc")
     mallopt, malloc_trim = libc
     assert mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1  # glibc returns 1 on success
-    assert mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT_TRIM_THRESHOLD) == 1
+    assert mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD) == 1
     malloc_trim(0)
 
 
