@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from sklearn_siamese.augmentation import RandomAffine
@@ -68,6 +69,18 @@ def load_omniglot(data_dir, size):
     zips = [os.path.join(data_dir, f"images_background_small{i}.zip") for i in (1, 2)]
     bunch = load_image_folder(zips, image_size=size, invert=True, flatten=True)
     return bunch.data, bunch.target, bunch.groups
+
+
+def demo_task(random_state):
+    """The demo's task: digits 2-7 (70% of their samples, split by ``random_state``) to train on, 0, 1, 8, 9 unseen.
+
+    Returns ``X_train, y_train, X_unseen, y_unseen``, rows of 64 float32 pixels in [0, 1].
+    """
+    X, y = load_digits(return_X_y=True)
+    X, seen = (X / 16.0).astype(np.float32), np.isin(y, SEEN)
+    X_train, _, y_train, _ = train_test_split(X[seen], y[seen], train_size=0.7, stratify=y[seen],
+                                              random_state=random_state)
+    return X_train, y_train, X[~seen], y[~seen]
 
 
 def split(X, y, random_state=0):

@@ -24,7 +24,7 @@ import sys
 import time
 
 import numpy as np
-from _common import machine_info, table
+from _common import machine_info, selected, table
 
 CASES = {
     # name -> (image side, rows, classes, parameters, epochs of a full run)
@@ -38,8 +38,7 @@ CASES = {
 def child(spec):
     """Fit one case in this process; print its fit seconds and a digest of its embeddings."""
     import torch
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from _common import demo_task
 
     from sklearn_siamese import ConvEncoder, SiameseEmbedder
 
@@ -47,10 +46,8 @@ def child(spec):
         torch.set_num_threads(spec["threads"])
     side, n, n_classes, params, epochs = CASES[spec["case"]]
     if n is None:
-        X, y = load_digits(return_X_y=True)
-        seen = np.isin(y, [2, 3, 4, 5, 6, 7])
-        X, _, y, _ = train_test_split((X[seen] / 16.0).astype(np.float32).reshape(-1, 8, 8), y[seen],
-                                      train_size=0.7, stratify=y[seen], random_state=0)
+        X, y, _, _ = demo_task(random_state=0)
+        X = X.reshape(-1, 8, 8)
     else:
         rng = np.random.default_rng(0)
         X, y = rng.random((n, side, side), dtype=np.float32), np.arange(n) % n_classes
@@ -90,7 +87,7 @@ def main(argv=None):
     print(f"machine: {machine_info()}\n")
     rows = []
     for case in CASES:
-        if args.cases and not any(case.startswith(prefix) for prefix in args.cases):
+        if not selected(case, args.cases):
             continue
         for precision in precisions:
             times, digests = {True: [], False: []}, set()

@@ -18,7 +18,7 @@ import contextlib
 
 import numpy as np
 import torch
-from _common import alternate, machine_info, table
+from _common import alternate, machine_info, selected, table
 from sklearn.datasets import load_digits
 from torch import nn
 
@@ -93,7 +93,7 @@ def main(argv=None):
     print(f"machine: {machine_info()}\n")
     rows = []
     for name, X, y, cls, params in cases(args.quick):
-        if args.cases and not any(name.startswith(prefix) for prefix in args.cases):
+        if not selected(name, args.cases):
             continue
         for precision in args.precision:
             fitted = {}

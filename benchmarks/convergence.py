@@ -16,14 +16,11 @@ import argparse
 
 import numpy as np
 import torch
-from _common import SEEN, machine_info, table
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from _common import demo_task, machine_info, table
 from skorch.callbacks import Callback
 
 from sklearn_siamese import SiameseEmbedder
 from sklearn_siamese.metrics import one_shot_accuracy
-
 
 # The estimator each callback measures, by seed: not an attribute of the callback,
 # which the estimator's parameters hold (fit copies them).
@@ -69,13 +66,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    X, y = load_digits(return_X_y=True)
-    X, seen = (X / 16.0).astype(np.float32), np.isin(y, SEEN)
     print(f"machine: {machine_info()}\n")
     histories = {}
     for seed in args.seeds:
-        X_train, _, y_train, _ = train_test_split(X[seen], y[seen], train_size=0.7, stratify=y[seen], random_state=seed)
-        callback = UnseenAccuracy(X[~seen], y[~seen], args.every, args.episodes, seed)
+        X_train, y_train, X_unseen, y_unseen = demo_task(seed)
+        callback = UnseenAccuracy(X_unseen, y_unseen, args.every, args.episodes, seed)
         model = _MODELS[seed] = SiameseEmbedder(image_shape=(8, 8), precision=args.precision,
                                                 max_epochs=args.max_epochs, random_state=seed, callbacks=[callback])
         model.fit(X_train, y_train)

@@ -18,16 +18,12 @@ import time
 
 import numpy as np
 import torch
-from _common import machine_info, selected, table
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from _common import demo_task, machine_info, selected, table
 from torch import nn
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder, _assembly
 from sklearn_siamese.encoders import _Reshape
 from sklearn_siamese.metrics import one_shot_accuracy
-
-SEEN = [2, 3, 4, 5, 6, 7]
 
 
 def conv(channels):
@@ -109,8 +105,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    X, y = load_digits(return_X_y=True)
-    X, seen = (X / 16.0).astype(np.float32), np.isin(y, SEEN)
     print(f"machine: {machine_info()}\n")
     rows, results = [], {}
     default_fraction = _assembly.INSTANCE_FRACTION
@@ -120,13 +114,13 @@ def main(argv=None):
         _assembly.INSTANCE_FRACTION = default_fraction if fraction is None else fraction
         accuracies, cpu = [], []
         for seed in args.seeds:
-            X_train, _, y_train, _ = train_test_split(X[seen], y[seen], train_size=0.7, stratify=y[seen], random_state=seed)
+            X_train, y_train, X_unseen, y_unseen = demo_task(seed)
             extra = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
             model = SiameseEmbedder(image_shape=(8, 8), precision=args.precision, random_state=seed, **{**params, **extra})
             start = time.process_time()
             model.fit(X_train, y_train)
             cpu.append(time.process_time() - start)
-            accuracies.append(one_shot_accuracy(model, X[~seen], y[~seen], n_way=4, k_shot=1,
+            accuracies.append(one_shot_accuracy(model, X_unseen, y_unseen, n_way=4, k_shot=1,
                                                 n_episodes=args.episodes, random_state=seed))
         _assembly.INSTANCE_FRACTION = default_fraction
         results[name] = (float(np.mean(accuracies)), float(np.mean(cpu)))

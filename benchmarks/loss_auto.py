@@ -28,10 +28,8 @@ import time
 
 import numpy as np
 import torch
-from _common import load_omniglot, machine_info, selected
+from _common import demo_task, load_omniglot, machine_info, selected
 from omniglot import episode_errors, make_folds, recipe_params
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from sklearn_siamese import SiameseEmbedder
 from sklearn_siamese.metrics import one_shot_accuracy
@@ -81,8 +79,6 @@ def main(argv=None):
     print(f"machine: {machine_info()}; settings: {vars(args)}\n")
     names = [n for n in CANDIDATES if selected(n, args.candidates)]
     if args.digits:
-        X, y = load_digits(return_X_y=True)
-        X, seen = (X / 16.0).astype(np.float32), np.isin(y, [2, 3, 4, 5, 6, 7])
         print("| digits (6 classes) | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean unseen 4-way 1-shot | fit s |")
         print("|---|" + "---|" * (len(args.seeds) + 2))
         results = []
@@ -90,15 +86,13 @@ def main(argv=None):
         for name in names:
             accs, secs = [], []
             for seed in args.seeds:
-                X_train, _, y_train, _ = train_test_split(
-                    X[seen], y[seen], train_size=0.7, stratify=y[seen], random_state=seed
-                )
+                X_train, y_train, X_unseen, y_unseen = demo_task(seed)
                 start = time.process_time()
                 params = {**CANDIDATES[name], **epochs}
                 est = SiameseEmbedder(image_shape=(8, 8), precision="float32", random_state=seed, **params)
                 est.fit(X_train, y_train)
                 secs.append(time.process_time() - start)
-                accs.append(one_shot_accuracy(est, X[~seen], y[~seen], n_way=4, n_episodes=1000, random_state=seed))
+                accs.append(one_shot_accuracy(est, X_unseen, y_unseen, n_way=4, n_episodes=1000, random_state=seed))
             label = f"{name} ({est.loss_})" if name == "auto" else name
             print(f"| {label} | " + " | ".join(f"{a:.3f}" for a in accs) + f" | {np.mean(accs):.3f} | {np.mean(secs):.0f} |", flush=True)
             results.append({"candidate": label, "accuracy": accs})

@@ -1,5 +1,7 @@
 """The allocator setting of CPU fits: glibc keeps freed memory while a fit trains, then gets it back."""
 
+import os
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -26,7 +28,7 @@ def fake_glibc(monkeypatch):
                                                       lambda *a: calls.append(("malloc_trim", *a)) or 1))
     for name in ("SKLEARN_SIAMESE_TUNE_MALLOC", "LD_PRELOAD", "GLIBC_TUNABLES"):
         monkeypatch.delenv(name, raising=False)
-    for name in [n for n in __import__("os").environ if n.startswith("MALLOC_")]:
+    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
         monkeypatch.delenv(name)
     return calls
 
