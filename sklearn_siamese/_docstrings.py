@@ -69,7 +69,8 @@ PARAMETER_DOCS = {
         batch_size)`` optimiser steps). ``"auto"`` is one pass over the
         training samples, but at least 4096, so that on small data sets
         training and the patience of early stopping do not shrink to a
-        few dozen steps.""",
+        few dozen steps, and at most 20 passes (below 205 samples), so
+        that a hundred samples are not drawn a thousand times over.""",
     "max_time": """\
     max_time : float, default=None
         Training budget in seconds of wall-clock time ("train for 10

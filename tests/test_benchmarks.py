@@ -561,6 +561,14 @@ def test_convergence_records_the_curve_and_applies_the_mlp_rule(capsys):
     assert set(stops) == {1e-4, 1e-3} and "stops at epoch" in capsys.readouterr().out
 
 
+def test_small_data_fits_both_training_lengths(capsys):
+    rows = _load("small_data").main(["--datasets", "digits", "--per-class", "20", "--seeds", "0", "--max-epochs", "1",
+                                     "--episodes", "20", "--threads", "1"])
+    assert [row[1] for row in rows] == ["previous (samples_per_epoch=4096)", "auto (at most 20 passes)"]
+    assert rows[0][0] == "digits (120 rows, auto = 2400 samples per epoch)"
+    assert all(0 <= float(row[2]) <= 1 and float(row[-1]) > 0 for row in rows)
+
+
 @pytest.mark.slow
 def test_allocator_compares_fresh_processes_with_equal_embeddings(capsys):
     rows = _load("allocator").main(["--quick", "--threads", "1", "--cases", "digits"])

@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
-from sklearn_siamese._training.data import MIN_SAMPLES_PER_EPOCH
+from sklearn_siamese._training.data import MAX_PASSES_PER_EPOCH, MIN_SAMPLES_PER_EPOCH
 
 
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=1, batch_size=32, random_state=0)
@@ -23,12 +23,20 @@ def steps_run(estimator):
 
 @pytest.mark.parametrize("cls", [SiameseEmbedder, SiameseVerifier])
 @pytest.mark.parametrize(
-    "samples_per_epoch, steps", [("auto", -(-MIN_SAMPLES_PER_EPOCH // 32)), (200, 7), (32, 1), (1, 1)]
+    "samples_per_epoch, steps", [("auto", -(-MAX_PASSES_PER_EPOCH * 200 // 32)), (200, 7), (32, 1), (1, 1)]
 )
 def test_samples_per_epoch_sets_the_steps(small, cls, samples_per_epoch, steps):
     X, y = small
     est = cls(samples_per_epoch=samples_per_epoch, validation_fraction=None, **FAST).fit(X, y)
     assert steps_run(est) == steps
+
+
+@pytest.mark.parametrize("n, samples", [(100, 2000), (204, 4080), (205, MIN_SAMPLES_PER_EPOCH), (4000, MIN_SAMPLES_PER_EPOCH)])
+def test_auto_is_at_most_twenty_passes_and_at_least_4096_samples(n, samples):
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(n, 4).astype(np.float32), np.arange(n) % 5
+    est = SiameseEmbedder(validation_fraction=None, **FAST).fit(X, y)
+    assert steps_run(est) == -(-samples // 32)
 
 
 def test_auto_is_one_pass_on_large_data():
