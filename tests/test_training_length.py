@@ -7,7 +7,6 @@ from sklearn.datasets import load_digits
 from sklearn_siamese import MLPEncoder, SiameseEmbedder, SiameseVerifier
 from sklearn_siamese._training.data import MAX_PASSES_PER_EPOCH, MIN_SAMPLES_PER_EPOCH
 
-
 FAST = dict(encoder=MLPEncoder(hidden_sizes=(16,)), max_epochs=1, batch_size=32, random_state=0)
 
 
