@@ -184,9 +184,9 @@ class RejectingVerifier:
         return self.verifier
 
 
-def methods(max_epochs, quick, random_state, image_shape, rule):
+def methods(max_epochs, quick, random_state, image_shape, rule, samples_per_epoch="auto"):
     # Every data set here is square images as flat rows: say so (no guess, no warning).
-    default = dict(random_state=random_state, image_shape=image_shape)
+    default = dict(random_state=random_state, image_shape=image_shape, samples_per_epoch=samples_per_epoch)
     if quick:
         default.update(max_epochs=max_epochs, samples_per_epoch=QUICK_SAMPLES_PER_EPOCH)
     rows = {
@@ -288,6 +288,8 @@ def main(argv=None):
     parser.add_argument("--max-samples", type=int, default=10000, help="subsample larger datasets (Fashion-MNIST)")
     parser.add_argument("--max-epochs", type=int, default=2, help="epochs of the --quick run (otherwise the defaults)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--samples-per-epoch", type=lambda v: v if v == "auto" else int(v), default="auto",
+                        help="the package rows' samples_per_epoch (4096: an epoch as before issue 40 on small data)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--methods", dest="rows", nargs="*", help=ROWS_HELP)
     parser.add_argument(
@@ -315,7 +317,7 @@ def main(argv=None):
             X, y, enrolled, strangers = data
             results = {}
             side = int(round(np.sqrt(X.shape[1])))
-            rows = methods(args.max_epochs, args.quick, args.random_state, (side, side), args.rule)
+            rows = methods(args.max_epochs, args.quick, args.random_state, (side, side), args.rule, args.samples_per_epoch)
             for method_name, method in rows.items():
                 if selected(method_name, args.rows):
                     results[method_name] = evaluate(method, X, y, enrolled, strangers, args.random_state)
