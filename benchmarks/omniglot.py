@@ -235,6 +235,9 @@ def models(size, budget, random_state, quick=False):
         "loss: recipe with loss='contrastive', normalize=False": SiameseEmbedder(**recipe, loss="contrastive", normalize=False),
         # The learning rate annealed to zero over the time budget.
         "schedule: SiameseEmbedder image recipe, lr_schedule='cosine'": SiameseEmbedder(**recipe, lr_schedule="cosine"),
+        "schedule: SiameseEmbedder image recipe, lr_schedule='cosine', precision='float32'": SiameseEmbedder(
+            **recipe, lr_schedule="cosine", precision="float32"
+        ),
         "schedule: recipe with loss='triplet', normalize=False, lr_schedule='cosine'": SiameseEmbedder(
             **recipe, loss="triplet", normalize=False, lr_schedule="cosine"
         ),

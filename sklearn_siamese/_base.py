@@ -321,9 +321,13 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
         if self.max_time is not None:
             max_time = self.max_time - first_run_s
             seconds_per_epoch = first_run_s / max(1, len(self.history_))
-            # Epochs grow with the rows when samples_per_epoch="auto". Half the
+            # An epoch on every class has as many more batches as
+            # samples_per_epoch gives the extra rows ("auto": none below 4,096
+            # rows unless under 205, as many more as rows above). Half the
             # chosen epochs on every class is still worth more than none.
-            growth = len(y_codes) / max(1, len(self._fit_split[0])) if self.samples_per_epoch == "auto" else 1.0
+            growth = batches_per_epoch(self.samples_per_epoch, self.batch_size, len(y_codes)) / batches_per_epoch(
+                self.samples_per_epoch, self.batch_size, len(self._fit_split[0])
+            )
             if max_time < 0.5 * epochs * seconds_per_epoch * growth:
                 return None
         self.validation_history_ = self.history_

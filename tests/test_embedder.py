@@ -142,6 +142,30 @@ def test_refit_shares_max_time_with_the_first_run(digits, capsys):
     assert "valid_precision_at_1" in first_table and "train_loss" in second_table and "s left of max_time" in second_table
 
 
+def test_refit_under_max_time_expects_epochs_as_long_as_samples_per_epoch_makes_them(digits, monkeypatch):
+    # 500 rows, 2 classes held out: ~400 first-run rows. With "auto" both
+    # runs' epochs are 4,096 samples, so the second run's epochs take as long
+    # as the first's; the estimate used to scale them by 500 / 400 and skip
+    # a refit that fits.
+    X, y = digits
+    params = {**FAST, "max_epochs": 2, "validation_fraction": 0.2, "refit": True, "samples_per_epoch": "auto"}
+    train_once = SiameseEmbedder._train_once
+    budget, calls = 100.0, []
+
+    def first_run_took(self, *args, **kwargs):
+        train_once(self, *args, **kwargs)
+        calls.append(kwargs.get("max_time"))
+        epochs = getattr(dict(self.net_.callbacks_).get("early_stopping"), "best_epoch_", None) or self.n_epochs_
+        ratio = 0.5 * epochs / len(self.history_)
+        # Left of the budget: at least half the chosen epochs at the first
+        # run's pace, less than that times 1.25.
+        return budget * (1 / (1 + ratio) + 1 / (1 + 1.25 * ratio)) / 2
+
+    monkeypatch.setattr(SiameseEmbedder, "_train_once", first_run_took)
+    emb = SiameseEmbedder(**params, max_time=budget).fit(X[:500], y[:500])
+    assert len(calls) == 2 and hasattr(emb, "validation_history_")
+
+
 def test_refit_changes_nothing_when_no_class_is_held_out(digits):
     X, y = digits
     params = {**FAST, "max_epochs": 2, "validation_fraction": None}
