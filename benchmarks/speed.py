@@ -624,7 +624,10 @@ def bench_defaults(datasets, quick=False, n_episodes=500):
             continue
         X, y, X_unseen, y_unseen, n_way = default_fit_data(name)
         side = min(X.shape[-2:])
-        previous = dict(PREVIOUS_DEFAULTS, encoder=ConvEncoder(channels=previous_channels(side)))
+        # The previous release's samples_per_epoch="auto": one pass over the
+        # rows, at least 4,096 samples (no 20-pass cap below 205 rows).
+        previous = dict(PREVIOUS_DEFAULTS, encoder=ConvEncoder(channels=previous_channels(side)),
+                        samples_per_epoch=max(len(X), 4096))  # fmt: skip
         short = dict(max_epochs=1, samples_per_epoch=128) if quick else {}
         for precision in ("float32", "auto"):
             fits = {}
@@ -655,7 +658,7 @@ def _defaults_report(argv, args):
     print(
         "Settings: `SiameseEmbedder(precision=..., random_state=0)` with no other argument (\"new\") beside the "
         f"previous release's defaults spelled out (\"previous\": {PREVIOUS_DEFAULTS} and ConvEncoder channels "
-        "(112, 224) on 8x8, (32, 64) from 28 pixels), fitted one after the other in this process on the same "
+        "(112, 224) on 8x8, (32, 64) from 28 pixels; samples_per_epoch the larger of the training rows and 4,096), fitted one after the other in this process on the same "
         "data. Unseen-class task: digits and MNIST-5k train on 70% of classes 2-7 and answer 4-way 1-shot "
         "episodes of 0, 1, 8, 9; Yale faces (32x32) train on 10 people and answer 5-way 1-shot episodes of "
         "the other 5; 500 episodes. One fit each: wall times on an idle machine.\n"
