@@ -303,16 +303,17 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| fold 0 error % | mean error % (95% CI) |" in out
     # The classic rows, one hand-written row per baseline loss, the triplet loop's strongest
-    # configuration (margin 0.2) and the triplet loop with a cosine schedule, each sharing no
-    # code with the package; the recipe at precision="auto" and "float32".
+    # configuration (margin 0.2) and the triplet loop with a cosine schedule (margin 1 and 0.2),
+    # each sharing no code with the package; the recipe at precision="auto" and "float32".
     methods = [r["method"] for r in results]
     assert methods[1:5] == CLASSIC_ROWS
     assert [m.split(" ")[0] for m in methods] == [
-        "raw", *["classic:"] * 4, *["hand-written"] * 6, "SiameseEmbedder", "SiameseEmbedder", "SiameseVerifier"
+        "raw", *["classic:"] * 4, *["hand-written"] * 7, "SiameseEmbedder", "SiameseEmbedder", "SiameseVerifier"
     ]
     assert {m.split(": ")[-1] for m in methods[5:9]} == set(omniglot.BASELINE_LOSSES)
     assert methods[9].endswith("batch-all triplet, margin 0.2") and methods[10].endswith("batch-all triplet, cosine")
-    assert methods[11:13] == ["SiameseEmbedder image recipe", "SiameseEmbedder image recipe, precision='float32'"]
+    assert methods[11].endswith("batch-all triplet, margin 0.2, cosine")
+    assert methods[12:14] == ["SiameseEmbedder image recipe", "SiameseEmbedder image recipe, precision='float32'"]
     errors = {r["method"]: r["error"] for r in results}
     # Each fake character is one random pattern with 5% of pixels flipped:
     # raw pixels tell them apart almost always; chance error is 2/3 (3-way).
@@ -323,7 +324,7 @@ def test_omniglot_quick_on_a_tiny_fake_archive(tmp_path, capsys):
         assert r["epochs"][0] > 0 and r["train_s"][0] < 30, r
     # The strongest baseline is the lowest error of raw pixels, the classic and the hand-written
     # rows; each package row's margin is its error's difference to it (positive: fewer errors).
-    _assert_margins(out, {r["method"]: r for r in results}, [("error", "mean error")], methods[11:], lower_is_better=True)
+    _assert_margins(out, {r["method"]: r for r in results}, [("error", "mean error")], methods[12:], lower_is_better=True)
 
 
 @pytest.mark.slow
