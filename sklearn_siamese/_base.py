@@ -321,10 +321,10 @@ class _BaseSiamese(OptimizerArgumentsMixin, EmbeddingQueriesMixin, ResumeMixin, 
         if self.max_time is not None:
             max_time = self.max_time - first_run_s
             seconds_per_epoch = first_run_s / max(1, len(self.history_))
-            # An epoch on every class has as many more batches as
-            # samples_per_epoch gives the extra rows ("auto": none below 4,096
-            # rows unless under 205, as many more as rows above). Half the
-            # chosen epochs on every class is still worth more than none.
+            # An epoch on every class is as much longer as it has more batches:
+            # with "auto", epochs grow with the rows below 205 and above 4,096
+            # rows, not in between. Half the chosen epochs on every class is
+            # still worth more than none.
             growth = batches_per_epoch(self.samples_per_epoch, self.batch_size, len(y_codes)) / batches_per_epoch(
                 self.samples_per_epoch, self.batch_size, len(self._fit_split[0])
             )
