@@ -48,6 +48,8 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "yalefa
 # The shots where one side of the face is in shadow: most pixels change.
 SIDE_LIGHT = ("leftlight", "rightlight")
 N_TRAIN_PEOPLE = 10
+# The class-weight losses of face recognition, one row each.
+FACE_LOSSES = ("normface", "cosface", "arcface", "proxy_anchor")
 
 
 # The row fitted on load_image_folder(return_X_y=True)'s X, loaded by that call.
@@ -88,6 +90,9 @@ def methods(image_shape, max_epochs, quick, random_state):
         "image recipe (conv + affine)": recipe,
         "SiameseEmbedder(validation_fraction='auto')": refit,
         "SiameseEmbedder(validation_fraction='auto', refit=False)": first_run,
+        # The losses of face recognition (issue 39), the defaults otherwise.
+        **{f"SiameseEmbedder(loss='{name}')": SiameseEmbedder(**dict(default.get_params(), loss=name))
+           for name in FACE_LOSSES},
     }
 
 

@@ -188,6 +188,7 @@ def recipe_params(size, budget, random_state):
         max_epochs=10_000,
         max_time=budget,
         lr_schedule="cosine",  # the rate falls to zero over the budget
+        margin=0.2,  # the triplet loss that loss="auto" chooses, on un-normalised embeddings
         random_state=random_state,
     )
 
@@ -234,12 +235,33 @@ def models(size, budget, random_state, quick=False):
         # What each part of the recipe costs or brings, loss by loss: the
         # triplet loss is batch all (mining="all"); normalize=False leaves the
         # embeddings un-normalised, as the hand-written loops do.
-        # The recipe before loss="auto": contrastive, unit length, instance term 0.5.
-        "loss: recipe with loss='contrastive' (the recipe before loss='auto')": SiameseEmbedder(**recipe, loss="contrastive"),
+        # The recipe before loss="auto": contrastive, unit length, instance term 0.5,
+        # margin 1.0 (the default; the recipe's 0.2 is for its triplet loss).
+        "loss: recipe with loss='contrastive' (the recipe before loss='auto')": SiameseEmbedder(**dict(recipe, margin=1.0), loss="contrastive"),
         "loss: recipe with loss='triplet', normalize=True": SiameseEmbedder(**recipe, loss="triplet"),
         "loss: recipe with loss='triplet', normalize=False": SiameseEmbedder(**recipe, loss="triplet", normalize=False),
         "loss: recipe with loss='triplet', instance_weight=0": SiameseEmbedder(**recipe, loss="triplet", instance_weight=0.0),
-        "loss: recipe with loss='contrastive', normalize=False": SiameseEmbedder(**recipe, loss="contrastive", normalize=False),
+        "loss: recipe with loss='contrastive', normalize=False": SiameseEmbedder(**dict(recipe, margin=1.0), loss="contrastive", normalize=False),
+        # The losses of face recognition (a weight vector per training class,
+        # cosine logits; issue 39), on unit-length embeddings and, like the
+        # recipe's triplet loss, without the instance term; margin=1.0 keeps
+        # each paper's own margin.
+        **{
+            f"loss: recipe with loss='{name}', instance_weight=0": SiameseEmbedder(
+                **dict(recipe, margin=1.0), loss=name, instance_weight=0.0
+            )
+            for name in ("normface", "cosface", "arcface", "proxy_anchor")
+        },
+        "loss: recipe with loss='normface', instance_weight=0, precision='float32'": SiameseEmbedder(
+            **dict(recipe, margin=1.0), loss="normface", instance_weight=0.0, precision="float32"
+        ),
+        # The triplet loss's margin: the recipe's 0.2 (where the hand-written
+        # loop is strongest too) against 0.5 and the default 1.0, the recipe's
+        # margin before.
+        **{
+            f"margin: recipe with margin={margin}": SiameseEmbedder(**dict(recipe, margin=margin))
+            for margin in (0.5, 1.0)
+        },
         # The recipe before it annealed the learning rate over the budget.
         "schedule: recipe with lr_schedule='constant'": SiameseEmbedder(**recipe_constant),
         "schedule: recipe with lr_schedule='constant', precision='float32'": SiameseEmbedder(

@@ -16,7 +16,8 @@ Rows: raw pixels, PCA and the classic baselines of ``_classic.py``
 (Fisherfaces, NCA, HOG, LBP), each a threshold on the nearest reference's
 score set with ``best_threshold(..., "far", rule=...)``;
 ``SiameseEmbedder()`` behind a ``RadiusNeighborsClassifier`` whose radius
-``calibrate_radius`` sets, and ``SiameseVerifier(outlier_label=-1)`` with
+``calibrate_radius`` sets (and the same with ``loss="proxy_anchor"``), and
+``SiameseVerifier(outlier_label=-1)`` with
 ``calibrate_rejection``. Every row calibrates with the same rule,
 ``--rule`` (default ``conformal``, the package's; ``empirical`` is the rule
 before 0.1.0). DIR is the fraction of the enrolled classes' probes
@@ -196,6 +197,10 @@ def methods(max_epochs, quick, random_state, image_shape, rule, samples_per_epoc
     for name, transformer in classic_methods(image_shape, random_state).items():
         rows[name] = DistanceThreshold(transformer, rule)
     rows["SiameseEmbedder() + calibrate_radius"] = RadiusEmbedder(SiameseEmbedder(**default), rule)
+    # A loss of face recognition (issue 39), the defaults otherwise.
+    rows["SiameseEmbedder(loss='proxy_anchor') + calibrate_radius"] = RadiusEmbedder(
+        SiameseEmbedder(**default, loss="proxy_anchor"), rule
+    )
     rows["SiameseVerifier(outlier_label=-1)"] = RejectingVerifier(SiameseVerifier(outlier_label=UNKNOWN, **default), rule)
     return rows
 

@@ -12,8 +12,10 @@ small data sets a user of one-shot learning has:
   ``benchmarks/faces.py`` (10 people train, 5 unseen, 5-way 1-shot and
   pair ROC AUC; needs ``--faces-data``, skipped when it is missing).
 
-Rows: ``"previous (samples_per_epoch=4096)"`` (what ``"auto"`` gave below
-4,096 rows until issue 40) and ``"auto (at most 20 passes)"``. Each seed or
+Rows (``--rows``: name prefixes): ``"previous (samples_per_epoch=4096)"``
+(what ``"auto"`` gave below 4,096 rows until issue 40), ``"auto (at most
+20 passes)"``, and the latter with ``loss="proxy_anchor"`` (issue 39: which
+loss wins with few samples per class). Each seed or
 split fits both in turn; the table gives their means and fit times.
 
     python benchmarks/small_data.py --threads 1
@@ -26,14 +28,20 @@ import time
 
 import numpy as np
 import torch
-from _common import SEEN, load, machine_info, table
+from _common import ROWS_HELP, SEEN, load, machine_info, selected, table
 from faces import DEFAULT_DATA, N_TRAIN_PEOPLE, SIDE_LIGHT, evaluate, load_faces
 
 from sklearn_siamese import SiameseEmbedder
 from sklearn_siamese._training.data import auto_samples_per_epoch
 from sklearn_siamese.metrics import one_shot_accuracy
 
-ROWS = {"previous (samples_per_epoch=4096)": 4096, "auto (at most 20 passes)": "auto"}
+ROWS = {
+    "previous (samples_per_epoch=4096)": dict(samples_per_epoch=4096),
+    "auto (at most 20 passes)": dict(samples_per_epoch="auto"),
+    # A loss of face recognition on the same small sets (issue 39): which loss
+    # wins with few samples per class.
+    "auto, loss='proxy_anchor'": dict(samples_per_epoch="auto", loss="proxy_anchor"),
+}
 
 
 def digit_runs(name, per_class, seeds):
@@ -75,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--faces-data", default=str(DEFAULT_DATA))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--rows", nargs="*", help=ROWS_HELP)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,10 +98,11 @@ def main(argv=None):
         for per_class in [None] if faces else args.per_class:
             runs = (face_runs(args.faces_data, dataset == "faces", args.seeds) if faces
                     else digit_runs(dataset, per_class, args.seeds))
-            results = {row: [] for row in ROWS}
+            rows = {row: params for row, params in ROWS.items() if selected(row, args.rows)}
+            results = {row: [] for row in rows}
             for seed, X_train, y_train, X_test, y_test in runs:
-                for row, samples in ROWS.items():
-                    model = SiameseEmbedder(samples_per_epoch=samples, max_epochs=args.max_epochs, random_state=seed)
+                for row, params in rows.items():
+                    model = SiameseEmbedder(**params, max_epochs=args.max_epochs, random_state=seed)
                     r = score(model, X_train, y_train, X_test, y_test, args.episodes, seed, faces)
                     results[row].append(r)
                     print(f"{dataset} n={len(X_train)} seed/split {seed} {row}: "

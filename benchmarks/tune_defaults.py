@@ -112,6 +112,10 @@ def variants(shape, max_epochs=30):
         "default, triplet/semihard margin=0.5": dict(loss="triplet", mining="semihard", margin=0.5),
         "default, margin=0.5": dict(margin=0.5),
         "default, triplet (batch all), normalize=False": dict(loss="triplet", normalize=False),
+        # The losses of face recognition (issue 39), the default's companions kept
+        # (unit length, instance term 0.5).
+        "default, loss='proxy_anchor'": dict(loss="proxy_anchor"),
+        "default, loss='arcface'": dict(loss="arcface"),
         "default, max_epochs=60": dict(max_epochs=60),
         "default, max_epochs=15": dict(max_epochs=15),
         "default, embedding_dim=64": dict(embedding_dim=64),

@@ -162,7 +162,9 @@ def test_unseen_classes_quick(capsys):
 
 @pytest.mark.slow
 def test_open_set_quick(capsys):
-    results = _load("open_set").main(["--quick", "--threads", "1"])["digits"]
+    # The rows as they were before the proxy-anchor row (the same RadiusEmbedder with another loss).
+    rows = ["raw", "PCA", "classic", "SiameseEmbedder() +", "SiameseVerifier"]
+    results = _load("open_set").main(["--quick", "--threads", "1", "--methods", *rows])["digits"]
     text = capsys.readouterr().out
     assert "| SiameseVerifier(outlier_label=-1) | 5 |" in text and "measured FAR % (target 1%): mean ± std (min-max)" in text
     package = ["SiameseEmbedder() + calibrate_radius", "SiameseVerifier(outlier_label=-1)"]
@@ -426,7 +428,8 @@ def test_faces_quick_on_a_folder_of_fake_people(fake_people, capsys):
     loader, images = results[("every photo", faces.LOADER_ROW)][0], results[("every photo", "SiameseEmbedder() default")][0]
     assert (loader["one_shot"], loader["auc"]) == (images["one_shot"], images["auc"])
     package = ["SiameseEmbedder() default", faces.LOADER_ROW, "SiameseEmbedder(validation_fraction='auto')",
-               "SiameseEmbedder(validation_fraction='auto', refit=False)"]
+               "SiameseEmbedder(validation_fraction='auto', refit=False)",
+               *(f"SiameseEmbedder(loss='{name}')" for name in faces.FACE_LOSSES)]
     assert [name for condition, name in results if condition == "every photo"] == ["raw pixels", "PCA (32)", *CLASSIC_ROWS, *package]
     # Each condition's section names its own strongest baseline (one split: its runs are the means).
     for condition, section in zip(("every photo", "without side light"), out.split("## without side light")):
@@ -564,7 +567,7 @@ def test_convergence_records_the_curve_and_applies_the_mlp_rule(capsys):
 
 def test_small_data_fits_both_training_lengths(capsys):
     rows = _load("small_data").main(["--datasets", "digits", "--per-class", "20", "--seeds", "0", "--max-epochs", "1",
-                                     "--episodes", "20", "--threads", "1"])
+                                     "--episodes", "20", "--threads", "1", "--rows", "previous", "auto ("])
     assert [row[1] for row in rows] == ["previous (samples_per_epoch=4096)", "auto (at most 20 passes)"]
     assert rows[0][0] == "digits (120 rows, auto = 2400 samples per epoch)"
     assert all(0 <= float(row[2]) <= 1 and float(row[-1]) > 0 for row in rows)
