@@ -42,14 +42,15 @@ from sklearn.decomposition import PCA
 
 from sklearn_siamese import ConvEncoder, SiameseEmbedder
 from sklearn_siamese.datasets import load_image_folder
+from sklearn_siamese.losses import CLASS_WEIGHT_LOSSES
 from sklearn_siamese.metrics import one_shot_accuracy, verification_roc_auc
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "yalefaces"
 # The shots where one side of the face is in shadow: most pixels change.
 SIDE_LIGHT = ("leftlight", "rightlight")
 N_TRAIN_PEOPLE = 10
-# The class-weight losses of face recognition, one row each.
-FACE_LOSSES = ("normface", "cosface", "arcface", "proxy_anchor")
+# The class-weight losses of face recognition, one row each: the package's names for them.
+FACE_LOSSES = tuple(CLASS_WEIGHT_LOSSES)
 
 
 # The row fitted on load_image_folder(return_X_y=True)'s X, loaded by that call.

@@ -16,7 +16,7 @@ Rows (``--rows``: name prefixes): ``"previous (samples_per_epoch=4096)"``
 (what ``"auto"`` gave below 4,096 rows until issue 40), ``"auto (at most
 20 passes)"``, and the latter with ``loss="proxy_anchor"`` (issue 39: which
 loss wins with few samples per class). Each seed or
-split fits both in turn; the table gives their means and fit times.
+split fits every selected row in turn; the table gives their means and fit times.
 
     python benchmarks/small_data.py --threads 1
     python benchmarks/small_data.py --datasets digits --per-class 20 --seeds 0 --max-epochs 1 --episodes 20  # smoke
